@@ -1,0 +1,196 @@
+#include "audit/opslog_format.h"
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <ctime>
+
+#include "ha_sync/text.h"
+
+namespace ha_sync::audit {
+namespace json = boost::json;
+
+namespace {
+
+json::value OptInt(const std::optional<int64_t>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+json::value OptStr(const std::optional<std::string>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+std::string Serialize(const json::object& obj) { return json::serialize(obj); }
+
+bool GetString(const json::object& obj, const char* key, std::string* out) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr || !v->is_string()) return false;
+  out->assign(v->as_string().data(), v->as_string().size());
+  return true;
+}
+
+bool GetInt(const json::object& obj, const char* key, int64_t* out) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr) return false;
+  if (v->is_int64()) { *out = v->as_int64(); return true; }
+  if (v->is_uint64()) { *out = static_cast<int64_t>(v->as_uint64()); return true; }
+  return false;
+}
+
+bool GetOptInt(const json::object& obj, const char* key, std::optional<int64_t>* out) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr || v->is_null()) { out->reset(); return true; }
+  int64_t x;
+  if (!GetInt(obj, key, &x)) return false;
+  *out = x;
+  return true;
+}
+
+bool GetOptString(const json::object& obj, const char* key, std::optional<std::string>* out) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr || v->is_null()) { out->reset(); return true; }
+  std::string s;
+  if (!GetString(obj, key, &s)) return false;
+  *out = std::move(s);
+  return true;
+}
+
+bool GetBool(const json::object& obj, const char* key, bool* out) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr || !v->is_bool()) return false;
+  *out = v->as_bool();
+  return true;
+}
+
+bool GetTime(const json::object& obj, const char* key, int64_t* out) {
+  std::string s;
+  return GetString(obj, key, &s) && ParseUtcMs(s, out);
+}
+
+Status Bad(const char* what) { return Status::Error(std::string("opslog line: ") + what); }
+
+}  // namespace
+
+bool ParseUtcMs(const std::string& text, int64_t* ms) {
+  int y, mo, d, h, mi, s, frac;
+  char z;
+  if (text.size() != 24 ||
+      std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &s, &frac,
+                  &z) != 8 ||
+      z != 'Z') {
+    return false;
+  }
+  struct tm tm = {};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  *ms = static_cast<int64_t>(timegm(&tm)) * 1000 + frac;
+  return true;
+}
+
+std::string FormatHeaderLine(const RunHeader& h) {
+  json::object o;
+  o["type"] = "header";
+  o["format"] = kOpslogFormatVersion;
+  o["run_id"] = h.run_id;
+  o["pair"] = h.pair;
+  o["direction"] = h.direction;
+  o["src"] = EncodePathForText(h.src);
+  o["dest"] = EncodePathForText(h.dest);
+  o["started_at"] = FormatUtcMs(h.started_at_ms);
+  o["dry_run"] = h.dry_run;
+  return Serialize(o);
+}
+
+std::string FormatOpLine(const OpRecord& op) {
+  json::object o;
+  o["type"] = "op";
+  o["operation"] = ToString(op.operation);
+  o["filepath"] = EncodePathForText(op.filepath);
+  o["size_before"] = OptInt(op.size_before);
+  o["size_after"] = OptInt(op.size_after);
+  o["md5_before"] = OptStr(op.md5_before);
+  o["md5_after"] = OptStr(op.md5_after);
+  o["started_at"] = FormatUtcMs(op.started_at_ms);
+  o["ended_at"] = op.ended_at_ms ? json::value(FormatUtcMs(*op.ended_at_ms)) : json::value(nullptr);
+  o["status"] = ToString(op.status);
+  o["error_message"] = OptStr(op.error_message);
+  o["dry_run"] = op.dry_run;
+  o["bytes_transferred"] = op.bytes_transferred;
+  return Serialize(o);
+}
+
+std::string FormatFooterLine(const RunFooter& f) {
+  json::object o;
+  o["type"] = "footer";
+  o["status"] = ToString(f.status);
+  o["ended_at"] = FormatUtcMs(f.ended_at_ms);
+  o["files_created"] = f.counts.created;
+  o["files_updated"] = f.counts.updated;
+  o["files_deleted"] = f.counts.deleted;
+  o["files_skipped"] = f.counts.skipped;
+  o["files_failed"] = f.counts.failed;
+  o["total_bytes_transferred"] = f.counts.bytes_transferred;
+  o["error_message"] = OptStr(f.error_message);
+  return Serialize(o);
+}
+
+Result<OpslogLine> ParseOpslogLine(const std::string& line) {
+  boost::system::error_code ec;
+  json::value v = json::parse(line, ec);
+  if (ec || !v.is_object()) return Bad("not a JSON object");
+  const json::object& o = v.as_object();
+  std::string type;
+  if (!GetString(o, "type", &type)) return Bad("no type");
+  if (type == "header") {
+    RunHeader h;
+    std::string src, dest;
+    if (!GetString(o, "run_id", &h.run_id) || !GetString(o, "pair", &h.pair) ||
+        !GetString(o, "direction", &h.direction) || !GetString(o, "src", &src) ||
+        !GetString(o, "dest", &dest) || !GetTime(o, "started_at", &h.started_at_ms) ||
+        !GetBool(o, "dry_run", &h.dry_run) || !DecodePathFromText(src, &h.src) ||
+        !DecodePathFromText(dest, &h.dest)) {
+      return Bad("malformed header");
+    }
+    return OpslogLine(std::move(h));
+  }
+  if (type == "op") {
+    OpRecord op;
+    std::string kind, status, path;
+    int64_t ended;
+    if (!GetString(o, "operation", &kind) || !ParseOpKind(kind, &op.operation) ||
+        !GetString(o, "filepath", &path) || !DecodePathFromText(path, &op.filepath) ||
+        !GetOptInt(o, "size_before", &op.size_before) ||
+        !GetOptInt(o, "size_after", &op.size_after) ||
+        !GetOptString(o, "md5_before", &op.md5_before) ||
+        !GetOptString(o, "md5_after", &op.md5_after) ||
+        !GetTime(o, "started_at", &op.started_at_ms) || !GetString(o, "status", &status) ||
+        !ParseOpStatus(status, &op.status) ||
+        !GetOptString(o, "error_message", &op.error_message) ||
+        !GetBool(o, "dry_run", &op.dry_run)) {
+      return Bad("malformed op");
+    }
+    if (GetTime(o, "ended_at", &ended)) op.ended_at_ms = ended;
+    GetInt(o, "bytes_transferred", &op.bytes_transferred);
+    return OpslogLine(std::move(op));
+  }
+  if (type == "footer") {
+    RunFooter f;
+    std::string status;
+    if (!GetString(o, "status", &status) || !ParseRunStatus(status, &f.status) ||
+        !GetTime(o, "ended_at", &f.ended_at_ms) || !GetInt(o, "files_created", &f.counts.created) ||
+        !GetInt(o, "files_updated", &f.counts.updated) ||
+        !GetInt(o, "files_deleted", &f.counts.deleted) ||
+        !GetInt(o, "files_skipped", &f.counts.skipped) ||
+        !GetInt(o, "files_failed", &f.counts.failed) ||
+        !GetInt(o, "total_bytes_transferred", &f.counts.bytes_transferred) ||
+        !GetOptString(o, "error_message", &f.error_message)) {
+      return Bad("malformed footer");
+    }
+    return OpslogLine(std::move(f));
+  }
+  return Bad("unknown type");
+}
+
+}  // namespace ha_sync::audit

@@ -1,0 +1,31 @@
+// The JSONL opslog format: one header line, one line per operation, one
+// footer line. Every line is a JSON object with a "type" member
+// ("header" | "op" | "footer"). Paths are encoded with EncodePathForText;
+// times are "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC). See docs/opslog.md.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+#include <variant>
+
+#include "ha_sync/op_record.h"
+#include "ha_sync/status.h"
+
+namespace ha_sync::audit {
+
+constexpr int kOpslogFormatVersion = 1;
+
+// Each returns one line without the trailing newline.
+std::string FormatHeaderLine(const RunHeader& header);
+std::string FormatOpLine(const OpRecord& op);
+std::string FormatFooterLine(const RunFooter& footer);
+
+using OpslogLine = std::variant<RunHeader, OpRecord, RunFooter>;
+// Parses one line; the error names what is wrong but not the whole line.
+Result<OpslogLine> ParseOpslogLine(const std::string& line);
+
+// "2026-11-25T20:03:10.123Z" -> ms since the epoch.
+bool ParseUtcMs(const std::string& text, int64_t* ms);
+
+}  // namespace ha_sync::audit

@@ -1,0 +1,70 @@
+#include "audit/opslog_format.h"
+
+#include <doctest/doctest.h>
+
+namespace ha_sync::audit {
+
+TEST_CASE("op lines round-trip, including non-UTF-8 paths and nulls") {
+  OpRecord op;
+  op.operation = OpKind::kUpdate;
+  op.filepath = "dir/na\xffme\nx";
+  op.size_before = 10;
+  op.size_after = 0;
+  op.md5_after = "d41d8cd98f00b204e9800998ecf8427e";
+  op.started_at_ms = 1764000000123;
+  op.ended_at_ms = 1764000000456;
+  op.status = OpStatus::kFail;
+  op.error_message = "write 'x': No space left on device";
+  op.dry_run = true;
+  op.bytes_transferred = 7;
+
+  const std::string line = FormatOpLine(op);
+  CHECK(line.find('\n') == std::string::npos);
+  auto parsed = ParseOpslogLine(line);
+  REQUIRE(parsed.ok());
+  const auto& back = std::get<OpRecord>(*parsed);
+  CHECK(back.operation == op.operation);
+  CHECK(back.filepath == op.filepath);
+  CHECK(back.size_before == op.size_before);
+  CHECK(back.size_after == op.size_after);
+  CHECK_FALSE(back.md5_before.has_value());
+  CHECK(back.md5_after == op.md5_after);
+  CHECK(back.started_at_ms == op.started_at_ms);
+  CHECK(back.ended_at_ms == op.ended_at_ms);
+  CHECK(back.status == op.status);
+  CHECK(back.error_message == op.error_message);
+  CHECK(back.dry_run);
+  CHECK(back.bytes_transferred == 7);
+}
+
+TEST_CASE("header and footer round-trip") {
+  RunHeader h{"0123456789abcdef0123456789abcdef", "media", "dell-to-hp", "/mnt/dell/media",
+              "/mnt/hp/media", 1764000000000, false};
+  auto ph = ParseOpslogLine(FormatHeaderLine(h));
+  REQUIRE(ph.ok());
+  CHECK(std::get<RunHeader>(*ph).run_id == h.run_id);
+  CHECK(std::get<RunHeader>(*ph).dest == h.dest);
+  CHECK(std::get<RunHeader>(*ph).started_at_ms == h.started_at_ms);
+
+  RunFooter f;
+  f.status = RunStatus::kPartialFailure;
+  f.ended_at_ms = 1764000001999;
+  f.counts = {1, 2, 3, 4, 5, 600};
+  auto pf = ParseOpslogLine(FormatFooterLine(f));
+  REQUIRE(pf.ok());
+  const auto& bf = std::get<RunFooter>(*pf);
+  CHECK(bf.status == RunStatus::kPartialFailure);
+  CHECK(bf.counts.skipped == 4);
+  CHECK(bf.counts.bytes_transferred == 600);
+  CHECK(FormatUtcMs(bf.ended_at_ms) == "2025-11-24T16:00:01.999Z");
+}
+
+TEST_CASE("malformed lines are errors, not crashes") {
+  CHECK_FALSE(ParseOpslogLine("").ok());
+  CHECK_FALSE(ParseOpslogLine("{\"type\":\"op\"}").ok());
+  CHECK_FALSE(ParseOpslogLine("{\"type\":\"op\",\"operation\":\"copy\"").ok());
+  CHECK_FALSE(ParseOpslogLine("[1,2]").ok());
+  CHECK_FALSE(ParseOpslogLine("{\"type\":\"nope\"}").ok());
+}
+
+}  // namespace ha_sync::audit

@@ -1,0 +1,61 @@
+#include "audit/opslog_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "audit/opslog_format.h"
+
+namespace ha_sync::audit {
+
+std::string OpslogWriter::FileName(const RunHeader& header) {
+  return "opslog-" + header.pair + "-" + header.direction + "-" +
+         FormatUtcMs(header.started_at_ms) + ".jsonl";
+}
+
+Result<std::unique_ptr<OpslogWriter>> OpslogWriter::Create(const std::string& log_dir,
+                                                           const RunHeader& header) {
+  const std::string path = log_dir + "/" + FileName(header);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "create opslog", path);
+  std::unique_ptr<OpslogWriter> writer(new OpslogWriter(path, fd));
+  Status s = writer->AppendLine(FormatHeaderLine(header));
+  if (!s.ok()) return s;
+  return writer;
+}
+
+OpslogWriter::~OpslogWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status OpslogWriter::AppendOp(const OpRecord& op) { return AppendLine(FormatOpLine(op)); }
+
+Status OpslogWriter::Finish(const RunFooter& footer) {
+  Status s = AppendLine(FormatFooterLine(footer));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fd_ >= 0) {
+    if (::fsync(fd_) != 0 && s.ok()) s = Status::FromErrno(errno, "fsync", path_);
+    if (::close(fd_) != 0 && s.ok()) s = Status::FromErrno(errno, "close", path_);
+    fd_ = -1;
+  }
+  return s;
+}
+
+Status OpslogWriter::AppendLine(std::string line) {
+  line.push_back('\n');
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fd_ < 0) return Status::Error("opslog '" + path_ + "' is already closed");
+  size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write opslog", path_);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace ha_sync::audit

@@ -1,0 +1,85 @@
+#include "ha_sync/op_record.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace ha_sync {
+
+const char* ToString(OpKind kind) {
+  switch (kind) {
+    case OpKind::kCreate: return "create";
+    case OpKind::kUpdate: return "update";
+    case OpKind::kDelete: return "delete";
+  }
+  return "?";
+}
+
+const char* ToString(OpStatus status) {
+  return status == OpStatus::kSuccess ? "success" : "fail";
+}
+
+const char* ToString(RunStatus status) {
+  switch (status) {
+    case RunStatus::kRunning: return "running";
+    case RunStatus::kSuccess: return "success";
+    case RunStatus::kPartialFailure: return "partial_failure";
+    case RunStatus::kFailed: return "failed";
+  }
+  return "?";
+}
+
+bool ParseOpKind(const std::string& text, OpKind* out) {
+  for (OpKind k : {OpKind::kCreate, OpKind::kUpdate, OpKind::kDelete}) {
+    if (text == ToString(k)) { *out = k; return true; }
+  }
+  return false;
+}
+
+bool ParseOpStatus(const std::string& text, OpStatus* out) {
+  for (OpStatus s : {OpStatus::kSuccess, OpStatus::kFail}) {
+    if (text == ToString(s)) { *out = s; return true; }
+  }
+  return false;
+}
+
+bool ParseRunStatus(const std::string& text, RunStatus* out) {
+  for (RunStatus s : {RunStatus::kRunning, RunStatus::kSuccess, RunStatus::kPartialFailure,
+                      RunStatus::kFailed}) {
+    if (text == ToString(s)) { *out = s; return true; }
+  }
+  return false;
+}
+
+void RunCounts::Add(const OpRecord& op) {
+  if (op.status == OpStatus::kFail) {
+    ++failed;
+  } else {
+    switch (op.operation) {
+      case OpKind::kCreate: ++created; break;
+      case OpKind::kUpdate: ++updated; break;
+      case OpKind::kDelete: ++deleted; break;
+    }
+  }
+  bytes_transferred += op.bytes_transferred;
+}
+
+int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string FormatUtcMs(int64_t ms) {
+  time_t secs = static_cast<time_t>(ms / 1000);
+  int64_t frac = ms % 1000;
+  if (frac < 0) { frac += 1000; --secs; }
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(frac));
+  return buf;
+}
+
+}  // namespace ha_sync

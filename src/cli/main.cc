@@ -1,0 +1,40 @@
+// ha-sync: one direction of one folder pair. See docs/cli.md.
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/options.h"
+#include "cli/run.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ha_sync::cli;
+  std::vector<std::string> args(argv, argv + argc);
+  ParseResult parsed = ParseOptions(args, std::getenv("HA_SYNC_DB_DSN"));
+  if (!parsed.error.empty()) {
+    std::fprintf(stderr, "ha-sync: %s\nTry 'ha-sync --help'.\n", parsed.error.c_str());
+    return kExitUsage;
+  }
+  if (parsed.options.show_help) {
+    std::printf("%s", parsed.help.c_str());
+    return kExitOk;
+  }
+  if (parsed.options.show_version) {
+    std::printf("ha-sync %s\n", HA_SYNC_VERSION);
+    return kExitOk;
+  }
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return RunSync(parsed.options, &g_stop);
+}

@@ -1,0 +1,197 @@
+#include "cli/options.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <cmath>
+#include <sstream>
+
+namespace ha_sync::cli {
+namespace po = boost::program_options;
+
+namespace {
+
+bool ParseCount(const std::string& text, int64_t min, int64_t max, int64_t* out) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || v < min || v > max) return false;
+  *out = v;
+  return true;
+}
+
+bool ParseNonNegativeDecimal(const std::string& text, double* out) {
+  if (text.empty() || text.find_first_not_of("0123456789.") != std::string::npos) return false;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (*end != '\0' || !std::isfinite(v) || v < 0) return false;
+  *out = v;
+  return true;
+}
+
+// Lexically normalised absolute path: no ".", "..", duplicate or trailing '/'.
+std::string Normalize(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  std::string part;
+  while (std::getline(ss, part, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out;
+  for (const auto& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
+}
+
+// The real path when it exists, else the lexical normal form.
+std::string Canonical(const std::string& path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) != nullptr) return buf;
+  return Normalize(path);
+}
+
+bool IsInside(const std::string& inner, const std::string& outer) {
+  if (outer == "/") return inner != "/";
+  return inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
+         inner[outer.size()] == '/';
+}
+
+bool IsValidLabel(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return s != "." && s != "..";
+}
+
+}  // namespace
+
+bool IsValidPairName(const std::string& pair) {
+  if (pair.empty() || pair.size() > 253 - 8) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(pair.front()) || !alnum(pair.back())) return false;
+  for (char c : pair) {
+    if (!alnum(c) && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_dsn) {
+  ParseResult r;
+  Options& o = r.options;
+  std::string lock_ttl, retain, threshold, workers, max_delete, block_size;
+  po::options_description desc(
+      "Usage: ha-sync --src DIR --dest DIR --pair NAME [options]\n\n"
+      "Syncs one folder pair in one direction: newest mtime wins, mtime preserved,\n"
+      "MD5 only when size matches and mtime differs, deletes only with --delete-missing.\n\n"
+      "Options");
+  // clang-format off
+  desc.add_options()
+    ("src", po::value(&o.src)->value_name("DIR"), "source directory (absolute path); required")
+    ("dest", po::value(&o.dest)->value_name("DIR"), "destination directory (absolute path); required")
+    ("pair", po::value(&o.pair)->value_name("NAME"), "pair name, a lowercase DNS name (names the lock); required")
+    ("direction", po::value(&o.direction)->value_name("LABEL"), "label for logs, e.g. dell-to-hp (default: fwd)")
+    ("db-dsn", po::value(&o.db_dsn)->value_name("DSN"), "audit database DSN (default: env HA_SYNC_DB_DSN)")
+    ("lock-ttl", po::value(&lock_ttl)->value_name("SECONDS"), "lock time-to-live (default: 3600)")
+    ("log-dir", po::value(&o.log_dir)->value_name("DIR"), "opslog and lock directory (default: /var/log/ha-sync)")
+    ("log-retain-days", po::value(&retain)->value_name("N"), "delete opslogs older than N days (default: 10)")
+    ("mtime-threshold", po::value(&threshold)->value_name("SECONDS"), "mtime equality tolerance (default: 2)")
+    ("delete-missing", po::bool_switch(&o.delete_missing), "delete dest entries missing in src")
+    ("max-delete", po::value(&max_delete)->value_name("N|N%"), "abort before deleting more than N files or N% of dest files")
+    ("workers", po::value(&workers)->value_name("N"), "files in flight (default: 4)")
+    ("block-size", po::value(&block_size)->value_name("BYTES"), "copy block size (default: 1048576)")
+    ("fsync", po::bool_switch(&o.fsync), "fsync each copied file before renaming it into place")
+    ("dry-run", po::bool_switch(&o.dry_run), "plan only: print and record what would change")
+    ("verbose", po::bool_switch(&o.verbose), "one line per operation")
+    ("no-progress", "no progress line, even on a terminal")
+    ("version", po::bool_switch(&o.show_version), "print the version")
+    ("help", po::bool_switch(&o.show_help), "print this help");
+  // clang-format on
+  std::ostringstream help;
+  help << desc;
+  r.help = help.str();
+
+  po::variables_map vm;
+  try {
+    std::vector<std::string> tail(args.begin() + (args.empty() ? 0 : 1), args.end());
+    po::store(po::command_line_parser(tail).options(desc).style(
+                  po::command_line_style::default_style &
+                  ~po::command_line_style::allow_guessing).run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    r.error = e.what();
+    return r;
+  }
+  o.progress = vm.count("no-progress") == 0;
+  if (o.show_help || o.show_version) return r;
+
+  auto fail = [&r](std::string msg) {
+    r.error = std::move(msg);
+    return r;
+  };
+  if (o.src.empty()) return fail("--src is required");
+  if (o.dest.empty()) return fail("--dest is required");
+  if (o.pair.empty()) return fail("--pair is required");
+  if (o.src[0] != '/') return fail("--src must be an absolute path, got '" + o.src + "'");
+  if (o.dest[0] != '/') return fail("--dest must be an absolute path, got '" + o.dest + "'");
+  if (o.log_dir.empty() || o.log_dir[0] != '/') {
+    return fail("--log-dir must be an absolute path, got '" + o.log_dir + "'");
+  }
+  if (!IsValidPairName(o.pair)) {
+    return fail("--pair '" + o.pair +
+                "' is not a lowercase DNS name ([a-z0-9]([-a-z0-9.]*[a-z0-9])?); it names the lock");
+  }
+  if (!IsValidLabel(o.direction)) {
+    return fail("--direction '" + o.direction + "' must be 1-64 of [A-Za-z0-9._-]");
+  }
+  if (!lock_ttl.empty() && !ParseCount(lock_ttl, 1, 7 * 24 * 3600, &o.lock_ttl_seconds)) {
+    return fail("--lock-ttl must be a whole number of seconds from 1 to 604800, got '" + lock_ttl + "'");
+  }
+  if (!retain.empty() && !ParseCount(retain, 0, 100000, &o.log_retain_days)) {
+    return fail("--log-retain-days must be a whole number >= 0, got '" + retain + "'");
+  }
+  if (!threshold.empty() && !ParseNonNegativeDecimal(threshold, &o.mtime_threshold_seconds)) {
+    return fail("--mtime-threshold must be a number of seconds >= 0, got '" + threshold + "'");
+  }
+  if (!workers.empty() && !ParseCount(workers, 1, 1024, &o.workers)) {
+    return fail("--workers must be a whole number from 1 to 1024, got '" + workers + "'");
+  }
+  if (!block_size.empty() && !ParseCount(block_size, 4096, 64 << 20, &o.block_size)) {
+    return fail("--block-size must be a whole number of bytes from 4096 to 67108864, got '" + block_size + "'");
+  }
+  if (!max_delete.empty()) {
+    if (max_delete.back() == '%') {
+      double pct;
+      if (!ParseNonNegativeDecimal(max_delete.substr(0, max_delete.size() - 1), &pct) || pct > 100) {
+        return fail("--max-delete percent must be from 0% to 100%, got '" + max_delete + "'");
+      }
+      o.max_delete_percent = pct;
+    } else {
+      int64_t n;
+      if (!ParseCount(max_delete, 0, INT64_MAX, &n)) {
+        return fail("--max-delete must be a whole number or a percentage like 10%, got '" + max_delete + "'");
+      }
+      o.max_delete_count = n;
+    }
+  }
+  if (o.db_dsn.empty() && env_dsn != nullptr) o.db_dsn = env_dsn;
+
+  const std::string src = Canonical(o.src), dest = Canonical(o.dest);
+  if (src == dest) return fail("--src and --dest are the same directory ('" + src + "')");
+  if (IsInside(dest, src)) return fail("--dest '" + o.dest + "' is inside --src '" + o.src + "'");
+  if (IsInside(src, dest)) return fail("--src '" + o.src + "' is inside --dest '" + o.dest + "'");
+  return r;
+}
+
+}  // namespace ha_sync::cli

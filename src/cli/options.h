@@ -1,0 +1,51 @@
+// Command-line options of `ha-sync`, parsed with Boost.Program_options and
+// validated: a bad value is a UsageError (exit 64) with one clear line.
+//
+// Thread-safety: plain values; parse once in main.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ha_sync::cli {
+
+struct Options {
+  std::string src;
+  std::string dest;
+  std::string pair;
+  std::string direction = "fwd";
+  std::string db_dsn;  // flag, else env HA_SYNC_DB_DSN
+  int64_t lock_ttl_seconds = 3600;
+  std::string log_dir = "/var/log/ha-sync";
+  int64_t log_retain_days = 10;
+  double mtime_threshold_seconds = 2;
+  bool delete_missing = false;
+  int64_t workers = 4;
+  bool dry_run = false;
+  bool verbose = false;
+  std::optional<int64_t> max_delete_count;
+  std::optional<double> max_delete_percent;
+  int64_t block_size = 1 << 20;
+  bool fsync = false;
+  bool progress = true;  // on a terminal only
+
+  bool show_help = false;
+  bool show_version = false;
+};
+
+struct ParseResult {
+  Options options;
+  std::string error;  // non-empty: usage error
+  std::string help;   // the --help text
+};
+
+// `env_dsn` is the value of HA_SYNC_DB_DSN (nullptr when unset).
+ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_dsn);
+
+// Lease names are DNS subdomains: [a-z0-9]([-a-z0-9.]*[a-z0-9])?, and
+// "ha-sync-<pair>" must stay within 253 characters.
+bool IsValidPairName(const std::string& pair);
+
+}  // namespace ha_sync::cli

@@ -1,0 +1,265 @@
+#include "cli/run.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "audit/opslog_writer.h"
+#include "audit/retention.h"
+#include "ha_sync/text.h"
+#include "io/file_lock.h"
+#include "io/file_ops.h"
+#include "pipeline/engine.h"
+
+namespace ha_sync::cli {
+
+namespace {
+
+std::string NewRunId() {
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(io::RandomU64()),
+                static_cast<unsigned long long>(io::RandomU64()));
+  return buf;
+}
+
+Status MakeDirs(const std::string& path) {
+  std::string partial;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::FromErrno(errno, "create log directory", partial);
+    }
+  }
+  return Status::Ok();
+}
+
+std::string HumanBytes(double bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 4) {
+    bytes /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
+}
+
+// The audit stage's single writer: every operation goes to the opslog
+// (one write per line, before anything else sees it), then to the terminal.
+class RunSink : public pipeline::OpSink {
+ public:
+  RunSink(audit::OpslogWriter* opslog, const Options& options, std::atomic<bool>* stop)
+      : opslog_(opslog), options_(options), stop_(stop) {}
+
+  void OnOperation(const OpRecord& op) override {
+    Status s = opslog_->AppendOp(op);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!s.ok() && audit_error_.empty()) {
+      // An operation without its record must not go on: stop the run.
+      audit_error_ = "cannot write the opslog: " + s.message();
+      stop_->store(true);
+    }
+    ClearProgressLocked();
+    const std::string path = EscapeForDisplay(op.filepath);
+    if (op.status == OpStatus::kFail) {
+      std::fprintf(stderr, "ha-sync: %s%s failed: %s\n", options_.dry_run ? "(dry-run) " : "",
+                   ToString(op.operation), op.error_message ? op.error_message->c_str() : "");
+    } else if (options_.dry_run) {
+      std::printf("would %-6s %12s  %s\n", ToString(op.operation),
+                  op.size_after ? std::to_string(*op.size_after).c_str()
+                                : (op.size_before ? std::to_string(*op.size_before).c_str() : "-"),
+                  path.c_str());
+    } else if (options_.verbose) {
+      std::printf("%-6s %12s  %s\n", ToString(op.operation),
+                  op.size_after ? std::to_string(*op.size_after).c_str() : "-", path.c_str());
+    }
+  }
+
+  void OnWarning(const std::string& message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ClearProgressLocked();
+    std::fprintf(stderr, "ha-sync: warning: %s\n", message.c_str());
+  }
+
+  void ShowProgress(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::fprintf(stderr, "\r%s\033[K", line.c_str());
+    progress_shown_ = true;
+  }
+  void ClearProgress() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ClearProgressLocked();
+  }
+  std::string audit_error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return audit_error_;
+  }
+
+ private:
+  void ClearProgressLocked() {
+    if (progress_shown_) {
+      std::fprintf(stderr, "\r\033[K");
+      progress_shown_ = false;
+    }
+    std::fflush(stdout);
+  }
+
+  audit::OpslogWriter* opslog_;
+  const Options& options_;
+  std::atomic<bool>* stop_;
+  std::mutex mu_;
+  bool progress_shown_ = false;
+  std::string audit_error_;
+};
+
+}  // namespace
+
+int RunSync(const Options& options, std::atomic<bool>* stop) {
+  pipeline::EngineOptions eo;
+  eo.src_root = options.src;
+  eo.dest_root = options.dest;
+  eo.plan.threshold_ns = static_cast<int64_t>(options.mtime_threshold_seconds * 1e9);
+  eo.plan.delete_missing = options.delete_missing;
+  eo.dry_run = options.dry_run;
+  eo.workers = static_cast<size_t>(options.workers);
+  eo.block_size = static_cast<size_t>(options.block_size);
+  eo.fsync = options.fsync;
+  eo.max_delete_count = options.max_delete_count;
+  eo.max_delete_percent = options.max_delete_percent;
+
+  // Roots first: a missing mount is reported before anything is created.
+  for (const std::string* root : {&options.src, &options.dest}) {
+    auto fd = io::OpenRoot(*root);
+    if (!fd.ok()) {
+      std::fprintf(stderr, "ha-sync: %s\n", fd.status().message().c_str());
+      return kExitFailed;
+    }
+    ::close(*fd);
+  }
+  Status s = MakeDirs(options.log_dir);
+  if (s.ok() && ::access(options.log_dir.c_str(), W_OK) != 0) {
+    s = Status::FromErrno(errno, "log directory is not writable:", options.log_dir);
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "ha-sync: %s\n", s.message().c_str());
+    return kExitFailed;
+  }
+
+  RunHeader header;
+  header.run_id = NewRunId();
+  header.pair = options.pair;
+  header.direction = options.direction;
+  header.src = options.src;
+  header.dest = options.dest;
+  header.dry_run = options.dry_run;
+
+  io::FileLock lock(options.log_dir, options.pair, header.run_id);
+  const RunLock::AcquireResult acquired = lock.Acquire();
+  if (acquired.outcome == RunLock::Outcome::kHeldByOther) {
+    std::printf("ha-sync: pair '%s' is locked by another run (%s); nothing done\n",
+                options.pair.c_str(), acquired.holder.c_str());
+    return kExitOk;
+  }
+  if (acquired.outcome == RunLock::Outcome::kError) {
+    std::fprintf(stderr, "ha-sync: cannot take the lock: %s\n", acquired.status.message().c_str());
+    return kExitFailed;
+  }
+
+  header.started_at_ms = NowMs();
+  auto opslog = audit::OpslogWriter::Create(options.log_dir, header);
+  if (!opslog.ok()) {
+    std::fprintf(stderr, "ha-sync: %s\n", opslog.status().message().c_str());
+    return kExitFailed;
+  }
+  RunSink sink(opslog->get(), options, stop);
+
+  const auto started = std::chrono::steady_clock::now();
+  pipeline::EngineResult result;
+  result.fatal = pipeline::CheckRoots(eo);
+  if (result.fatal.ok()) {
+    pipeline::Engine engine(eo, &sink, &lock, stop);
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    bool done = false;
+    std::thread progress;
+    if (options.progress && ::isatty(STDERR_FILENO)) {
+      progress = std::thread([&] {
+        std::unique_lock<std::mutex> l(done_mu);
+        while (!done_cv.wait_for(l, std::chrono::seconds(1), [&] { return done; })) {
+          const auto& p = engine.progress();
+          const double secs =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+          char line[256];
+          std::snprintf(line, sizeof line,
+                        "scanned %lld dirs, %lld entries; %lld operations, %s copied (%s/s)",
+                        static_cast<long long>(p.dirs_scanned.load()),
+                        static_cast<long long>(p.entries_scanned.load()),
+                        static_cast<long long>(p.ops_done.load()),
+                        HumanBytes(static_cast<double>(p.bytes_done.load())).c_str(),
+                        HumanBytes(static_cast<double>(p.bytes_done.load()) / secs).c_str());
+          sink.ShowProgress(line);
+        }
+      });
+    }
+    result = engine.Run();
+    {
+      std::lock_guard<std::mutex> l(done_mu);
+      done = true;
+    }
+    done_cv.notify_all();
+    if (progress.joinable()) progress.join();
+    sink.ClearProgress();
+  }
+  if (const std::string audit_error = sink.audit_error(); !audit_error.empty()) {
+    result.fatal = Status::Error(audit_error);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  RunFooter footer;
+  footer.ended_at_ms = NowMs();
+  footer.counts = result.counts;
+  if (!result.fatal.ok()) {
+    footer.status = RunStatus::kFailed;
+    footer.error_message = result.fatal.message();
+  } else if (result.counts.failed > 0) {
+    footer.status = RunStatus::kPartialFailure;
+    footer.error_message = std::to_string(result.counts.failed) + " operation(s) failed";
+  } else {
+    footer.status = RunStatus::kSuccess;
+  }
+  s = (*opslog)->Finish(footer);
+  if (!s.ok()) std::fprintf(stderr, "ha-sync: %s\n", s.message().c_str());
+
+  const RunCounts& c = result.counts;
+  std::printf(
+      "ha-sync: %s %s%s: %s; created %lld, updated %lld, deleted %lld, skipped %lld, failed %lld; "
+      "%s in %.2f s (%s/s)\n",
+      options.pair.c_str(), options.direction.c_str(), options.dry_run ? " (dry-run)" : "",
+      ToString(footer.status), static_cast<long long>(c.created), static_cast<long long>(c.updated),
+      static_cast<long long>(c.deleted), static_cast<long long>(c.skipped),
+      static_cast<long long>(c.failed), HumanBytes(static_cast<double>(c.bytes_transferred)).c_str(),
+      seconds, HumanBytes(seconds > 0 ? static_cast<double>(c.bytes_transferred) / seconds : 0).c_str());
+  if (!result.fatal.ok()) std::fprintf(stderr, "ha-sync: run failed: %s\n", result.fatal.message().c_str());
+  std::fflush(stdout);
+
+  auto pruned = audit::RemoveOldOpslogs(options.log_dir, options.log_retain_days, NowMs());
+  if (!pruned.ok()) std::fprintf(stderr, "ha-sync: warning: %s\n", pruned.status().message().c_str());
+  lock.Release();
+
+  if (footer.status == RunStatus::kFailed) return kExitFailed;
+  if (footer.status == RunStatus::kPartialFailure) return kExitPartial;
+  return kExitOk;
+}
+
+}  // namespace ha_sync::cli

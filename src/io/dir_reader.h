@@ -1,0 +1,24 @@
+// Lists one directory through an open directory fd: every entry except
+// "." and "..", with lstat attributes (never following symlinks) and link
+// targets, sorted by name bytes.
+//
+// Thread-safety: reentrant; `dirfd` is not modified (the listing reads
+// through a duplicate).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ha_sync/status.h"
+#include "io/dir_entry.h"
+
+namespace ha_sync::io {
+
+// `display_path` only names the directory in errors. An entry that vanishes
+// between listing and lstat is left out (it no longer exists).
+Status ListDirectory(int dirfd, const std::string& display_path, std::vector<Entry>* entries);
+
+// Fills `entry` from an lstat-like call on dirfd/name.
+Status StatEntry(int dirfd, const std::string& name, const std::string& display_path, Entry* entry);
+
+}  // namespace ha_sync::io

@@ -1,0 +1,194 @@
+#include "io/file_copy.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "io/dir_reader.h"
+#include "io/file_ops.h"
+#include "io/md5.h"
+#include "ha_sync/text.h"
+
+namespace ha_sync::io {
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { if (fd_ >= 0) ::close(fd_); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() { int f = fd_; fd_ = -1; return f; }
+
+ private:
+  int fd_;
+};
+
+bool Cancelled(const CopyOptions& o) {
+  return o.cancel != nullptr && o.cancel->load(std::memory_order_relaxed);
+}
+
+Status Cancelled(const std::string& display) {
+  return Status::Error("copy of '" + EscapeForDisplay(display) + "' aborted: run is stopping", ECANCELED);
+}
+
+bool AllZero(const char* p, size_t n) {
+  // Compare against the first 16 bytes, then the rest against itself shifted.
+  if (n == 0) return true;
+  for (size_t i = 0; i < n && i < 16; ++i) if (p[i] != 0) return false;
+  return n <= 16 || std::memcmp(p, p + 16, n - 16) == 0;
+}
+
+struct Stamp {
+  int64_t size;
+  int64_t mtime_ns;
+  int64_t ctime_ns;
+};
+
+Stamp StampOf(const struct stat& st) {
+  return {st.st_size, static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+          static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+}
+
+// Reads the whole file through `md5`, calling `sink(data, n, offset)` per block.
+template <typename Sink>
+Status StreamFile(int fd, const std::string& display, const CopyOptions& options, Md5* md5,
+                  int64_t* total, Sink&& sink) {
+  std::unique_ptr<char[]> buf(new char[options.block_size]);
+  int64_t offset = 0;
+  for (;;) {
+    if (Cancelled(options)) return Cancelled(display);
+    const ssize_t n = ::pread(fd, buf.get(), options.block_size, offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read", display);
+    }
+    if (n == 0) break;
+    md5->Update(buf.get(), static_cast<size_t>(n));
+    Status s = sink(buf.get(), static_cast<size_t>(n), offset);
+    if (!s.ok()) return s;
+    offset += n;
+  }
+  *total = offset;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
+                      const std::string& display, const CopyOptions& options, CopyOutcome* out) {
+  Fd in(::openat(src_dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (in.get() < 0) return Status::FromErrno(errno, "open source", display);
+  struct stat before;
+  if (::fstat(in.get(), &before) != 0) return Status::FromErrno(errno, "stat source", display);
+  if (!S_ISREG(before.st_mode)) {
+    return Status::Error("source '" + EscapeForDisplay(display) + "' is no longer a regular file");
+  }
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+
+  const std::string tmp = MakeSyncTempName(name, RandomU64());
+  Fd dst(::openat(dest_dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600));
+  if (dst.get() < 0) return Status::FromErrno(errno, "create temp file for", display);
+
+  auto fail = [&](Status s) {
+    ::unlinkat(dest_dirfd, tmp.c_str(), 0);
+    return s;
+  };
+
+  Md5 md5;
+  int64_t total = 0;
+  Status s = StreamFile(in.get(), display, options, &md5, &total,
+                        [&](const char* data, size_t n, int64_t offset) -> Status {
+                          // Leave holes where the source reads as zeros (sparse files).
+                          if (AllZero(data, n)) return Status::Ok();
+                          size_t done = 0;
+                          while (done < n) {
+                            const ssize_t w = ::pwrite(dst.get(), data + done, n - done,
+                                                       offset + static_cast<int64_t>(done));
+                            if (w < 0) {
+                              if (errno == EINTR) continue;
+                              return Status::FromErrno(errno, "write", display);
+                            }
+                            done += static_cast<size_t>(w);
+                          }
+                          return Status::Ok();
+                        });
+  if (!s.ok()) return fail(s);
+  if (::ftruncate(dst.get(), total) != 0) return fail(Status::FromErrno(errno, "truncate", display));
+
+  struct stat after;
+  if (::fstat(in.get(), &after) != 0) return fail(Status::FromErrno(errno, "stat source", display));
+  const Stamp b = StampOf(before), a = StampOf(after);
+  if (b.size != a.size || b.mtime_ns != a.mtime_ns || a.size != total) {
+    return fail(Status::Error("source '" + EscapeForDisplay(display) +
+                              "' changed during copy (size or mtime moved); copy discarded, "
+                              "the next run retries"));
+  }
+
+  Entry source;
+  source.name = name;
+  source.type = FileType::kFile;
+  source.size = total;
+  source.mtime_ns = b.mtime_ns;
+  source.atime_ns = static_cast<int64_t>(before.st_atim.tv_sec) * 1000000000 + before.st_atim.tv_nsec;
+  source.mode = before.st_mode & 07777;
+  source.uid = before.st_uid;
+  source.gid = before.st_gid;
+  s = ApplyAttributes(dst.get(), source, display);
+  if (!s.ok()) return fail(s);
+  if (options.fsync && ::fsync(dst.get()) != 0) return fail(Status::FromErrno(errno, "fsync", display));
+  if (::close(dst.release()) != 0) return fail(Status::FromErrno(errno, "close", display));
+  if (Cancelled(options)) return fail(Cancelled(display));
+  if (::renameat(dest_dirfd, tmp.c_str(), dest_dirfd, name.c_str()) != 0) {
+    return fail(Status::FromErrno(errno, "rename into place", display));
+  }
+  out->bytes = total;
+  out->md5 = md5.FinishHex();
+  out->source = std::move(source);
+  return Status::Ok();
+}
+
+Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display) {
+  const std::string tmp = MakeSyncTempName(like.name, RandomU64());
+  if (::symlinkat(like.link_target.c_str(), dest_dirfd, tmp.c_str()) != 0) {
+    return Status::FromErrno(errno, "symlink", display);
+  }
+  auto fail = [&](Status s) {
+    ::unlinkat(dest_dirfd, tmp.c_str(), 0);
+    return s;
+  };
+  if (ShouldPreserveOwner() &&
+      ::fchownat(dest_dirfd, tmp.c_str(), like.uid, like.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno != EPERM && errno != EINVAL) return fail(Status::FromErrno(errno, "chown", display));
+    ReportOwnerRefused(display, errno);
+  }
+  Status s = SetTimes(dest_dirfd, tmp, like.atime_ns, like.mtime_ns, display);
+  if (!s.ok()) return fail(s);
+  if (::renameat(dest_dirfd, tmp.c_str(), dest_dirfd, like.name.c_str()) != 0) {
+    return fail(Status::FromErrno(errno, "rename into place", display));
+  }
+  return Status::Ok();
+}
+
+Status HashFile(int dirfd, const std::string& name, const std::string& display,
+                const CopyOptions& options, std::string* md5_hex) {
+  Fd in(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (in.get() < 0) return Status::FromErrno(errno, "open", display);
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  Md5 md5;
+  int64_t total = 0;
+  Status s = StreamFile(in.get(), display, options, &md5, &total,
+                        [](const char*, size_t, int64_t) { return Status::Ok(); });
+  if (!s.ok()) return s;
+  *md5_hex = md5.FinishHex();
+  return Status::Ok();
+}
+
+}  // namespace ha_sync::io

@@ -1,0 +1,46 @@
+// Copies one file or symlink into a destination directory atomically: the
+// data goes to ".ha-sync.<name>.<random>.tmp" beside the target, mode,
+// owner (when permitted) and nanosecond times are applied to the temp file,
+// and renameat() puts it in place. A crash leaves the old file or the new
+// one, never a partial one; on any error the temp file is removed.
+//
+// The source is checked before and after the copy (size and mtime); a
+// change discards the copy with a "source changed during copy" error.
+//
+// Thread-safety: reentrant; `cancel` may be set from another thread and is
+// polled between blocks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "ha_sync/status.h"
+#include "io/dir_entry.h"
+
+namespace ha_sync::io {
+
+struct CopyOptions {
+  size_t block_size = 1 << 20;
+  bool fsync = false;                          // fsync the temp file before rename
+  const std::atomic<bool>* cancel = nullptr;   // abort when it turns true
+};
+
+struct CopyOutcome {
+  int64_t bytes = 0;     // size of the new file
+  std::string md5;       // of the data written (empty for symlinks)
+  Entry source;          // source attributes as copied
+};
+
+// src_dirfd/name -> dest_dirfd/name. `display` is the relative path for messages.
+Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
+                      const std::string& display, const CopyOptions& options, CopyOutcome* out);
+
+// Re-creates the symlink `like` (its target and times) as dest_dirfd/name.
+Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display);
+
+// MD5 of the regular file dirfd/name (not following a symlink).
+Status HashFile(int dirfd, const std::string& name, const std::string& display,
+                const CopyOptions& options, std::string* md5_hex);
+
+}  // namespace ha_sync::io

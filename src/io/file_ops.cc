@@ -1,0 +1,143 @@
+#include "io/file_ops.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "ha_sync/text.h"
+
+namespace ha_sync::io {
+
+namespace {
+
+struct timespec ToTimespec(int64_t ns) {
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+std::atomic<bool> g_owner_refused{false};
+
+Result<int> OpenDirByComponents(int root_fd, const std::string& rel_path) {
+  int fd = ::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open directory", ".");
+  size_t pos = 0;
+  while (pos < rel_path.size()) {
+    size_t slash = rel_path.find('/', pos);
+    if (slash == std::string::npos) slash = rel_path.size();
+    const std::string part = rel_path.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      ::close(fd);
+      return Status::Error("open directory '" + EscapeForDisplay(rel_path) + "': '..' refused");
+    }
+    const int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const int err = errno;
+    ::close(fd);
+    if (next < 0) return Status::FromErrno(err, "open directory", rel_path);
+    fd = next;
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<int> OpenDirBeneath(int root_fd, const std::string& rel_path) {
+  if (rel_path.empty() || rel_path == ".") return OpenDirByComponents(root_fd, "");
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long fd = ::syscall(SYS_openat2, root_fd, rel_path.c_str(), &how, sizeof how);
+  if (fd >= 0) return static_cast<int>(fd);
+  if (errno == ENOSYS || errno == EPERM) return OpenDirByComponents(root_fd, rel_path);
+  if (errno == ELOOP || errno == EXDEV) {
+    return Status::Error("open directory '" + EscapeForDisplay(rel_path) +
+                             "': a symlink or '..' in the path was refused",
+                         errno);
+  }
+  return Status::FromErrno(errno, "open directory", rel_path);
+}
+
+Result<int> OpenChildDir(int dirfd, const std::string& name, const std::string& display) {
+  const int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open directory", display);
+  return fd;
+}
+
+Result<int> OpenRoot(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOTDIR) return Status::Error("'" + EscapeForDisplay(path) + "' is not a directory", errno);
+    return Status::FromErrno(errno, "open root", path);
+  }
+  return fd;
+}
+
+Status MakeDir(int dirfd, const std::string& name, const std::string& display) {
+  if (::mkdirat(dirfd, name.c_str(), 0700) != 0) {
+    return Status::FromErrno(errno, "mkdir", display);
+  }
+  return Status::Ok();
+}
+
+Status RemoveEntry(int dirfd, const std::string& name, bool is_dir, const std::string& display) {
+  if (::unlinkat(dirfd, name.c_str(), is_dir ? AT_REMOVEDIR : 0) != 0) {
+    return Status::FromErrno(errno, is_dir ? "rmdir" : "unlink", display);
+  }
+  return Status::Ok();
+}
+
+Status SetTimes(int dirfd, const std::string& name, int64_t atime_ns, int64_t mtime_ns,
+                const std::string& display) {
+  const struct timespec times[2] = {ToTimespec(atime_ns), ToTimespec(mtime_ns)};
+  if (::utimensat(dirfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+    return Status::FromErrno(errno, "set times", display);
+  }
+  return Status::Ok();
+}
+
+Status ApplyAttributes(int fd, const Entry& like, const std::string& display) {
+  if (ShouldPreserveOwner() && ::fchown(fd, like.uid, like.gid) != 0) {
+    if (errno != EPERM && errno != EINVAL) return Status::FromErrno(errno, "chown", display);
+    ReportOwnerRefused(display, errno);
+  }
+  if (::fchmod(fd, like.mode) != 0) return Status::FromErrno(errno, "chmod", display);
+  const struct timespec times[2] = {ToTimespec(like.atime_ns), ToTimespec(like.mtime_ns)};
+  if (::futimens(fd, times) != 0) return Status::FromErrno(errno, "set times", display);
+  return Status::Ok();
+}
+
+bool ShouldPreserveOwner() {
+  static const bool is_root = ::geteuid() == 0;
+  return is_root && !g_owner_refused.load(std::memory_order_relaxed);
+}
+
+void ReportOwnerRefused(const std::string& display, int err) {
+  if (!g_owner_refused.exchange(true)) {
+    char buf[128];
+    std::fprintf(stderr,
+                 "ha-sync: warning: cannot preserve owner/group (chown '%s': %s); "
+                 "continuing without (root-squash?)\n",
+                 EscapeForDisplay(display).c_str(), strerror_r(err, buf, sizeof buf));
+  }
+}
+
+uint64_t RandomU64() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  return gen();
+}
+
+}  // namespace ha_sync::io

@@ -1,0 +1,49 @@
+// Small filesystem operations, all relative to an open directory fd and
+// none following a symlink, so no operation can leave the roots.
+// Each returns a Status naming the path it acted on (`display` is the path
+// relative to the root, used only in messages).
+//
+// Thread-safety: reentrant. The ownership warning is process-wide and
+// thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "ha_sync/status.h"
+#include "io/dir_entry.h"
+
+namespace ha_sync::io {
+
+// Opens a directory given as a path relative to root_fd, refusing symlinks
+// and ".." anywhere in it (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or a
+// component-by-component O_NOFOLLOW walk where openat2 is missing).
+Result<int> OpenDirBeneath(int root_fd, const std::string& rel_path);
+// Opens one child directory, refusing a symlink in its place.
+Result<int> OpenChildDir(int dirfd, const std::string& name, const std::string& display);
+// Opens a root given by the user (symlinks in the root path itself are fine).
+Result<int> OpenRoot(const std::string& path);
+
+Status MakeDir(int dirfd, const std::string& name, const std::string& display);
+// Removes a file, symlink or empty directory.
+Status RemoveEntry(int dirfd, const std::string& name, bool is_dir, const std::string& display);
+// Sets atime/mtime of dirfd/name without following a symlink.
+Status SetTimes(int dirfd, const std::string& name, int64_t atime_ns, int64_t mtime_ns,
+                const std::string& display);
+
+// Applies mode, owner (when permitted) and times to an open fd.
+Status ApplyAttributes(int fd, const Entry& like, const std::string& display);
+
+// Owner and group are preserved only when running as root and the
+// filesystem allows it (no root-squash). The first refusal prints one
+// warning and later attempts are skipped.
+bool ShouldPreserveOwner();
+void ReportOwnerRefused(const std::string& display, int err);
+
+// A random 64-bit value for temp names (per-thread generator).
+uint64_t RandomU64();
+
+}  // namespace ha_sync::io

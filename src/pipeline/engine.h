@@ -1,0 +1,79 @@
+// One sync run, src -> dest: walks both trees directory by directory
+// (depth first, so memory grows with depth, not with the tree), plans each
+// directory with PlanDirectory(), hands file work to an executor, spools
+// deletes and executes them after the walk (--max-delete is checked first).
+//
+// Every finished operation is reported to the OpSink exactly once, from
+// whichever thread did it; the sink must be thread-safe.
+//
+// Stopping: when *stop turns true (SIGTERM) or the lock says writes must
+// stop, the walk stops, queued work is dropped, in-flight copies are
+// aborted (their temp files removed) and Run() returns a fatal status.
+//
+// Thread-safety: one Run() per Engine; progress() may be read from any
+// thread while it runs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "ha_sync/op_record.h"
+#include "ha_sync/run_lock.h"
+#include "ha_sync/status.h"
+#include "pipeline/planner.h"
+
+namespace ha_sync::pipeline {
+
+struct EngineOptions {
+  std::string src_root;
+  std::string dest_root;
+  PlanOptions plan;
+  bool dry_run = false;
+  size_t workers = 4;
+  size_t block_size = 1 << 20;
+  bool fsync = false;
+  // --max-delete: at most this many files, or this percent of dest files.
+  std::optional<int64_t> max_delete_count;
+  std::optional<double> max_delete_percent;
+};
+
+class OpSink {
+ public:
+  virtual ~OpSink() = default;
+  virtual void OnOperation(const OpRecord& op) = 0;
+  virtual void OnWarning(const std::string& message) = 0;
+};
+
+struct Progress {
+  std::atomic<int64_t> dirs_scanned{0};
+  std::atomic<int64_t> entries_scanned{0};
+  std::atomic<int64_t> ops_done{0};
+  std::atomic<int64_t> bytes_done{0};
+  std::atomic<int64_t> queued{0};
+};
+
+struct EngineResult {
+  RunCounts counts;
+  Status fatal;  // not ok: the run as a whole failed (interrupted, guard, root unreadable)
+};
+
+class Engine {
+ public:
+  Engine(EngineOptions options, OpSink* sink, const RunLock* lock, const std::atomic<bool>* stop);
+  ~Engine();
+  EngineResult Run();
+  const Progress& progress() const;
+
+ private:
+  class Impl;
+  Impl* impl_;
+};
+
+// The refuse-before-touching guard of DESIGN.md §3: roots must be
+// directories; with deletes enabled, an empty src beside a non-empty dest
+// is refused (an unmounted share looks exactly like that).
+Status CheckRoots(const EngineOptions& options);
+
+}  // namespace ha_sync::pipeline
