@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -136,6 +137,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   eo.fsync = options.fsync;
   eo.max_delete_count = options.max_delete_count;
   eo.max_delete_percent = options.max_delete_percent;
+  if (const char* delay = std::getenv("HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
 
   // Roots first: a missing mount is reported before anything is created.
   for (const std::string* root : {&options.src, &options.dest}) {

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <cstring>
 #include <memory>
 
@@ -74,6 +76,9 @@ Status StreamFile(int fd, const std::string& display, const CopyOptions& options
     Status s = sink(buf.get(), static_cast<size_t>(n), offset);
     if (!s.ok()) return s;
     offset += n;
+    if (options.block_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(options.block_delay_ms));
+    }
   }
   *total = offset;
   return Status::Ok();

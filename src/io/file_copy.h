@@ -24,6 +24,9 @@ struct CopyOptions {
   size_t block_size = 1 << 20;
   bool fsync = false;                          // fsync the temp file before rename
   const std::atomic<bool>* cancel = nullptr;   // abort when it turns true
+  // Test seam: sleep this long after each block so tests can act mid-copy
+  // (set from HA_SYNC_TEST_BLOCK_DELAY_MS; 0 in production).
+  int block_delay_ms = 0;
 };
 
 struct CopyOutcome {

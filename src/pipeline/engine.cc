@@ -429,6 +429,7 @@ void Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
   copy_options.block_size = opt_.block_size;
   copy_options.fsync = opt_.fsync;
   copy_options.cancel = &aborted_;
+  copy_options.block_delay_ms = opt_.test_block_delay_ms;
 
   if (kind == ActionKind::kHashThenUpdate) {
     std::string src_md5, dest_md5;

@@ -34,6 +34,7 @@ struct EngineOptions {
   size_t workers = 4;
   size_t block_size = 1 << 20;
   bool fsync = false;
+  int test_block_delay_ms = 0;  // see io::CopyOptions::block_delay_ms
   // --max-delete: at most this many files, or this percent of dest files.
   std::optional<int64_t> max_delete_count;
   std::optional<double> max_delete_percent;

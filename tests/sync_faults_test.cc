@@ -1,0 +1,188 @@
+// Crashes, signals and failing filesystems: nothing partial ever appears
+// under a real name, failures are recorded, the rest of the run proceeds.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "sync_harness.h"
+
+namespace ha_sync::test {
+
+namespace {
+constexpr int64_t kT0 = 1'700'000'000 * kSec;
+const std::string kBig(8 << 20, 'N');  // 8 blocks of 1 MiB
+
+// Waits until a temp file shows up under `dir` (the copy is under way).
+bool WaitForTemp(const std::string& dir) {
+  for (int i = 0; i < 1000; ++i) {
+    if (!TempFilesUnder(dir).empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+const std::vector<std::string> kSlow = {"HA_SYNC_TEST_BLOCK_DELAY_MS=150"};
+}  // namespace
+
+TEST_CASE("SIGKILL mid-copy leaves the old file; the next run completes and removes the temp") {
+  TempDir t;
+  WriteFile(t / "src/big", kBig, kT0 + 100 * kSec);
+  WriteFile(t / "dest/big", "old version", kT0);
+  Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log"), kSlow);
+  REQUIRE(WaitForTemp(t / "dest"));
+  ::kill(run.pid, SIGKILL);
+  RunOutput killed = Wait(run);
+  CHECK(killed.exit_code == 128 + SIGKILL);
+  CHECK(ReadFile(t / "dest/big") == "old version");
+  CHECK(TempFilesUnder(t / "dest").size() == 1);
+
+  RunOutput again = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log2"));
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(ReadFile(t / "dest/big") == kBig);
+  CHECK(TempFilesUnder(t / "dest").empty());
+}
+
+TEST_CASE("SIGKILL mid-copy of a new file leaves it absent") {
+  TempDir t;
+  WriteFile(t / "src/new-big", kBig, kT0);
+  MakeDirs(t / "dest");
+  Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log"), kSlow);
+  REQUIRE(WaitForTemp(t / "dest"));
+  ::kill(run.pid, SIGKILL);
+  Wait(run);
+  CHECK_FALSE(Exists(t / "dest/new-big"));
+}
+
+TEST_CASE("SIGTERM stops promptly: no temp file, footer written, exit 1") {
+  TempDir t;
+  WriteFile(t / "src/big", kBig, kT0 + 100 * kSec);
+  WriteFile(t / "dest/big", "old version", kT0);
+  for (int i = 0; i < 20; ++i) WriteFile(t / ("src/later/f" + std::to_string(i)), std::string(3 << 20, 'x'), kT0);
+  Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--workers", "1"}), kSlow);
+  REQUIRE(WaitForTemp(t / "dest"));
+  ::kill(run.pid, SIGTERM);
+  RunOutput r = Wait(run);
+  CHECK(r.exit_code == 1);
+  CHECK(TempFilesUnder(t / "dest").empty());
+  CHECK(ReadFile(t / "dest/big") == "old version");
+  CHECK_FALSE(Exists(t / "dest/later/f19"));  // stopped, did not run to the end
+  RunFooter footer = LastFooter(t / "log");
+  CHECK(footer.status == RunStatus::kFailed);
+  CHECK(footer.error_message->find("interrupted") != std::string::npos);
+}
+
+TEST_CASE("a full destination filesystem fails that copy; the others proceed; exit 2") {
+  if (::geteuid() != 0) return;  // mounting a small tmpfs needs root (CI runs as root)
+  TempDir t;
+  MakeDirs(t / "dest");
+  REQUIRE(::mount("tmpfs", (t / "dest").c_str(), "tmpfs", 0, "size=2m") == 0);
+  WriteFile(t / "src/too-big", std::string(4 << 20, 'z'), kT0);
+  WriteFile(t / "src/small-1", "s1", kT0);
+  WriteFile(t / "src/small-2", "s2", kT0);
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--workers", "1"}));
+  const auto temps = TempFilesUnder(t / "dest");
+  const bool small1 = Exists(t / "dest/small-1"), small2 = Exists(t / "dest/small-2");
+  const bool big = Exists(t / "dest/too-big");
+  ::umount2((t / "dest").c_str(), MNT_DETACH);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("No space left on device") != std::string::npos);
+  CHECK(temps.empty());
+  CHECK(small1);
+  CHECK(small2);
+  CHECK_FALSE(big);
+  int failed = 0;
+  for (const auto& op : ReadOps(t / "log")) {
+    if (op.status == OpStatus::kFail) {
+      ++failed;
+      CHECK(op.filepath == "too-big");
+    }
+  }
+  CHECK(failed == 1);
+}
+
+TEST_CASE("an unreadable source file is a failed operation; the others proceed") {
+  if (::geteuid() != 0) return;  // needs to drop to another user (CI runs as root)
+  TempDir t;
+  WriteFile(t / "src/secret", "root only", kT0);
+  ::chmod((t / "src/secret").c_str(), 0600);
+  WriteFile(t / "src/public", "everyone", kT0);
+  MakeDirs(t / "dest");
+  MakeDirs(t / "log");
+  for (const char* d : {"src", "dest", "log"}) ::chown((t / d).c_str(), 65534, 65534);
+  ::chown((t / "src/public").c_str(), 65534, 65534);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(99);
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    const std::string bin = std::getenv("HA_SYNC_BIN");
+    const std::string src = t / "src", dest = t / "dest", log = t / "log";
+    ::execl(bin.c_str(), bin.c_str(), "--src", src.c_str(), "--dest", dest.c_str(), "--pair", "test",
+            "--log-dir", log.c_str(), static_cast<char*>(nullptr));
+    ::_exit(98);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(Exists(t / "dest/public"));
+  CHECK_FALSE(Exists(t / "dest/secret"));
+  bool recorded = false;
+  for (const auto& op : ReadOps(t / "log")) {
+    if (op.filepath == "secret") {
+      recorded = op.status == OpStatus::kFail &&
+                 op.error_message->find("Permission denied") != std::string::npos;
+    }
+  }
+  CHECK(recorded);
+}
+
+TEST_CASE("a source file growing during its copy is discarded with a clear error") {
+  TempDir t;
+  WriteFile(t / "src/growing", kBig, kT0);
+  WriteFile(t / "src/steady", "steady", kT0);
+  MakeDirs(t / "dest");
+  Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log"), kSlow);
+  REQUIRE(WaitForTemp(t / "dest"));
+  {
+    FILE* f = std::fopen((t / "src/growing").c_str(), "a");
+    REQUIRE(f != nullptr);
+    std::fputs("appended while copying", f);
+    std::fclose(f);
+  }
+  RunOutput r = Wait(run);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("changed during copy") != std::string::npos);
+  CHECK_FALSE(Exists(t / "dest/growing"));
+  CHECK(Exists(t / "dest/steady"));
+  CHECK(TempFilesUnder(t / "dest").empty());
+  // The next run copies the settled file.
+  CHECK(RunHaSync(SyncArgs(t / "src", t / "dest", t / "log2")).exit_code == 0);
+  CHECK(ReadFile(t / "dest/growing") == kBig + "appended while copying");
+}
+
+TEST_CASE("a second run of the same pair exits 0, says who holds the lock, touches nothing") {
+  TempDir t;
+  WriteFile(t / "src/big", kBig, kT0);
+  WriteFile(t / "src/other", "o", kT0);
+  MakeDirs(t / "dest");
+  Running first = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--workers", "1"}), kSlow);
+  REQUIRE(WaitForTemp(t / "dest"));
+  MakeDirs(t / "dest2");
+  RunOutput second = RunHaSync(SyncArgs(t / "src", t / "dest2", t / "log"));
+  CHECK(second.exit_code == 0);
+  CHECK(second.out.find("locked") != std::string::npos);
+  CHECK(second.out.find("pid=" + std::to_string(first.pid)) != std::string::npos);
+  CHECK(Describe(t / "dest2").empty());
+  ::kill(first.pid, SIGTERM);
+  Wait(first);
+}
+
+}  // namespace ha_sync::test

@@ -1,0 +1,292 @@
+#include "sync_harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "audit/opslog_format.h"
+#include "io/dir_entry.h"
+#include "io/md5.h"
+
+extern char** environ;
+
+namespace ha_sync::test {
+
+namespace {
+
+[[noreturn]] void Die(const std::string& what) {
+  throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+struct timespec Ts(int64_t ns) {
+  return {static_cast<time_t>(ns / kSec), static_cast<long>(ns % kSec)};
+}
+
+void Walk(const std::string& root, const std::string& rel, std::map<std::string, std::string>* out,
+          bool with_mtime) {
+  const std::string dir_path = rel.empty() ? root : root + "/" + rel;
+  DIR* dir = ::opendir(dir_path.c_str());
+  if (dir == nullptr) Die("opendir " + dir_path);
+  std::vector<std::string> names;
+  while (struct dirent* de = ::readdir(dir)) {
+    const std::string n = de->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  ::closedir(dir);
+  for (const std::string& n : names) {
+    const std::string r = rel.empty() ? n : rel + "/" + n;
+    const std::string p = root + "/" + r;
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0) Die("lstat " + p);
+    std::ostringstream d;
+    if (S_ISDIR(st.st_mode)) {
+      d << "dir";
+    } else if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      const ssize_t len = ::readlink(p.c_str(), buf, sizeof buf);
+      d << "link->" << std::string(buf, static_cast<size_t>(len > 0 ? len : 0));
+    } else if (S_ISREG(st.st_mode)) {
+      d << "file size=" << st.st_size << " md5=" << io::Md5::OfString(ReadFile(p));
+    } else {
+      d << "special";
+    }
+    if (!S_ISLNK(st.st_mode)) d << " mode=" << std::oct << (st.st_mode & 07777) << std::dec;
+    if (with_mtime && !S_ISDIR(st.st_mode)) {
+      d << " mtime=" << st.st_mtim.tv_sec << "." << st.st_mtim.tv_nsec;
+    }
+    (*out)[r] = d.str();
+    if (S_ISDIR(st.st_mode)) Walk(root, r, out, with_mtime);
+  }
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string templ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/ha-sync-test-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr) Die("mkdtemp");
+  path_ = templ;
+  ::chmod(path_.c_str(), 0755);
+}
+
+TempDir::~TempDir() {
+  try {
+    RemoveTree(path_);
+  } catch (...) {
+  }
+}
+
+void MakeDirs(const std::string& path) {
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = path.find('/', pos + 1);
+    const std::string part = path.substr(0, pos);
+    if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) Die("mkdir " + part);
+  }
+}
+
+void WriteFile(const std::string& path, const std::string& content, int64_t mtime_ns) {
+  const size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) MakeDirs(path.substr(0, slash));
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) Die("open " + path);
+  if (!content.empty() && ::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
+    Die("write " + path);
+  }
+  ::close(fd);
+  if (mtime_ns != 0) SetMtime(path, mtime_ns);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Die("read " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void SetMtime(const std::string& path, int64_t mtime_ns) {
+  const struct timespec times[2] = {Ts(mtime_ns), Ts(mtime_ns)};
+  if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) Die("utimensat " + path);
+}
+
+int64_t MtimeNs(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) Die("lstat " + path);
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * kSec + st.st_mtim.tv_nsec;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+void RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    ::chmod(path.c_str(), 0700);
+    if (DIR* dir = ::opendir(path.c_str())) {
+      std::vector<std::string> names;
+      while (struct dirent* de = ::readdir(dir)) {
+        const std::string n = de->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+      }
+      ::closedir(dir);
+      for (const auto& n : names) RemoveTree(path + "/" + n);
+    }
+    ::rmdir(path.c_str());
+  } else {
+    ::unlink(path.c_str());
+  }
+}
+
+Running StartHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  const char* bin = std::getenv("HA_SYNC_BIN");
+  if (bin == nullptr) throw std::runtime_error("HA_SYNC_BIN is not set (run through meson test)");
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) Die("pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  std::vector<std::string> argv_s = {bin};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) env_s.emplace_back(*e);
+  env_s.insert(env_s.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid;
+  const int rc = posix_spawn(&pid, bin, &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (rc != 0) {
+    errno = rc;
+    Die("spawn ha-sync");
+  }
+  return {pid, out_pipe[0], err_pipe[0]};
+}
+
+RunOutput Wait(Running r) {
+  RunOutput out;
+  // Read both pipes without deadlocking on a full one.
+  struct pollfd fds[2] = {{r.out_fd, POLLIN, 0}, {r.err_fd, POLLIN, 0}};
+  std::string* sinks[2] = {&out.out, &out.err};
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      Die("poll");
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  int status = 0;
+  while (::waitpid(r.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return out;
+}
+
+RunOutput RunHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  return Wait(StartHaSync(args, env));
+}
+
+std::vector<std::string> SyncArgs(const std::string& src, const std::string& dest,
+                                  const std::string& log_dir, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"--src", src, "--dest", dest, "--pair", "test", "--log-dir", log_dir};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+namespace {
+std::vector<std::string> OpslogFiles(const std::string& log_dir) {
+  std::vector<std::string> files;
+  if (DIR* dir = ::opendir(log_dir.c_str())) {
+    while (struct dirent* de = ::readdir(dir)) {
+      const std::string n = de->d_name;
+      if (n.rfind("opslog-", 0) == 0) files.push_back(log_dir + "/" + n);
+    }
+    ::closedir(dir);
+  }
+  std::sort(files.begin(), files.end());  // names end in the start time
+  return files;
+}
+}  // namespace
+
+std::vector<OpRecord> ReadOps(const std::string& log_dir) {
+  std::vector<OpRecord> ops;
+  for (const std::string& f : OpslogFiles(log_dir)) {
+    std::istringstream lines(ReadFile(f));
+    std::string line;
+    while (std::getline(lines, line)) {
+      auto parsed = audit::ParseOpslogLine(line);
+      if (!parsed.ok()) throw std::runtime_error("bad opslog line in " + f + ": " + line);
+      if (auto* op = std::get_if<OpRecord>(&*parsed)) ops.push_back(*op);
+    }
+  }
+  return ops;
+}
+
+RunFooter LastFooter(const std::string& log_dir) {
+  const auto files = OpslogFiles(log_dir);
+  if (files.empty()) throw std::runtime_error("no opslog in " + log_dir);
+  std::istringstream lines(ReadFile(files.back()));
+  std::string line;
+  RunFooter footer;
+  bool found = false;
+  while (std::getline(lines, line)) {
+    auto parsed = audit::ParseOpslogLine(line);
+    if (parsed.ok() && std::holds_alternative<RunFooter>(*parsed)) {
+      footer = std::get<RunFooter>(*parsed);
+      found = true;
+    }
+  }
+  if (!found) throw std::runtime_error("no footer in " + files.back());
+  return footer;
+}
+
+std::map<std::string, std::string> Describe(const std::string& root, bool with_mtime) {
+  std::map<std::string, std::string> out;
+  Walk(root, "", &out, with_mtime);
+  return out;
+}
+
+std::vector<std::string> TempFilesUnder(const std::string& root) {
+  std::vector<std::string> temps;
+  for (const auto& [rel, desc] : Describe(root, false)) {
+    const size_t slash = rel.rfind('/');
+    const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+    if (io::IsSyncTempName(name)) temps.push_back(rel);
+  }
+  return temps;
+}
+
+}  // namespace ha_sync::test

@@ -1,0 +1,75 @@
+// What the end-to-end tests of `ha-sync` share: temp trees on the real
+// filesystem, files with exact nanosecond mtimes, running the built binary
+// (path in $HA_SYNC_BIN) and reading back its opslog.
+//
+// Thread-safety: test-only helpers, one thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ha_sync/op_record.h"
+
+namespace ha_sync::test {
+
+constexpr int64_t kSec = 1'000'000'000;
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+
+ private:
+  std::string path_;
+};
+
+// Writes `content` to `path` (parents created) and sets its mtime.
+void WriteFile(const std::string& path, const std::string& content, int64_t mtime_ns = 0);
+std::string ReadFile(const std::string& path);
+void MakeDirs(const std::string& path);
+void SetMtime(const std::string& path, int64_t mtime_ns);  // never follows a symlink
+int64_t MtimeNs(const std::string& path);                  // lstat
+bool Exists(const std::string& path);                      // lstat
+void RemoveTree(const std::string& path);
+
+struct RunOutput {
+  int exit_code = -1;  // 128+N when killed by signal N
+  std::string out;
+  std::string err;
+};
+
+// Runs $HA_SYNC_BIN with `args`; extra environment entries "K=V" are added.
+RunOutput RunHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+// Starts it without waiting; Wait() collects the result.
+struct Running {
+  pid_t pid = -1;
+  int out_fd = -1;
+  int err_fd = -1;
+};
+Running StartHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+RunOutput Wait(Running running);
+
+// The standard argument list for src -> dest with a private log dir.
+std::vector<std::string> SyncArgs(const std::string& src, const std::string& dest,
+                                  const std::string& log_dir, std::vector<std::string> extra = {});
+
+// All op records of all opslogs in `log_dir`, in file order.
+std::vector<OpRecord> ReadOps(const std::string& log_dir);
+// Footer of the newest opslog.
+RunFooter LastFooter(const std::string& log_dir);
+
+// Describes a tree (type, size, content hash, mtime ns, mode, link target per
+// relative path, sorted) so two trees compare with ==.
+std::map<std::string, std::string> Describe(const std::string& root, bool with_mtime = true);
+
+// Names of files under `root` whose name looks like an ha-sync temp file.
+std::vector<std::string> TempFilesUnder(const std::string& root);
+
+}  // namespace ha_sync::test
