@@ -1,0 +1,130 @@
+#include "io/file_copy.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "io/dir_reader.h"
+#include "io/md5.h"
+
+namespace ha_sync::io {
+
+namespace {
+struct Dirs {
+  std::string root;
+  int src = -1, dest = -1;
+  Dirs() {
+    char templ[] = "/tmp/ha-sync-io-XXXXXX";
+    root = ::mkdtemp(templ);
+    ::mkdir((root + "/s").c_str(), 0755);
+    ::mkdir((root + "/d").c_str(), 0755);
+    src = ::open((root + "/s").c_str(), O_RDONLY | O_DIRECTORY);
+    dest = ::open((root + "/d").c_str(), O_RDONLY | O_DIRECTORY);
+  }
+  ~Dirs() {
+    ::close(src);
+    ::close(dest);
+    std::system(("rm -rf '" + root + "'").c_str());
+  }
+  void Write(const std::string& name, const std::string& data) {
+    const int fd = ::openat(src, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
+    REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+    ::close(fd);
+  }
+  std::string ReadDest(const std::string& name) {
+    const int fd = ::openat(dest, name.c_str(), O_RDONLY);
+    std::string out;
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return out;
+  }
+  size_t DestEntries() {
+    std::vector<Entry> entries;
+    REQUIRE(ListDirectory(dest, "d", &entries).ok());
+    return entries.size();
+  }
+};
+}  // namespace
+
+TEST_CASE("CopyFileAtomic copies bytes, mode and times, and its MD5 equals OpenSSL's") {
+  Dirs d;
+  std::string data;
+  for (int i = 0; i < 300000; ++i) data += static_cast<char>(i * 7 % 251);
+  data += std::string(200000, '\0') + "tail";  // a zero run inside: written as a hole
+  d.Write("f", data);
+  const struct timespec times[2] = {{1000, 1}, {1700000000, 987654321}};
+  REQUIRE(::utimensat(d.src, "f", times, 0) == 0);
+
+  CopyOptions options;
+  options.block_size = 4096;
+  CopyOutcome out;
+  REQUIRE(CopyFileAtomic(d.src, d.dest, "f", "f", options, &out).ok());
+  CHECK(d.ReadDest("f") == data);
+  CHECK(out.bytes == static_cast<int64_t>(data.size()));
+  CHECK(out.md5 == Md5::OfString(data));
+  Entry e;
+  REQUIRE(StatEntry(d.dest, "f", "d", &e).ok());
+  CHECK(e.mtime_ns == 1700000000LL * 1000000000 + 987654321);
+  CHECK(e.mode == 0640);
+  CHECK(d.DestEntries() == 1);  // no temp file left
+}
+
+TEST_CASE("a cancelled copy leaves neither the target nor a temp file") {
+  Dirs d;
+  d.Write("f", std::string(1 << 20, 'x'));
+  std::atomic<bool> cancel{true};
+  CopyOptions options;
+  options.cancel = &cancel;
+  CopyOutcome out;
+  Status s = CopyFileAtomic(d.src, d.dest, "f", "f", options, &out);
+  CHECK_FALSE(s.ok());
+  CHECK(s.err() == ECANCELED);
+  CHECK(d.DestEntries() == 0);
+}
+
+TEST_CASE("copying a source that is a symlink is refused (never followed)") {
+  Dirs d;
+  REQUIRE(::symlinkat("/etc/passwd", d.src, "link") == 0);
+  CopyOutcome out;
+  Status s = CopyFileAtomic(d.src, d.dest, "link", "link", CopyOptions{}, &out);
+  CHECK_FALSE(s.ok());
+  CHECK(s.message().find("link") != std::string::npos);
+  CHECK(d.DestEntries() == 0);
+}
+
+TEST_CASE("CopySymlinkAtomic replaces whatever link was there and keeps the target bytes") {
+  Dirs d;
+  REQUIRE(::symlinkat("/etc", d.dest, "l") == 0);
+  Entry like;
+  like.name = "l";
+  like.type = FileType::kSymlink;
+  like.link_target = "relative/\xff-target";
+  like.mtime_ns = 1600000000LL * 1000000000 + 5;
+  like.atime_ns = like.mtime_ns;
+  REQUIRE(CopySymlinkAtomic(d.dest, like, "l").ok());
+  Entry e;
+  REQUIRE(StatEntry(d.dest, "l", "d", &e).ok());
+  CHECK(e.type == FileType::kSymlink);
+  CHECK(e.link_target == like.link_target);
+  CHECK(e.mtime_ns == like.mtime_ns);
+}
+
+TEST_CASE("HashFile agrees with hashing the bytes in memory") {
+  Dirs d;
+  const std::string data(3 * 4096 + 17, 'q');
+  d.Write("h", data);
+  std::string md5;
+  CopyOptions options;
+  options.block_size = 4096;
+  REQUIRE(HashFile(d.src, "h", "h", options, &md5).ok());
+  CHECK(md5 == Md5::OfString(data));
+  CHECK(Md5::OfString("") == "d41d8cd98f00b204e9800998ecf8427e");
+}
+
+}  // namespace ha_sync::io
