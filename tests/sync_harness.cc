@@ -46,6 +46,7 @@ void Walk(const std::string& root, const std::string& rel, std::map<std::string,
   }
   ::closedir(dir);
   for (const std::string& n : names) {
+    if (rel.empty() && n == ".ha-sync-trash") continue;  // ha-sync's own, never synced
     const std::string r = rel.empty() ? n : rel + "/" + n;
     const std::string p = root + "/" + r;
     struct stat st;

@@ -66,7 +66,8 @@ std::vector<OpRecord> ReadOps(const std::string& log_dir);
 RunFooter LastFooter(const std::string& log_dir);
 
 // Describes a tree (type, size, content hash, mtime ns, mode, link target per
-// relative path, sorted) so two trees compare with ==.
+// relative path, sorted) so two trees compare with ==. The trash folder at
+// the root is left out (ha-sync's own, never synced).
 std::map<std::string, std::string> Describe(const std::string& root, bool with_mtime = true);
 
 // Names of files under `root` whose name looks like an ha-sync temp file.

@@ -66,6 +66,10 @@ struct RunFooter {
   int64_t ended_at_ms = 0;
   RunCounts counts;
   std::optional<std::string> error_message;
+  // From the clock probe (docs/safety.md): skew between the mtime clocks of
+  // the two roots, and the coarsest mtime precision they keep.
+  std::optional<int64_t> clock_skew_ns;
+  std::optional<int64_t> mtime_precision_ns;
 };
 
 // Milliseconds since the epoch, system clock.

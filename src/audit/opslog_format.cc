@@ -133,6 +133,8 @@ std::string FormatFooterLine(const RunFooter& f) {
   o["files_failed"] = f.counts.failed;
   o["total_bytes_transferred"] = f.counts.bytes_transferred;
   o["error_message"] = OptStr(f.error_message);
+  o["clock_skew_ns"] = OptInt(f.clock_skew_ns);
+  o["mtime_precision_ns"] = OptInt(f.mtime_precision_ns);
   return Serialize(o);
 }
 
@@ -185,7 +187,9 @@ Result<OpslogLine> ParseOpslogLine(const std::string& line) {
         !GetInt(o, "files_skipped", &f.counts.skipped) ||
         !GetInt(o, "files_failed", &f.counts.failed) ||
         !GetInt(o, "total_bytes_transferred", &f.counts.bytes_transferred) ||
-        !GetOptString(o, "error_message", &f.error_message)) {
+        !GetOptString(o, "error_message", &f.error_message) ||
+        !GetOptInt(o, "clock_skew_ns", &f.clock_skew_ns) ||
+        !GetOptInt(o, "mtime_precision_ns", &f.mtime_precision_ns)) {
       return Bad("malformed footer");
     }
     return OpslogLine(std::move(f));

@@ -89,7 +89,8 @@ bool IsValidPairName(const std::string& pair) {
 ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_dsn) {
   ParseResult r;
   Options& o = r.options;
-  std::string lock_ttl, retain, threshold, workers, max_delete, block_size;
+  std::string lock_ttl, retain, threshold, workers, max_delete, block_size, min_age, trash_days,
+      skew_warn;
   po::options_description desc(
       "Usage: ha-sync --src DIR --dest DIR --pair NAME [options]\n\n"
       "Syncs one folder pair in one direction: newest mtime wins, mtime preserved,\n"
@@ -111,6 +112,10 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     ("workers", po::value(&workers)->value_name("N"), "files in flight (default: 4)")
     ("block-size", po::value(&block_size)->value_name("BYTES"), "copy block size (default: 1048576)")
     ("fsync", po::bool_switch(&o.fsync), "fsync each copied file before renaming it into place")
+    ("min-age", po::value(&min_age)->value_name("SECONDS"), "leave files modified more recently for the next run (default: 0)")
+    ("require-marker", po::value(&o.require_marker)->value_name("NAME"), "refuse to run unless NAME exists in both roots")
+    ("trash-retain-days", po::value(&trash_days)->value_name("N"), "keep deleted and overwritten files in <dest>/.ha-sync-trash for N days; 0: no trash (default: 14)")
+    ("clock-skew-warn", po::value(&skew_warn)->value_name("SECONDS"), "warn when the roots' mtime clocks differ by more (default: 2)")
     ("dry-run", po::bool_switch(&o.dry_run), "plan only: print and record what would change")
     ("verbose", po::bool_switch(&o.verbose), "one line per operation")
     ("no-progress", "no progress line, even on a terminal")
@@ -184,6 +189,20 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
       }
       o.max_delete_count = n;
     }
+  }
+  if (!min_age.empty() && !ParseNonNegativeDecimal(min_age, &o.min_age_seconds)) {
+    return fail("--min-age must be a number of seconds >= 0, got '" + min_age + "'");
+  }
+  if (!trash_days.empty() && !ParseCount(trash_days, 0, 100000, &o.trash_retain_days)) {
+    return fail("--trash-retain-days must be a whole number >= 0, got '" + trash_days + "'");
+  }
+  if (!skew_warn.empty() && !ParseNonNegativeDecimal(skew_warn, &o.clock_skew_warn_seconds)) {
+    return fail("--clock-skew-warn must be a number of seconds >= 0, got '" + skew_warn + "'");
+  }
+  if (vm.count("require-marker") &&
+      (o.require_marker.empty() || o.require_marker.find('/') != std::string::npos ||
+       o.require_marker == "." || o.require_marker == "..")) {
+    return fail("--require-marker must be a file name (no '/'), got '" + o.require_marker + "'");
   }
   if (o.db_dsn.empty() && env_dsn != nullptr) o.db_dsn = env_dsn;
 

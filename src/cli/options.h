@@ -30,6 +30,10 @@ struct Options {
   int64_t block_size = 1 << 20;
   bool fsync = false;
   bool progress = true;  // on a terminal only
+  double min_age_seconds = 0;       // --min-age
+  std::string require_marker;       // --require-marker
+  int64_t trash_retain_days = 14;   // --trash-retain-days (0: no trash)
+  double clock_skew_warn_seconds = 2;
 
   bool show_help = false;
   bool show_version = false;

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +19,7 @@
 #include "io/file_lock.h"
 #include "io/file_ops.h"
 #include "pipeline/engine.h"
+#include "pipeline/sync_state.h"
 
 namespace ha_sync::cli {
 
@@ -137,6 +140,11 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   eo.fsync = options.fsync;
   eo.max_delete_count = options.max_delete_count;
   eo.max_delete_percent = options.max_delete_percent;
+  eo.direction = options.direction;
+  eo.plan.min_age_ns = static_cast<int64_t>(options.min_age_seconds * 1e9);
+  eo.trash_retain_days = options.trash_retain_days;
+  eo.clock_skew_warn_ns = static_cast<int64_t>(options.clock_skew_warn_seconds * 1e9);
+  eo.state_path = pipeline::StatePath(options.log_dir, options.pair);
   if (const char* delay = std::getenv("HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
 
   // Roots first: a missing mount is reported before anything is created.
@@ -144,6 +152,14 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
     auto fd = io::OpenRoot(*root);
     if (!fd.ok()) {
       std::fprintf(stderr, "ha-sync: %s\n", fd.status().message().c_str());
+      return kExitFailed;
+    }
+    if (!options.require_marker.empty() &&
+        ::faccessat(*fd, options.require_marker.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+      std::fprintf(stderr,
+                   "ha-sync: refusing to run: marker '%s' is missing in '%s' (is the share mounted?)\n",
+                   options.require_marker.c_str(), root->c_str());
+      ::close(*fd);
       return kExitFailed;
     }
     ::close(*fd);
@@ -178,6 +194,8 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   }
 
   header.started_at_ms = NowMs();
+  eo.run_id = header.run_id;
+  eo.started_at_ms = header.started_at_ms;
   auto opslog = audit::OpslogWriter::Create(options.log_dir, header);
   if (!opslog.ok()) {
     std::fprintf(stderr, "ha-sync: %s\n", opslog.status().message().c_str());
@@ -231,6 +249,8 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   RunFooter footer;
   footer.ended_at_ms = NowMs();
   footer.counts = result.counts;
+  footer.clock_skew_ns = result.clock_skew_ns;
+  footer.mtime_precision_ns = result.mtime_precision_ns;
   if (!result.fatal.ok()) {
     footer.status = RunStatus::kFailed;
     footer.error_message = result.fatal.message();
@@ -252,6 +272,10 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
       static_cast<long long>(c.deleted), static_cast<long long>(c.skipped),
       static_cast<long long>(c.failed), HumanBytes(static_cast<double>(c.bytes_transferred)).c_str(),
       seconds, HumanBytes(seconds > 0 ? static_cast<double>(c.bytes_transferred) / seconds : 0).c_str());
+  if (result.settling > 0) {
+    std::printf("ha-sync: %lld file(s) modified within --min-age left for the next run\n",
+                static_cast<long long>(result.settling));
+  }
   if (!result.fatal.ok()) std::fprintf(stderr, "ha-sync: run failed: %s\n", result.fatal.message().c_str());
   std::fflush(stdout);
 

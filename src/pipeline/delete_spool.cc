@@ -12,6 +12,7 @@ namespace {
 struct Fixed {
   char kind;
   char is_dir;
+  uint8_t type;
   int64_t size;
   int64_t atime_ns;
   int64_t mtime_ns;
@@ -41,7 +42,7 @@ Result<std::unique_ptr<DeleteSpool>> DeleteSpool::Create() {
 DeleteSpool::~DeleteSpool() { std::fclose(file_); }
 
 Status DeleteSpool::Append(const SpoolRecord& r) {
-  Fixed f{static_cast<char>(r.kind), r.is_dir ? '\1' : '\0', r.size, r.atime_ns, r.mtime_ns,
+  Fixed f{static_cast<char>(r.kind), r.is_dir ? '\1' : '\0', r.type, r.size, r.atime_ns, r.mtime_ns,
           static_cast<uint32_t>(r.rel_path.size())};
   if (std::fwrite(&f, sizeof f, 1, file_) != 1 ||
       (!r.rel_path.empty() && std::fwrite(r.rel_path.data(), r.rel_path.size(), 1, file_) != 1)) {
@@ -66,6 +67,7 @@ bool DeleteSpool::Next(SpoolRecord* r, Status* status) {
   }
   r->kind = static_cast<SpoolRecord::Kind>(f.kind);
   r->is_dir = f.is_dir != 0;
+  r->type = f.type;
   r->size = f.size;
   r->atime_ns = f.atime_ns;
   r->mtime_ns = f.mtime_ns;

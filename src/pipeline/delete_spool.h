@@ -21,9 +21,10 @@ struct SpoolRecord {
   enum class Kind : char { kDelete = 'D', kRestoreDirTimes = 'M' };
   Kind kind = Kind::kDelete;
   bool is_dir = false;
+  uint8_t type = 0;       // kDelete: io::FileType of the entry being deleted
   int64_t size = 0;       // kDelete: size of the file being deleted
   int64_t atime_ns = 0;   // kRestoreDirTimes: source directory times
-  int64_t mtime_ns = 0;
+  int64_t mtime_ns = 0;   // kRestoreDirTimes: source mtime; kDelete: the entry's mtime
   std::string rel_path;   // relative to the dest root
 };
 

@@ -16,7 +16,10 @@
 #include "io/dir_reader.h"
 #include "io/file_copy.h"
 #include "io/file_ops.h"
+#include "pipeline/clock_probe.h"
 #include "pipeline/delete_spool.h"
+#include "pipeline/sync_state.h"
+#include "pipeline/trash.h"
 #include "pipeline/thread_pool.h"
 
 namespace ha_sync::pipeline {
@@ -39,6 +42,28 @@ void SplitParent(const std::string& rel, std::string* parent, std::string* name)
     *parent = rel.substr(0, slash);
     *name = rel.substr(slash + 1);
   }
+}
+
+StateEntry ToState(const Entry& e) {
+  StateEntry s;
+  s.name = e.name;
+  s.type = e.type;
+  s.size = e.type == FileType::kFile ? e.size : 0;
+  s.mtime_ns = e.mtime_ns;
+  return s;
+}
+
+// "<stem>.ha-sync-conflict-<stamp>-<direction><ext>", within 255 bytes.
+std::string ConflictCopyName(const std::string& name, const std::string& stamp,
+                             const std::string& direction) {
+  size_t dot = name.rfind('.');
+  if (dot == 0 || dot == std::string::npos || name.size() - dot > 16) dot = name.size();
+  std::string stem = name.substr(0, dot);
+  const std::string ext = name.substr(dot);
+  const std::string mark = ".ha-sync-conflict-" + stamp + "-" + direction;
+  const size_t room = 255 - mark.size() - ext.size();
+  if (stem.size() > room) stem.resize(room);
+  return stem + mark + ext;
 }
 
 class ScopedFd {
@@ -90,6 +115,7 @@ class Engine::Impl {
     Entry src;
     bool dest_exists = false;
     bool created = false;
+    std::optional<StateEntry> old;  // the name's record in the parent's state
   };
 
   bool Stopping() const { return aborted_.load(std::memory_order_acquire); }
@@ -119,10 +145,22 @@ class Engine::Impl {
   Status ProcessDir(const NodePtr& node, std::vector<PendingDir>* stack, bool* needs_second_pass);
   void HandleAction(const NodePtr& node, const Action& a, std::vector<PendingDir>* stack,
                     bool* needs_second_pass, bool* spooled_here);
-  void SubmitFileWork(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest);
-  void DoCopy(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest);
-  void DoSymlink(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest);
-  Status SpoolSubtree(int parent_fd, const std::string& rel, const Entry& entry);
+  void SubmitFileWork(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest,
+                      const StateEntry* old);
+  // Each returns false when the operation failed (and was recorded so).
+  bool DoCopy(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest,
+              bool trash_previous = true);
+  bool DoConflictCopy(const NodePtr& node, const Entry& src, const Entry& dest);
+  bool DoSymlink(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest);
+  // Keeps the name's old state record when its operation failed.
+  void KeepOldState(const std::string& dir, const std::string& name, const StateEntry* old) {
+    if (state_writer_) state_writer_->Override(dir, name, old);
+  }
+  // Spools the deletes for a dest-only entry (a directory: its subtree,
+  // children first). With state, only entries synced before and unchanged
+  // since are deleted; *all_deleted says whether nothing was kept.
+  Status SpoolSubtree(int parent_fd, const std::string& rel, const Entry& entry, bool* all_deleted);
+  void ProbeClocks(EngineResult* result);
   Status RunDeletes();
   void Monitor();
 
@@ -141,8 +179,16 @@ class Engine::Impl {
   int src_root_fd_ = -1;
   int dest_root_fd_ = -1;
   int64_t dest_files_seen_ = 0;
+  PlanOptions plan_;  // opt_.plan with now and the widened window
+  std::string stamp_;  // UTC start time for conflict copies and the trash
   std::unique_ptr<DeleteSpool> spool_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<StateReader> state_reader_;
+  std::unique_ptr<StateWriter> state_writer_;
+  std::unique_ptr<Trash> trash_;
+  std::atomic<int64_t> settling_{0};
+  std::atomic<int64_t> scan_errors_{0};
+  bool deletes_disabled_ = false;
 };
 
 Engine::Impl::DirNode::~DirNode() {
@@ -189,6 +235,30 @@ void Engine::Impl::Monitor() {
   }
 }
 
+void Engine::Impl::ProbeClocks(EngineResult* result) {
+  auto src = ProbeClock(src_root_fd_, opt_.run_id, opt_.src_root);
+  auto dest = ProbeClock(dest_root_fd_, opt_.run_id, opt_.dest_root);
+  if (!src.ok() || !dest.ok()) {
+    Warn("clock probe skipped (" + (src.ok() ? dest.status() : src.status()).message() +
+         "); using --mtime-threshold as is");
+    return;
+  }
+  plan_.threshold_ns = ClockWindowNs(plan_.threshold_ns, *src, *dest);
+  const int64_t skew = src->offset_ns > dest->offset_ns ? src->offset_ns - dest->offset_ns
+                                                        : dest->offset_ns - src->offset_ns;
+  result->clock_skew_ns = skew;
+  result->mtime_precision_ns = std::max(src->precision_ns, dest->precision_ns);
+  if (skew > opt_.clock_skew_warn_ns) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "the clocks stamping src and dest mtimes differ by %.3f s (more than %.3f s); "
+                  "the mtime window is widened to %.3f s",
+                  static_cast<double>(skew) / 1e9, static_cast<double>(opt_.clock_skew_warn_ns) / 1e9,
+                  static_cast<double>(plan_.threshold_ns) / 1e9);
+    Warn(buf);
+  }
+}
+
 EngineResult Engine::Impl::Run() {
   EngineResult result;
   auto src = io::OpenRoot(opt_.src_root);
@@ -199,6 +269,37 @@ EngineResult Engine::Impl::Run() {
   ScopedFd dest_root(*dest);
   src_root_fd_ = src_root.get();
   dest_root_fd_ = dest_root.get();
+
+  const int64_t started_ms = opt_.started_at_ms != 0 ? opt_.started_at_ms : NowMs();
+  stamp_ = Trash::Stamp(started_ms);
+  plan_ = opt_.plan;
+  plan_.now_ns = started_ms * 1000000;
+  if (opt_.probe_clocks && !opt_.dry_run) ProbeClocks(&result);
+  result.window_ns = plan_.threshold_ns;
+
+  if (!opt_.state_path.empty()) {
+    auto reader = StateReader::Open(opt_.state_path);
+    if (!reader.ok()) {
+      Warn(reader.status().message() + "; running without sync state");
+    } else {
+      state_reader_ = std::move(*reader);
+    }
+    if (!state_reader_) {
+      Warn("no sync state for this pair yet (first run or state lost): plain newest-wins rules, " +
+           std::string(opt_.plan.delete_missing
+                           ? "and --delete-missing deletes every dest entry missing in src"
+                           : "no deletes"));
+    }
+    if (!opt_.dry_run) {
+      auto writer = StateWriter::Create(opt_.state_path);
+      if (!writer.ok()) { result.fatal = writer.status(); return result; }
+      state_writer_ = std::move(*writer);
+    }
+  }
+  result.had_state = state_reader_ != nullptr;
+  if (!opt_.dry_run && opt_.trash_retain_days > 0) {
+    trash_ = std::make_unique<Trash>(dest_root_fd_, stamp_ + "-" + opt_.run_id);
+  }
 
   std::thread monitor([this] { Monitor(); });
   Status fatal;
@@ -221,7 +322,20 @@ EngineResult Engine::Impl::Run() {
   }
   done_.store(true);
   monitor.join();
+
+  if (state_writer_ && fatal.ok() && scan_errors_.load() == 0) {
+    Status s = state_writer_->Commit();
+    if (!s.ok()) Warn("sync state not saved: " + s.message());
+  } else if (state_writer_) {
+    Warn("sync state not updated (the run did not complete cleanly); the previous state stays");
+  }
+  if (!opt_.dry_run) {
+    auto removed = Trash::RemoveExpired(dest_root_fd_, opt_.trash_retain_days, NowMs());
+    if (!removed.ok()) Warn("trash cleanup: " + removed.status().message());
+  }
   result.fatal = fatal;
+  result.settling = settling_.load();
+  result.deletes_disabled = deletes_disabled_;
   std::lock_guard<std::mutex> lock(mu_);
   result.counts = counts_;
   return result;
@@ -281,20 +395,54 @@ Status Engine::Impl::ProcessDir(const NodePtr& node, std::vector<PendingDir>* st
   if (s.ok() && node->dest_fd >= 0) s = io::ListDirectory(node->dest_fd, display, &dest_entries);
   if (!s.ok()) {
     // Never plan anything, deletes least of all, against a directory we could not read.
+    scan_errors_.fetch_add(1);
     if (!node->is_root) Fail(NewOp(OpKind::kUpdate, node->rel + "/"), s);
     return s;
+  }
+  if (node->is_root) {
+    // The trash and clock probes are never synced (temp files are planned:
+    // leftovers in dest get removed).
+    auto reserved = [](const Entry& e) {
+      return !io::IsSyncTempName(e.name) && IsReservedName(e.name, true);
+    };
+    src_entries.erase(std::remove_if(src_entries.begin(), src_entries.end(), reserved), src_entries.end());
+    dest_entries.erase(std::remove_if(dest_entries.begin(), dest_entries.end(), reserved),
+                       dest_entries.end());
+  }
+  std::vector<StateEntry> state_entries;
+  if (state_reader_) {
+    s = state_reader_->LoadDir(node->rel, &state_entries);
+    if (!s.ok()) {
+      scan_errors_.fetch_add(1);
+      Fail(NewOp(OpKind::kUpdate, node->rel + "/"), s);
+      return node->is_root ? s : Status::Ok();
+    }
   }
   progress_.entries_scanned.fetch_add(static_cast<int64_t>(src_entries.size() + dest_entries.size()),
                                       std::memory_order_relaxed);
   for (const Entry& d : dest_entries) {
     if (d.type != FileType::kDir) ++dest_files_seen_;
   }
-  const std::vector<Action> plan = PlanDirectory(src_entries, dest_entries, opt_.plan);
+  const std::vector<Action> plan =
+      PlanDirectory(src_entries, dest_entries, state_reader_ ? &state_entries : nullptr, plan_);
   const size_t stack_base = stack->size();
   bool spooled_here = false;
+  std::vector<StateEntry> next_state;
   for (const Action& a : plan) {
     if (Stopping()) return Status::Ok();
+    if (a.next == NextState::kRecordSource) {
+      next_state.push_back(ToState(*a.src));
+    } else if (a.next == NextState::kKeepOld && a.state != nullptr) {
+      next_state.push_back(*a.state);
+    }
     HandleAction(node, a, stack, needs_second_pass, &spooled_here);
+  }
+  if (state_writer_) {
+    Status st = state_writer_->WriteDir(node->rel, std::move(next_state));
+    if (!st.ok()) {
+      scan_errors_.fetch_add(1);  // an incomplete state must not be committed
+      Warn(st.message());
+    }
   }
   // Visit subdirectories in name order: the stack pops the last one first.
   std::reverse(stack->begin() + static_cast<std::ptrdiff_t>(stack_base), stack->end());
@@ -316,6 +464,8 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
                                 bool* spooled_here) {
   const std::string& name = a.src != nullptr ? a.src->name : a.dest->name;
   const std::string rel = Join(node->rel, name);
+  std::optional<StateEntry> old;
+  if (a.state != nullptr) old = *a.state;
   switch (a.kind) {
     case ActionKind::kInSync:
     case ActionKind::kDestNewer:
@@ -323,7 +473,18 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
       return;
     case ActionKind::kLeaveDestOnly:
     case ActionKind::kIgnoreSourceTemp:
+    case ActionKind::kNewOnDest:
+    case ActionKind::kDeletedOnDest:
       return;
+    case ActionKind::kDestChangedKeep:
+      Warn("kept '" + EscapeForDisplay(rel) +
+           "': deleted in src but changed in dest since the last sync (a change beats a delete)");
+      return;
+    case ActionKind::kSettling:
+      settling_.fetch_add(1);
+      CountSkipped();
+      return;
+    case ActionKind::kFutureDated:
     case ActionKind::kSkipSpecial:
       Warn("skipped '" + EscapeForDisplay(rel) + "': " + a.reason);
       CountSkipped();
@@ -344,34 +505,38 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
     case ActionKind::kCreateFile:
     case ActionKind::kUpdateFile:
     case ActionKind::kHashThenUpdate:
+    case ActionKind::kConflictCopy:
     case ActionKind::kCreateSymlink:
     case ActionKind::kUpdateSymlink:
-      SubmitFileWork(node, a.kind, *a.src, a.dest);
+      SubmitFileWork(node, a.kind, *a.src, a.dest, a.state);
       return;
     case ActionKind::kCreateDir: {
       OpRecord op = NewOp(OpKind::kCreate, rel + "/");
       if (opt_.dry_run || node->dest_fd < 0) {
         Record(std::move(op));
-        stack->push_back({node, *a.src, false, false});
+        stack->push_back({node, *a.src, false, false, old});
         return;
       }
       Status s = io::MakeDir(node->dest_fd, name, rel);
       if (!s.ok()) {
+        KeepOldState(node->rel, name, a.state);
         Fail(std::move(op), s);
         return;
       }
       node->changed = true;
       Record(std::move(op));
-      stack->push_back({node, *a.src, false, true});
+      stack->push_back({node, *a.src, false, true, old});
       return;
     }
     case ActionKind::kDescend:
-      stack->push_back({node, *a.src, true, false});
+      stack->push_back({node, *a.src, true, false, old});
       return;
     case ActionKind::kDelete:
     case ActionKind::kReplace: {
-      Status s = SpoolSubtree(node->dest_fd, rel, *a.dest);
+      bool all_deleted = true;
+      Status s = SpoolSubtree(node->dest_fd, rel, *a.dest, &all_deleted);
       if (!s.ok()) {
+        scan_errors_.fetch_add(1);
         Fail(NewOp(OpKind::kDelete, a.dest->type == FileType::kDir ? rel + "/" : rel), s);
         return;
       }
@@ -381,12 +546,12 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
         if (opt_.dry_run) {  // plan the creates now, as if dest were missing
           if (a.src->type == FileType::kDir) {
             Record(NewOp(OpKind::kCreate, rel + "/"));
-            stack->push_back({node, *a.src, false, false});
+            stack->push_back({node, *a.src, false, false, old});
           } else {
             SubmitFileWork(node,
                            a.src->type == FileType::kSymlink ? ActionKind::kCreateSymlink
                                                              : ActionKind::kCreateFile,
-                           *a.src, nullptr);
+                           *a.src, nullptr, nullptr);
           }
         }
       }
@@ -396,7 +561,7 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
 }
 
 void Engine::Impl::SubmitFileWork(const NodePtr& node, ActionKind kind, const Entry& src,
-                                  const Entry* dest) {
+                                  const Entry* dest, const StateEntry* old) {
   if (opt_.dry_run) {
     const bool create = kind == ActionKind::kCreateFile || kind == ActionKind::kCreateSymlink;
     OpRecord op = NewOp(create ? OpKind::kCreate : OpKind::kUpdate, Join(node->rel, src.name));
@@ -407,21 +572,27 @@ void Engine::Impl::SubmitFileWork(const NodePtr& node, ActionKind kind, const En
   }
   std::optional<Entry> dest_copy;
   if (dest != nullptr) dest_copy = *dest;
+  std::optional<StateEntry> old_copy;
+  if (old != nullptr) old_copy = *old;
   progress_.queued.fetch_add(1, std::memory_order_relaxed);
-  pool_->Submit([this, node, kind, src, dest_copy] {
+  pool_->Submit([this, node, kind, src, dest_copy, old_copy] {
     progress_.queued.fetch_sub(1, std::memory_order_relaxed);
     if (Stopping()) return;  // never started: nothing to record
     const Entry* d = dest_copy ? &*dest_copy : nullptr;
+    bool ok;
     if (kind == ActionKind::kCreateSymlink || kind == ActionKind::kUpdateSymlink) {
-      DoSymlink(node, kind, src, d);
+      ok = DoSymlink(node, kind, src, d);
+    } else if (kind == ActionKind::kConflictCopy) {
+      ok = DoConflictCopy(node, src, *d);
     } else {
-      DoCopy(node, kind, src, d);
+      ok = DoCopy(node, kind, src, d);
     }
+    if (!ok) KeepOldState(node->rel, src.name, old_copy ? &*old_copy : nullptr);
   });
 }
 
-void Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src,
-                          const Entry* dest) {
+bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src,
+                          const Entry* dest, bool trash_previous) {
   const std::string rel = Join(node->rel, src.name);
   OpRecord op = NewOp(dest == nullptr ? OpKind::kCreate : OpKind::kUpdate, rel);
   if (dest != nullptr) op.size_before = dest->size;
@@ -437,7 +608,7 @@ void Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
     if (s.ok()) s = io::HashFile(node->dest_fd, src.name, rel, copy_options, &dest_md5);
     if (!s.ok()) {
       if (s.err() != ECANCELED) Fail(std::move(op), s);
-      return;
+      return false;
     }
     op.md5_before = dest_md5;
     if (src_md5 == dest_md5) {
@@ -445,44 +616,86 @@ void Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
       s = io::SetTimes(node->dest_fd, src.name, src.atime_ns, src.mtime_ns, rel);
       if (!s.ok()) {
         Fail(std::move(op), s);
-        return;
+        return false;
       }
       op.size_after = src.size;
       op.md5_after = src_md5;
       node->changed = true;
       Record(std::move(op));
-      return;
+      return true;
+    }
+  }
+  if (dest != nullptr && trash_ && trash_previous) {
+    Status s = trash_->LinkIn(node->dest_fd, rel);
+    if (!s.ok()) {
+      Fail(std::move(op), s);
+      return false;
     }
   }
   io::CopyOutcome outcome;
   Status s = io::CopyFileAtomic(node->src_fd, node->dest_fd, src.name, rel, copy_options, &outcome);
   if (!s.ok()) {
     if (s.err() != ECANCELED) Fail(std::move(op), s);
-    return;
+    return false;
   }
   op.size_after = outcome.bytes;
   op.md5_after = outcome.md5;
   op.bytes_transferred = outcome.bytes;
   node->changed = true;
   Record(std::move(op));
+  return true;
 }
 
-void Engine::Impl::DoSymlink(const NodePtr& node, ActionKind kind, const Entry& src,
+bool Engine::Impl::DoConflictCopy(const NodePtr& node, const Entry& src, const Entry& dest) {
+  if (src.size == dest.size) {
+    // Maybe the same bytes with different times: then it is no conflict.
+    io::CopyOptions hash_options;
+    hash_options.block_size = opt_.block_size;
+    hash_options.cancel = &aborted_;
+    std::string a, b;
+    const std::string rel = Join(node->rel, src.name);
+    if (io::HashFile(node->src_fd, src.name, rel, hash_options, &a).ok() &&
+        io::HashFile(node->dest_fd, src.name, rel, hash_options, &b).ok() && a == b) {
+      return DoCopy(node, ActionKind::kHashThenUpdate, src, &dest);
+    }
+  }
+  const std::string loser = ConflictCopyName(src.name, stamp_, opt_.direction);
+  const std::string loser_rel = Join(node->rel, loser);
+  OpRecord keep = NewOp(OpKind::kCreate, loser_rel);
+  keep.size_after = dest.size;
+  if (::linkat(node->dest_fd, src.name.c_str(), node->dest_fd, loser.c_str(), 0) != 0) {
+    Fail(std::move(keep), Status::FromErrno(errno, "keep conflict copy", loser_rel));
+    return false;
+  }
+  Record(std::move(keep));
+  Warn("conflict on '" + EscapeForDisplay(Join(node->rel, src.name)) +
+       "': changed on both sides; the destination's version is kept as '" +
+       EscapeForDisplay(loser_rel) + "'");
+  // The dest version is safe as the conflict copy: no trash link needed.
+  return DoCopy(node, ActionKind::kUpdateFile, src, &dest, /*trash_previous=*/false);
+}
+
+bool Engine::Impl::DoSymlink(const NodePtr& node, ActionKind kind, const Entry& src,
                              const Entry* dest) {
   const std::string rel = Join(node->rel, src.name);
   OpRecord op = NewOp(kind == ActionKind::kCreateSymlink ? OpKind::kCreate : OpKind::kUpdate, rel);
   if (dest != nullptr) op.size_before = dest->size;
-  Status s = io::CopySymlinkAtomic(node->dest_fd, src, rel);
+  Status s;
+  if (dest != nullptr && trash_) s = trash_->LinkIn(node->dest_fd, rel);
+  if (s.ok()) s = io::CopySymlinkAtomic(node->dest_fd, src, rel);
   if (!s.ok()) {
     Fail(std::move(op), s);
-    return;
+    return false;
   }
   op.size_after = static_cast<int64_t>(src.link_target.size());
   node->changed = true;
   Record(std::move(op));
+  return true;
 }
 
-Status Engine::Impl::SpoolSubtree(int parent_fd, const std::string& rel, const Entry& entry) {
+Status Engine::Impl::SpoolSubtree(int parent_fd, const std::string& rel, const Entry& entry,
+                                  bool* all_deleted) {
+  *all_deleted = true;
   if (entry.type == FileType::kDir) {
     auto fd = io::OpenChildDir(parent_fd, entry.name, rel);
     if (!fd.ok()) return fd.status();
@@ -492,22 +705,53 @@ Status Engine::Impl::SpoolSubtree(int parent_fd, const std::string& rel, const E
     if (!s.ok()) return s;
     progress_.entries_scanned.fetch_add(static_cast<int64_t>(children.size()),
                                         std::memory_order_relaxed);
-    for (const Entry& child : children) {
-      if (child.type != FileType::kDir) ++dest_files_seen_;
-      s = SpoolSubtree(dir.get(), Join(rel, child.name), child);
+    std::vector<StateEntry> state;
+    if (state_reader_) {
+      s = state_reader_->LoadDir(rel, &state);
       if (!s.ok()) return s;
     }
+    size_t k = 0;
+    for (const Entry& child : children) {
+      if (child.type != FileType::kDir) ++dest_files_seen_;
+      const std::string child_rel = Join(rel, child.name);
+      if (state_reader_) {
+        // Only what was synced before and is unchanged since goes; anything
+        // new or changed on dest is kept (and so is this directory).
+        while (k < state.size() && state[k].name < child.name) ++k;
+        const bool known = k < state.size() && state[k].name == child.name;
+        const bool young = plan_.min_age_ns > 0 && child.type != FileType::kDir &&
+                           child.mtime_ns > plan_.now_ns - plan_.min_age_ns;
+        if (!known || young || !SameAsState(child, state[k], plan_.threshold_ns)) {
+          *all_deleted = false;
+          continue;
+        }
+      }
+      bool child_all = true;
+      s = SpoolSubtree(dir.get(), child_rel, child, &child_all);
+      if (!s.ok()) return s;
+      *all_deleted = *all_deleted && child_all;
+    }
+    if (!*all_deleted) return Status::Ok();  // the directory stays
   }
   SpoolRecord r;
   r.kind = SpoolRecord::Kind::kDelete;
   r.is_dir = entry.type == FileType::kDir;
+  r.type = static_cast<uint8_t>(entry.type);
   r.size = entry.type == FileType::kFile ? entry.size : 0;
+  r.mtime_ns = entry.mtime_ns;
   r.rel_path = rel;
   return spool_->Append(r);
 }
 
 Status Engine::Impl::RunDeletes() {
   if (spool_->records() == 0) return Status::Ok();
+  if (scan_errors_.load() > 0) {
+    deletes_disabled_ = true;
+    Warn("deletes disabled for this run: " + std::to_string(scan_errors_.load()) +
+         " read error(s) during the scan; " + std::to_string(spool_->files()) +
+         " planned delete(s) not done");
+    return Status::Ok();
+  }
   const int64_t files = spool_->files();
   if (opt_.max_delete_count && files > *opt_.max_delete_count) {
     return Status::Error("refusing to delete " + std::to_string(files) + " files: more than --max-delete " +
@@ -562,14 +806,23 @@ Status Engine::Impl::RunDeletes() {
       if (!fd.ok()) {
         parent_rel = "\x01";
         parent_fd.reset();
+        scan_errors_.fetch_add(1);  // keep the old state: the delete did not happen
         Fail(std::move(op), fd.status());
         continue;
       }
       parent_fd.reset(*fd);
       parent_rel = parent;
     }
-    s = io::RemoveEntry(parent_fd.get(), name, r.is_dir, r.rel_path);
+    // Files go to the trash; a directory is empty by now (its children went first).
+    s = trash_ && !r.is_dir ? trash_->MoveIn(parent_fd.get(), r.rel_path)
+                            : io::RemoveEntry(parent_fd.get(), name, r.is_dir, r.rel_path);
     if (!s.ok()) {
+      StateEntry still;
+      still.name = name;
+      still.type = static_cast<FileType>(r.type);
+      still.size = r.size;
+      still.mtime_ns = r.mtime_ns;
+      KeepOldState(parent, name, &still);
       Fail(std::move(op), s);
       continue;
     }

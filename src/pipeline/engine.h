@@ -29,7 +29,18 @@ namespace ha_sync::pipeline {
 struct EngineOptions {
   std::string src_root;
   std::string dest_root;
-  PlanOptions plan;
+  std::string run_id;      // names the trash folder and clock probes
+  std::string direction;   // names conflict copies
+  int64_t started_at_ms = 0;
+  PlanOptions plan;        // plan.now_ns is filled in by Run()
+  // The pair's sync state file (docs/safety.md); empty: no state is kept.
+  std::string state_path;
+  // Deleted and overwritten files go to <dest>/.ha-sync-trash/ for this
+  // many days; 0 deletes and overwrites for real.
+  int64_t trash_retain_days = 14;
+  // Probe both roots' mtime clocks and widen the mtime window (not in dry-run).
+  bool probe_clocks = true;
+  int64_t clock_skew_warn_ns = 2'000'000'000;
   bool dry_run = false;
   size_t workers = 4;
   size_t block_size = 1 << 20;
@@ -58,6 +69,12 @@ struct Progress {
 struct EngineResult {
   RunCounts counts;
   Status fatal;  // not ok: the run as a whole failed (interrupted, guard, root unreadable)
+  int64_t settling = 0;        // left for the next run by --min-age
+  bool had_state = false;      // the pair's sync state was used
+  bool deletes_disabled = false;  // scan errors: no delete was done
+  int64_t window_ns = 0;       // mtime window used (threshold widened by the clock probe)
+  std::optional<int64_t> clock_skew_ns;     // between the roots' mtime clocks
+  std::optional<int64_t> mtime_precision_ns;  // coarsest of the two roots
 };
 
 class Engine {

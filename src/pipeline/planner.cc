@@ -1,5 +1,7 @@
 #include "pipeline/planner.h"
 
+#include <algorithm>
+
 namespace ha_sync::pipeline {
 
 using io::Entry;
@@ -12,6 +14,7 @@ const char* ToString(ActionKind kind) {
     case ActionKind::kCreateFile: return "create-file";
     case ActionKind::kUpdateFile: return "update-file";
     case ActionKind::kHashThenUpdate: return "hash-then-update";
+    case ActionKind::kConflictCopy: return "conflict-copy";
     case ActionKind::kCreateSymlink: return "create-symlink";
     case ActionKind::kUpdateSymlink: return "update-symlink";
     case ActionKind::kCreateDir: return "create-dir";
@@ -20,6 +23,11 @@ const char* ToString(ActionKind kind) {
     case ActionKind::kDelete: return "delete";
     case ActionKind::kReplace: return "replace";
     case ActionKind::kLeaveDestOnly: return "leave-dest-only";
+    case ActionKind::kNewOnDest: return "new-on-dest";
+    case ActionKind::kDestChangedKeep: return "dest-changed-keep";
+    case ActionKind::kDeletedOnDest: return "deleted-on-dest";
+    case ActionKind::kSettling: return "settling";
+    case ActionKind::kFutureDated: return "future-dated";
     case ActionKind::kRemoveStaleTemp: return "remove-stale-temp";
     case ActionKind::kIgnoreSourceTemp: return "ignore-source-temp";
     case ActionKind::kSkipSpecial: return "skip-special";
@@ -27,64 +35,146 @@ const char* ToString(ActionKind kind) {
   return "?";
 }
 
+bool IsReservedName(const std::string& name, bool at_root) {
+  if (io::IsSyncTempName(name)) return true;
+  return at_root && (name == ".ha-sync-trash" || name.rfind(".ha-sync-probe-", 0) == 0);
+}
+
 namespace {
 
-Action Make(ActionKind kind, const Entry* src, const Entry* dest, std::string reason = {}) {
-  return Action{kind, src, dest, std::move(reason)};
-}
+struct Planner {
+  const PlanOptions& o;
+  const std::vector<StateEntry>* state;  // null: no state at all
 
-Action PlanSourceOnly(const Entry& s) {
-  switch (s.type) {
-    case FileType::kFile: return Make(ActionKind::kCreateFile, &s, nullptr);
-    case FileType::kSymlink: return Make(ActionKind::kCreateSymlink, &s, nullptr);
-    case FileType::kDir: return Make(ActionKind::kCreateDir, &s, nullptr);
-    case FileType::kOther: break;
+  Action Make(ActionKind kind, const Entry* s, const Entry* d, const StateEntry* st, NextState next,
+              std::string reason = {}) const {
+    return Action{kind, s, d, st, next, std::move(reason)};
   }
-  return Make(ActionKind::kSkipSpecial, &s, nullptr, "special file (fifo, socket or device) skipped");
-}
 
-Action PlanBoth(const Entry& s, const Entry& d, const PlanOptions& o) {
-  if (s.type == FileType::kOther) {
-    return Make(ActionKind::kSkipSpecial, &s, &d, "special file (fifo, socket or device) skipped");
+  bool Young(const Entry* e) const {
+    return o.min_age_ns > 0 && e != nullptr && e->type != FileType::kDir &&
+           e->mtime_ns > o.now_ns - o.min_age_ns;
   }
-  if (s.type != d.type) {
-    if (o.delete_missing) return Make(ActionKind::kReplace, &s, &d);
-    return Make(ActionKind::kConflict, &s, &d,
-                std::string("conflict: source is a ") + io::ToString(s.type) +
-                    ", destination is a " + io::ToString(d.type) +
-                    "; left unchanged (use --delete-missing to make dest match)");
-  }
-  if (s.type == FileType::kDir) return Make(ActionKind::kDescend, &s, &d);
 
-  const int64_t diff = s.mtime_ns - d.mtime_ns;
-  const bool same_time = diff <= o.threshold_ns && diff >= -o.threshold_ns;
-  if (s.type == FileType::kSymlink) {
-    if (s.link_target == d.link_target) return Make(ActionKind::kInSync, &s, &d);
-    if (same_time) {
-      return Make(ActionKind::kConflict, &s, &d,
-                  "conflict: symlink targets differ but mtimes are equal; left unchanged");
+  bool SameTime(const Entry& a, const Entry& b) const {
+    const int64_t diff = a.mtime_ns - b.mtime_ns;
+    return diff <= o.threshold_ns && diff >= -o.threshold_ns;
+  }
+
+  // Equal content as far as metadata tells (links: same target).
+  bool Equal(const Entry& s, const Entry& d) const {
+    if (s.type == FileType::kSymlink) return s.link_target == d.link_target;
+    return s.size == d.size && SameTime(s, d);
+  }
+
+  Action SourceOnly(const Entry& s, const StateEntry* st) const {
+    if (s.type == FileType::kOther) {
+      return Make(ActionKind::kSkipSpecial, &s, nullptr, st, NextState::kDrop,
+                  "special file (fifo, socket or device) skipped");
     }
-    return Make(diff > 0 ? ActionKind::kUpdateSymlink : ActionKind::kDestNewer, &s, &d);
+    if (Young(&s)) return Make(ActionKind::kSettling, &s, nullptr, st, NextState::kKeepOld);
+    if (state != nullptr && st != nullptr && o.delete_missing && SameAsState(s, *st, o.threshold_ns)) {
+      return Make(ActionKind::kDeletedOnDest, &s, nullptr, st, NextState::kKeepOld);
+    }
+    switch (s.type) {
+      case FileType::kFile: return Make(ActionKind::kCreateFile, &s, nullptr, st, NextState::kRecordSource);
+      case FileType::kSymlink: return Make(ActionKind::kCreateSymlink, &s, nullptr, st, NextState::kRecordSource);
+      default: return Make(ActionKind::kCreateDir, &s, nullptr, st, NextState::kRecordSource);
+    }
   }
-  // Both regular files.
-  if (same_time) {
-    if (s.size == d.size) return Make(ActionKind::kInSync, &s, &d);
-    return Make(ActionKind::kConflict, &s, &d,
-                "conflict: equal mtime but size differs (source " + std::to_string(s.size) +
-                    " bytes, destination " + std::to_string(d.size) +
-                    " bytes); left unchanged, resolve by hand");
+
+  Action DestOnly(const Entry& d, const StateEntry* st) const {
+    if (!o.delete_missing) return Make(ActionKind::kLeaveDestOnly, nullptr, &d, st, NextState::kKeepOld);
+    if (Young(&d)) return Make(ActionKind::kSettling, nullptr, &d, st, NextState::kKeepOld);
+    if (state == nullptr) return Make(ActionKind::kDelete, nullptr, &d, st, NextState::kDrop);
+    if (st == nullptr) return Make(ActionKind::kNewOnDest, nullptr, &d, st, NextState::kDrop);
+    if (!SameAsState(d, *st, o.threshold_ns)) {
+      return Make(ActionKind::kDestChangedKeep, nullptr, &d, st, NextState::kDrop);
+    }
+    return Make(ActionKind::kDelete, nullptr, &d, st, NextState::kDrop);
   }
-  if (diff < 0) return Make(ActionKind::kDestNewer, &s, &d);
-  if (s.size != d.size) return Make(ActionKind::kUpdateFile, &s, &d);
-  return Make(ActionKind::kHashThenUpdate, &s, &d);
-}
+
+  Action CopyOver(const Entry& s, const Entry& d, const StateEntry* st) const {
+    if (s.type == FileType::kSymlink) {
+      return Make(ActionKind::kUpdateSymlink, &s, &d, st, NextState::kRecordSource);
+    }
+    return Make(s.size != d.size ? ActionKind::kUpdateFile : ActionKind::kHashThenUpdate, &s, &d, st,
+                NextState::kRecordSource);
+  }
+
+  Action Both(const Entry& s, const Entry& d, const StateEntry* st) const {
+    if (s.type == FileType::kOther) {
+      return Make(ActionKind::kSkipSpecial, &s, &d, st, NextState::kDrop,
+                  "special file (fifo, socket or device) skipped");
+    }
+    if (s.type != d.type) {
+      if (o.delete_missing) return Make(ActionKind::kReplace, &s, &d, st, NextState::kDrop);
+      return Make(ActionKind::kConflict, &s, &d, st, NextState::kKeepOld,
+                  std::string("conflict: source is a ") + io::ToString(s.type) +
+                      ", destination is a " + io::ToString(d.type) +
+                      "; left unchanged (use --delete-missing to make dest match)");
+    }
+    if (s.type == FileType::kDir) return Make(ActionKind::kDescend, &s, &d, st, NextState::kRecordSource);
+    if (Equal(s, d)) return Make(ActionKind::kInSync, &s, &d, st, NextState::kRecordSource);
+    if (Young(&s) || Young(&d)) return Make(ActionKind::kSettling, &s, &d, st, NextState::kKeepOld);
+    const bool future = o.now_ns > 0 && s.mtime_ns > o.now_ns + o.threshold_ns;
+
+    // A name the state does not know was never synced: the seed's rules
+    // apply to it as to a pair without state (an overwritten dest version
+    // still goes to the trash).
+    if (state != nullptr && st != nullptr) {
+      const bool s_same = SameAsState(s, *st, o.threshold_ns);
+      const bool d_same = SameAsState(d, *st, o.threshold_ns);
+      if (s_same && d_same) return Make(ActionKind::kInSync, &s, &d, st, NextState::kKeepOld);
+      if (s_same) return Make(ActionKind::kDestNewer, &s, &d, st, NextState::kKeepOld);
+      if (future) return FutureDated(s, d, st);
+      if (d_same) return CopyOver(s, d, st);
+      // Changed on both sides (or new on both): the newer wins, the loser is kept.
+      const int64_t diff = s.mtime_ns - d.mtime_ns;
+      if (diff < -o.threshold_ns) return Make(ActionKind::kDestNewer, &s, &d, st, NextState::kKeepOld);
+      if (s.type == FileType::kSymlink) {
+        return Make(ActionKind::kConflict, &s, &d, st, NextState::kKeepOld,
+                    "conflict: symlink changed on both sides; left unchanged");
+      }
+      return Make(ActionKind::kConflictCopy, &s, &d, st, NextState::kRecordSource);
+    }
+
+    // No record: the seed's rules.
+    if (SameTime(s, d)) {
+      if (s.type == FileType::kSymlink) {
+        return Make(ActionKind::kConflict, &s, &d, st, NextState::kKeepOld,
+                    "conflict: symlink targets differ but mtimes are equal; left unchanged");
+      }
+      return Make(ActionKind::kConflict, &s, &d, st, NextState::kKeepOld,
+                  "conflict: equal mtime but size differs (source " + std::to_string(s.size) +
+                      " bytes, destination " + std::to_string(d.size) +
+                      " bytes); left unchanged, resolve by hand");
+    }
+    if (s.mtime_ns < d.mtime_ns) return Make(ActionKind::kDestNewer, &s, &d, st, NextState::kKeepOld);
+    if (future) return FutureDated(s, d, st);
+    return CopyOver(s, d, st);
+  }
+
+  Action FutureDated(const Entry& s, const Entry& d, const StateEntry* st) const {
+    return Make(ActionKind::kFutureDated, &s, &d, st, NextState::kKeepOld,
+                "source mtime is in the future (beyond the clock window); it does not win "
+                "automatically: fix the file's time or copy it by hand");
+  }
+};
 
 }  // namespace
 
 std::vector<Action> PlanDirectory(const std::vector<Entry>& src, const std::vector<Entry>& dest,
-                                  const PlanOptions& options) {
+                                  const std::vector<StateEntry>* state, const PlanOptions& options) {
+  Planner p{options, state};
   std::vector<Action> plan;
   plan.reserve(src.size() + dest.size());
+  size_t k = 0;  // cursor into *state
+  auto state_for = [&](const std::string& name) -> const StateEntry* {
+    if (state == nullptr) return nullptr;
+    while (k < state->size() && (*state)[k].name < name) ++k;
+    return k < state->size() && (*state)[k].name == name ? &(*state)[k] : nullptr;
+  };
   size_t i = 0, j = 0;
   while (i < src.size() || j < dest.size()) {
     const Entry* s = i < src.size() ? &src[i] : nullptr;
@@ -94,27 +184,26 @@ std::vector<Action> PlanDirectory(const std::vector<Entry>& src, const std::vect
     else if (d == nullptr) cmp = -1;
     else cmp = s->name.compare(d->name);
 
-    if (cmp < 0) {  // source only
+    const std::string& name = cmp <= 0 ? s->name : d->name;
+    const StateEntry* st = state_for(name);
+    if (cmp < 0) {
       ++i;
-      plan.push_back(io::IsSyncTempName(s->name) ? Make(ActionKind::kIgnoreSourceTemp, s, nullptr)
-                                                 : PlanSourceOnly(*s));
-    } else if (cmp > 0) {  // dest only
+      plan.push_back(io::IsSyncTempName(s->name)
+                         ? p.Make(ActionKind::kIgnoreSourceTemp, s, nullptr, nullptr, NextState::kDrop)
+                         : p.SourceOnly(*s, st));
+    } else if (cmp > 0) {
       ++j;
-      if (io::IsSyncTempName(d->name)) {
-        plan.push_back(Make(ActionKind::kRemoveStaleTemp, nullptr, d));
-      } else {
-        plan.push_back(Make(options.delete_missing ? ActionKind::kDelete
-                                                   : ActionKind::kLeaveDestOnly,
-                            nullptr, d));
-      }
+      plan.push_back(io::IsSyncTempName(d->name)
+                         ? p.Make(ActionKind::kRemoveStaleTemp, nullptr, d, nullptr, NextState::kDrop)
+                         : p.DestOnly(*d, st));
     } else {
       ++i;
       ++j;
       if (io::IsSyncTempName(s->name)) {
-        plan.push_back(Make(ActionKind::kIgnoreSourceTemp, s, nullptr));
-        plan.push_back(Make(ActionKind::kRemoveStaleTemp, nullptr, d));
+        plan.push_back(p.Make(ActionKind::kIgnoreSourceTemp, s, nullptr, nullptr, NextState::kDrop));
+        plan.push_back(p.Make(ActionKind::kRemoveStaleTemp, nullptr, d, nullptr, NextState::kDrop));
       } else {
-        plan.push_back(PlanBoth(*s, *d, options));
+        plan.push_back(p.Both(*s, *d, st));
       }
     }
   }

@@ -24,8 +24,9 @@ Entry Of(std::string name, FileType type, int64_t mtime_s = 100, std::string tar
   e.link_target = std::move(target);
   return e;
 }
-ActionKind One(const std::vector<Entry>& s, const std::vector<Entry>& d, PlanOptions o = {}) {
-  auto plan = PlanDirectory(s, d, o);
+ActionKind One(const std::vector<Entry>& s, const std::vector<Entry>& d, PlanOptions o = {},
+               const std::vector<StateEntry>* state = nullptr) {
+  auto plan = PlanDirectory(s, d, state, o);
   REQUIRE(plan.size() == 1);
   return plan[0].kind;
 }
@@ -95,12 +96,99 @@ TEST_CASE("temp files are never copied and leftovers in dest are removed") {
 TEST_CASE("merge join pairs names by bytes") {
   std::vector<Entry> src = {File("a", 1, 1), File("c", 1, 1), File("e\xff", 1, 1)};
   std::vector<Entry> dest = {File("b", 1, 1), File("c", 1, 1), File("e\xff", 1, 1)};
-  auto plan = PlanDirectory(src, dest, {});
+  auto plan = PlanDirectory(src, dest, nullptr, {});
   REQUIRE(plan.size() == 4);
   CHECK(plan[0].kind == ActionKind::kCreateFile);
   CHECK(plan[1].kind == ActionKind::kLeaveDestOnly);
   CHECK(plan[2].kind == ActionKind::kInSync);
   CHECK(plan[3].kind == ActionKind::kInSync);
+}
+
+namespace {
+StateEntry Rec(const Entry& e) {
+  StateEntry s;
+  s.name = e.name;
+  s.type = e.type;
+  s.size = e.size;
+  s.mtime_ns = e.mtime_ns;
+  return s;
+}
+}  // namespace
+
+TEST_CASE("with state: the side that changed wins, whatever the mtimes say") {
+  const Entry synced = File("a", 5, 100);
+  const std::vector<StateEntry> state = {Rec(synced)};
+  // dest changed (even to an older mtime): skip, the reverse run carries it
+  CHECK(One({synced}, {File("a", 7, 50)}, {}, &state) == ActionKind::kDestNewer);
+  // src changed to an older version (restored from backup): it still wins
+  CHECK(One({File("a", 9, 50)}, {synced}, {}, &state) == ActionKind::kUpdateFile);
+  // both changed: newer wins, the loser is kept as a conflict copy
+  CHECK(One({File("a", 9, 300)}, {File("a", 7, 200)}, {}, &state) == ActionKind::kConflictCopy);
+  CHECK(One({File("a", 9, 200)}, {File("a", 7, 300)}, {}, &state) == ActionKind::kDestNewer);
+  // both changed to the same thing: in sync
+  CHECK(One({File("a", 9, 300)}, {File("a", 9, 300)}, {}, &state) == ActionKind::kInSync);
+  // never synced (unknown to the state): the seed's newest-wins rules
+  const std::vector<StateEntry> other = {Rec(File("zzz", 1, 1))};
+  CHECK(One({File("a", 9, 300)}, {File("a", 7, 100)}, {}, &other) == ActionKind::kUpdateFile);
+  CHECK(One({File("a", 9, 100)}, {File("a", 7, 300)}, {}, &other) == ActionKind::kDestNewer);
+}
+
+TEST_CASE("with state, --delete-missing only propagates deletions") {
+  PlanOptions del;
+  del.delete_missing = true;
+  const Entry synced = File("a", 5, 100);
+  const std::vector<StateEntry> state = {Rec(synced)};
+  const std::vector<StateEntry> empty_state;
+  // deleted on src, unchanged on dest: delete
+  CHECK(One({}, {synced}, del, &state) == ActionKind::kDelete);
+  // deleted on src, changed on dest: keep (a change beats a delete)
+  CHECK(One({}, {File("a", 6, 200)}, del, &state) == ActionKind::kDestChangedKeep);
+  // unknown to the state: new on dest, the reverse run copies it
+  CHECK(One({}, {synced}, del, &empty_state) == ActionKind::kNewOnDest);
+  // deleted on dest, unchanged on src: not re-created
+  CHECK(One({synced}, {}, del, &state) == ActionKind::kDeletedOnDest);
+  // ... but without --delete-missing it is re-created (the seed's behaviour)
+  CHECK(One({synced}, {}, {}, &state) == ActionKind::kCreateFile);
+  // without any state, the seed's behaviour: delete
+  CHECK(One({}, {synced}, del, nullptr) == ActionKind::kDelete);
+}
+
+TEST_CASE("what the next state records") {
+  const Entry synced = File("a", 5, 100);
+  const std::vector<StateEntry> state = {Rec(synced)};
+  auto next = [&](std::vector<Entry> s, std::vector<Entry> d, PlanOptions o = {}) {
+    auto plan = PlanDirectory(s, d, &state, o);
+    REQUIRE(plan.size() == 1);
+    return plan[0].next;
+  };
+  CHECK(next({synced}, {synced}) == NextState::kRecordSource);
+  CHECK(next({File("a", 9, 300)}, {synced}) == NextState::kRecordSource);
+  CHECK(next({synced}, {File("a", 7, 50)}) == NextState::kKeepOld);
+  CHECK(next({}, {synced}) == NextState::kKeepOld);  // no --delete-missing: remember it
+  PlanOptions del;
+  del.delete_missing = true;
+  CHECK(next({}, {synced}, del) == NextState::kDrop);
+}
+
+TEST_CASE("settle window and future dates") {
+  PlanOptions o;
+  o.now_ns = 1000 * kSec;
+  o.min_age_ns = 60 * kSec;
+  CHECK(One({File("a", 5, 990)}, {}, o) == ActionKind::kSettling);
+  CHECK(One({File("a", 5, 900)}, {}, o) == ActionKind::kCreateFile);
+  CHECK(One({File("a", 5, 900)}, {File("a", 6, 995)}, o) == ActionKind::kSettling);
+  PlanOptions f;
+  f.now_ns = 1000 * kSec;
+  CHECK(One({File("a", 5, 5000)}, {File("a", 6, 900)}, f) == ActionKind::kFutureDated);
+  CHECK(One({File("a", 5, 5000)}, {}, f) == ActionKind::kCreateFile);  // nothing to win over
+}
+
+TEST_CASE("reserved names") {
+  CHECK(IsReservedName(".ha-sync-trash", true));
+  CHECK_FALSE(IsReservedName(".ha-sync-trash", false));
+  CHECK(IsReservedName(".ha-sync-probe-0123", true));
+  CHECK(IsReservedName(io::MakeSyncTempName("x", 1), false));
+  CHECK_FALSE(IsReservedName("photo.jpg", true));
 }
 
 }  // namespace ha_sync::pipeline

@@ -1,0 +1,130 @@
+#include "pipeline/trash.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <vector>
+
+#include "io/dir_reader.h"
+#include "io/file_ops.h"
+
+namespace ha_sync::pipeline {
+
+Trash::Trash(int dest_root_fd, std::string run_dir_name)
+    : dest_root_fd_(dest_root_fd), run_dir_name_(std::move(run_dir_name)) {}
+
+std::string Trash::Stamp(int64_t ms) {
+  const time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+Result<int> Trash::OpenParentInTrash(const std::string& rel_path, std::string* name) {
+  std::vector<std::string> parts = {kTrashDirName, run_dir_name_};
+  size_t pos = 0;
+  for (;;) {
+    const size_t slash = rel_path.find('/', pos);
+    if (slash == std::string::npos) {
+      *name = rel_path.substr(pos);
+      break;
+    }
+    parts.push_back(rel_path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  int fd = ::openat(dest_root_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open", ".");
+  std::string shown;
+  for (const std::string& part : parts) {
+    shown += shown.empty() ? part : "/" + part;
+    if (::mkdirat(fd, part.c_str(), 0700) != 0 && errno != EEXIST) {
+      const int err = errno;
+      ::close(fd);
+      return Status::FromErrno(err, "create trash folder", shown);
+    }
+    const int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const int err = errno;
+    ::close(fd);
+    if (next < 0) return Status::FromErrno(err, "open trash folder", shown);
+    fd = next;
+  }
+  return fd;
+}
+
+Status Trash::MoveIn(int parent_fd, const std::string& rel_path) {
+  std::string name;
+  auto fd = OpenParentInTrash(rel_path, &name);
+  if (!fd.ok()) return fd.status();
+  Status s;
+  if (::renameat(parent_fd, name.c_str(), *fd, name.c_str()) != 0) {
+    s = Status::FromErrno(errno, "move to trash", rel_path);
+  }
+  ::close(*fd);
+  return s;
+}
+
+Status Trash::LinkIn(int parent_fd, const std::string& rel_path) {
+  std::string name;
+  auto fd = OpenParentInTrash(rel_path, &name);
+  if (!fd.ok()) return fd.status();
+  Status s;
+  // A second version of the same path in one run (second pass) replaces the first link.
+  ::unlinkat(*fd, name.c_str(), 0);
+  if (::linkat(parent_fd, name.c_str(), *fd, name.c_str(), 0) != 0) {
+    s = Status::FromErrno(errno, "keep previous version in trash", rel_path);
+  }
+  ::close(*fd);
+  return s;
+}
+
+Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& display) {
+  struct stat st;
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? Status::Ok() : Status::FromErrno(errno, "stat", display);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    auto fd = io::OpenChildDir(dirfd, name, display);
+    if (!fd.ok()) return fd.status();
+    std::vector<io::Entry> children;
+    Status s = io::ListDirectory(*fd, display, &children);
+    for (const auto& c : children) {
+      if (!s.ok()) break;
+      s = RemoveTreeAt(*fd, c.name, display + "/" + c.name);
+    }
+    ::close(*fd);
+    if (!s.ok()) return s;
+  }
+  return io::RemoveEntry(dirfd, name, S_ISDIR(st.st_mode), display);
+}
+
+Result<int64_t> Trash::RemoveExpired(int dest_root_fd, int64_t retain_days, int64_t now_ms) {
+  const int fd = ::openat(dest_root_fd, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return int64_t{0};
+    return Status::FromErrno(errno, "open", kTrashDirName);
+  }
+  std::vector<io::Entry> runs;
+  Status s = io::ListDirectory(fd, kTrashDirName, &runs);
+  int64_t removed = 0;
+  const std::string cutoff = Stamp(now_ms - retain_days * 86400 * 1000);
+  for (const auto& run : runs) {
+    if (!s.ok()) break;
+    // Names start with the stamp, so they compare in time order.
+    if (run.name.size() >= cutoff.size() && run.name.compare(0, cutoff.size(), cutoff) < 0) {
+      s = RemoveTreeAt(fd, run.name, std::string(kTrashDirName) + "/" + run.name);
+      if (s.ok()) ++removed;
+    }
+  }
+  ::close(fd);
+  if (!s.ok()) return s;
+  return removed;
+}
+
+}  // namespace ha_sync::pipeline

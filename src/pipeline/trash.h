@@ -1,0 +1,51 @@
+// The trash of one run in one destination root:
+// <dest>/.ha-sync-trash/<YYYYmmddTHHMMSSZ>-<run-id>/<relative path>.
+// Deleted files are moved there (rename, same filesystem) and overwritten
+// files are hard-linked there before the new version is renamed over them,
+// so every version a run replaced or removed survives until the trash
+// expires (--trash-retain-days). The trash is never synced.
+//
+// Thread-safety: all methods may be called from several threads.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "ha_sync/status.h"
+
+namespace ha_sync::pipeline {
+
+inline constexpr const char* kTrashDirName = ".ha-sync-trash";
+
+class Trash {
+ public:
+  // `dest_root_fd` stays owned by the caller and must outlive the Trash.
+  Trash(int dest_root_fd, std::string run_dir_name);
+
+  // Moves parent_fd/<last component of rel_path> into the trash.
+  Status MoveIn(int parent_fd, const std::string& rel_path);
+  // Hard-links parent_fd/<last component of rel_path> into the trash.
+  Status LinkIn(int parent_fd, const std::string& rel_path);
+
+  const std::string& run_dir_name() const { return run_dir_name_; }
+
+  // Removes run folders whose time stamp is older than `retain_days`.
+  // Returns how many were removed.
+  static Result<int64_t> RemoveExpired(int dest_root_fd, int64_t retain_days, int64_t now_ms);
+  // "20261125T210000Z"
+  static std::string Stamp(int64_t ms);
+
+ private:
+  // Opens (creating as needed) the trash folder for the parent of rel_path.
+  Result<int> OpenParentInTrash(const std::string& rel_path, std::string* name);
+
+  const int dest_root_fd_;
+  const std::string run_dir_name_;
+  std::mutex mu_;  // serialises folder creation
+};
+
+// Removes dirfd/name and everything below it without following symlinks.
+Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& display);
+
+}  // namespace ha_sync::pipeline
