@@ -116,22 +116,8 @@ TEST_CASE("an unreadable source file is a failed operation; the others proceed")
   MakeDirs(t / "log");
   for (const char* d : {"src", "dest", "log"}) ::chown((t / d).c_str(), 65534, 65534);
   ::chown((t / "src/public").c_str(), 65534, 65534);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(99);
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    const std::string bin = std::getenv("HA_SYNC_BIN");
-    const std::string src = t / "src", dest = t / "dest", log = t / "log";
-    ::execl(bin.c_str(), bin.c_str(), "--src", src.c_str(), "--dest", dest.c_str(), "--pair", "test",
-            "--log-dir", log.c_str(), static_cast<char*>(nullptr));
-    ::_exit(98);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 2);
+  RunOutput r = RunHaSyncAs(65534, SyncArgs(t / "src", t / "dest", t / "log"));
+  CHECK(r.exit_code == 2);
   CHECK(Exists(t / "dest/public"));
   CHECK_FALSE(Exists(t / "dest/secret"));
   bool recorded = false;

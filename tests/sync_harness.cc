@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -214,6 +215,30 @@ RunOutput Wait(Running r) {
   }
   out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return out;
+}
+
+RunOutput RunHaSyncAs(uid_t uid, const std::vector<std::string>& args) {
+  const char* bin = std::getenv("HA_SYNC_BIN");
+  if (bin == nullptr) throw std::runtime_error("HA_SYNC_BIN is not set (run through meson test)");
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) Die("pipe");
+  std::vector<std::string> argv_s = {bin};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) Die("fork");
+  if (pid == 0) {
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(126);
+    ::execv(bin, argv.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  return Wait({pid, out_pipe[0], err_pipe[0]});
 }
 
 RunOutput RunHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env) {

@@ -53,6 +53,8 @@ struct Running {
   int out_fd = -1;
   int err_fd = -1;
 };
+// Runs it as another user (the test must run as root).
+RunOutput RunHaSyncAs(uid_t uid, const std::vector<std::string>& args);
 Running StartHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 RunOutput Wait(Running running);
 

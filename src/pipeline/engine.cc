@@ -161,6 +161,10 @@ class Engine::Impl {
   // since are deleted; *all_deleted says whether nothing was kept.
   Status SpoolSubtree(int parent_fd, const std::string& rel, const Entry& entry, bool* all_deleted);
   void ProbeClocks(EngineResult* result);
+  // Copies the old state of the directory `rel` and everything below it into
+  // the new state (for a directory kept as it was recorded without being
+  // walked, e.g. deleted on dest and waiting for the reverse run).
+  void CarryStateSubtree(const std::string& rel);
   Status RunDeletes();
   void Monitor();
 
@@ -368,6 +372,8 @@ Status Engine::Impl::WalkPass(bool* needs_second_pass) {
     node->created = p.created;
     auto src_fd = io::OpenChildDir(p.parent->src_fd, p.src.name, rel);
     if (!src_fd.ok()) {
+      scan_errors_.fetch_add(1);
+      KeepOldState(p.parent->rel, p.src.name, p.old ? &*p.old : nullptr);
       Fail(NewOp(p.dest_exists ? OpKind::kUpdate : OpKind::kCreate, rel + "/"), src_fd.status());
       continue;
     }
@@ -375,6 +381,8 @@ Status Engine::Impl::WalkPass(bool* needs_second_pass) {
     if ((p.dest_exists || p.created) && p.parent->dest_fd >= 0) {
       auto dest_fd = io::OpenChildDir(p.parent->dest_fd, p.src.name, rel);
       if (!dest_fd.ok()) {
+        scan_errors_.fetch_add(1);
+        KeepOldState(p.parent->rel, p.src.name, p.old ? &*p.old : nullptr);
         Fail(NewOp(OpKind::kUpdate, rel + "/"), dest_fd.status());
         continue;
       }
@@ -434,6 +442,9 @@ Status Engine::Impl::ProcessDir(const NodePtr& node, std::vector<PendingDir>* st
       next_state.push_back(ToState(*a.src));
     } else if (a.next == NextState::kKeepOld && a.state != nullptr) {
       next_state.push_back(*a.state);
+      if (a.state->type == FileType::kDir && state_writer_ && a.kind != ActionKind::kDescend) {
+        CarryStateSubtree(Join(node->rel, a.state->name));
+      }
     }
     HandleAction(node, a, stack, needs_second_pass, &spooled_here);
   }
@@ -691,6 +702,20 @@ bool Engine::Impl::DoSymlink(const NodePtr& node, ActionKind kind, const Entry& 
   node->changed = true;
   Record(std::move(op));
   return true;
+}
+
+void Engine::Impl::CarryStateSubtree(const std::string& rel) {
+  std::vector<StateEntry> entries;
+  Status s = state_reader_->LoadDir(rel, &entries);
+  if (s.ok()) s = state_writer_->WriteDir(rel, entries);
+  if (!s.ok()) {
+    scan_errors_.fetch_add(1);
+    Warn(s.message());
+    return;
+  }
+  for (const StateEntry& e : entries) {
+    if (e.type == FileType::kDir) CarryStateSubtree(Join(rel, e.name));
+  }
 }
 
 Status Engine::Impl::SpoolSubtree(int parent_fd, const std::string& rel, const Entry& entry,

@@ -1,0 +1,218 @@
+// Two-way safety (docs/safety.md), end to end through both directions of a
+// pair: the sync state, conflicts, trash, guards.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "sync_harness.h"
+
+namespace ha_sync::test {
+
+namespace {
+constexpr int64_t kT0 = 1'700'000'000 * kSec;
+
+struct Pair {
+  TempDir t;
+  int runs = 0;
+  Pair() {
+    MakeDirs(t / "a");
+    MakeDirs(t / "b");
+  }
+  // One run of a direction, both with --delete-missing (the safe two-way setup).
+  RunOutput Run(bool a_to_b, std::vector<std::string> extra = {"--delete-missing"}) {
+    std::vector<std::string> args = SyncArgs(a_to_b ? t / "a" : t / "b", a_to_b ? t / "b" : t / "a",
+                                             t / "log", extra);
+    args.push_back("--direction");
+    args.push_back(a_to_b ? "a-to-b" : "b-to-a");
+    ++runs;
+    return RunHaSync(args);
+  }
+  void Converge() {
+    REQUIRE(Run(true).exit_code == 0);
+    REQUIRE(Run(false).exit_code == 0);
+    REQUIRE(Describe(t / "a") == Describe(t / "b"));
+  }
+  std::vector<std::string> ConflictCopies(const std::string& side) {
+    std::vector<std::string> out;
+    for (const auto& [rel, d] : Describe(t / side)) {
+      if (rel.find(".ha-sync-conflict-") != std::string::npos) out.push_back(rel);
+    }
+    return out;
+  }
+};
+}  // namespace
+
+TEST_CASE("a delete on the non-primary side stays deleted with --delete-missing on both jobs") {
+  Pair p;
+  WriteFile(p.t / "a/keep", "k", kT0);
+  WriteFile(p.t / "a/doomed", "d", kT0);
+  WriteFile(p.t / "a/dir/doomed-too", "d", kT0);
+  p.Converge();
+  ::unlink((p.t / "b/doomed").c_str());
+  RemoveTree(p.t / "b/dir");
+  RunOutput r = p.Run(true);  // a -> b must not resurrect them
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(Exists(p.t / "b/doomed"));
+  CHECK_FALSE(Exists(p.t / "b/dir"));
+  r = p.Run(false);  // b -> a propagates the deletes
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(Exists(p.t / "a/doomed"));
+  CHECK_FALSE(Exists(p.t / "a/dir/doomed-too"));
+  CHECK(Exists(p.t / "a/keep"));
+  CHECK(Describe(p.t / "a") == Describe(p.t / "b"));
+  // The deleted version is in a's trash.
+  bool in_trash = false;
+  for (const auto& [rel, d] : Describe(p.t / "a/.ha-sync-trash")) {
+    in_trash = in_trash || (rel.size() >= 6 && rel.substr(rel.size() - 6) == "doomed");
+  }
+  CHECK(in_trash);
+}
+
+TEST_CASE("a new file on dest survives the forward job and reaches src") {
+  Pair p;
+  WriteFile(p.t / "a/old", "o", kT0);
+  p.Converge();
+  WriteFile(p.t / "b/new-on-b", "fresh", kT0 + 10 * kSec);
+  WriteFile(p.t / "b/newdir/inside", "fresh", kT0 + 10 * kSec);
+  CHECK(p.Run(true).exit_code == 0);
+  CHECK(Exists(p.t / "b/new-on-b"));
+  CHECK(Exists(p.t / "b/newdir/inside"));
+  CHECK(p.Run(false).exit_code == 0);
+  CHECK(ReadFile(p.t / "a/new-on-b") == "fresh");
+  CHECK(ReadFile(p.t / "a/newdir/inside") == "fresh");
+}
+
+TEST_CASE("without state --delete-missing behaves as the seed says, and says so") {
+  Pair p;
+  WriteFile(p.t / "b/only-b", "x", kT0);
+  WriteFile(p.t / "a/only-a", "x", kT0);
+  RunOutput r = p.Run(true);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("no sync state") != std::string::npos);
+  CHECK_FALSE(Exists(p.t / "b/only-b"));
+
+  SUBCASE("lost state falls back the same way") {
+    p.Converge();
+    for (const auto& [rel, d] : Describe(p.t / "log")) {
+      if (rel.rfind("state-", 0) == 0) ::unlink((p.t / ("log/" + rel)).c_str());
+    }
+    WriteFile(p.t / "b/new", "n", kT0);
+    r = p.Run(true);
+    CHECK(r.err.find("no sync state") != std::string::npos);
+  }
+}
+
+TEST_CASE("an edit on both sides keeps both versions") {
+  Pair p;
+  WriteFile(p.t / "a/doc.txt", "original", kT0);
+  p.Converge();
+  WriteFile(p.t / "a/doc.txt", "edited on a, later", kT0 + 100 * kSec);
+  WriteFile(p.t / "b/doc.txt", "edited on b", kT0 + 50 * kSec);
+  RunOutput r = p.Run(true);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("conflict") != std::string::npos);
+  CHECK(ReadFile(p.t / "b/doc.txt") == "edited on a, later");
+  auto copies = p.ConflictCopies("b");
+  REQUIRE(copies.size() == 1);
+  CHECK(copies[0].find("doc.ha-sync-conflict-") == 0);
+  CHECK(copies[0].find("-a-to-b.txt") != std::string::npos);
+  CHECK(ReadFile(p.t / ("b/" + copies[0])) == "edited on b");
+  CHECK(p.Run(false).exit_code == 0);
+  CHECK(Describe(p.t / "a") == Describe(p.t / "b"));
+  CHECK(p.ConflictCopies("a").size() == 1);
+}
+
+TEST_CASE("an edit on one side wins even with an older mtime (a restore)") {
+  Pair p;
+  WriteFile(p.t / "a/f", "current", kT0 + 100 * kSec);
+  p.Converge();
+  WriteFile(p.t / "b/f", "restored old", kT0);  // older mtime, but b is the side that changed
+  CHECK(p.Run(true).exit_code == 0);
+  CHECK(ReadFile(p.t / "b/f") == "restored old");  // a->b does not undo the restore
+  CHECK(p.Run(false).exit_code == 0);
+  CHECK(ReadFile(p.t / "a/f") == "restored old");
+}
+
+TEST_CASE("overwritten files are kept in the trash; trash is never synced") {
+  Pair p;
+  WriteFile(p.t / "a/f", "v1", kT0);
+  p.Converge();
+  WriteFile(p.t / "a/f", "v2-longer", kT0 + 10 * kSec);
+  CHECK(p.Run(true).exit_code == 0);
+  CHECK(ReadFile(p.t / "b/f") == "v2-longer");
+  int v1 = 0;
+  for (const auto& [rel, d] : Describe(p.t / "b/.ha-sync-trash")) {
+    if (rel.size() > 2 && rel.substr(rel.size() - 2) == "/f") v1 += ReadFile(p.t / ("b/.ha-sync-trash/" + rel)) == "v1";
+  }
+  CHECK(v1 == 1);
+  CHECK(p.Run(false).exit_code == 0);
+  CHECK_FALSE(Exists(p.t / "a/.ha-sync-trash"));  // b's trash did not travel
+
+  SUBCASE("--trash-retain-days 0 overwrites for real") {
+    WriteFile(p.t / "a/g", "g1", kT0);
+    REQUIRE(p.Run(true, {"--trash-retain-days", "0"}).exit_code == 0);
+    WriteFile(p.t / "a/g", "g2-longer", kT0 + 10 * kSec);
+    REQUIRE(p.Run(true, {"--trash-retain-days", "0"}).exit_code == 0);
+    int g = 0;
+    for (const auto& [rel, d] : Describe(p.t / "b/.ha-sync-trash")) g += rel.size() > 2 && rel.substr(rel.size() - 2) == "/g";
+    CHECK(g == 0);
+  }
+}
+
+TEST_CASE("settle window: files modified within --min-age wait for the next run") {
+  Pair p;
+  WriteFile(p.t / "a/old", "o", kT0);
+  WriteFile(p.t / "a/being-written", "partial");  // mtime now
+  RunOutput r = p.Run(true, {"--min-age", "3600"});
+  CHECK(r.exit_code == 0);
+  CHECK(Exists(p.t / "b/old"));
+  CHECK_FALSE(Exists(p.t / "b/being-written"));
+  CHECK(r.out.find("1 file(s) modified within --min-age") != std::string::npos);
+}
+
+TEST_CASE("mount markers: the run refuses unless the marker is in both roots") {
+  Pair p;
+  WriteFile(p.t / "a/.mounted", "", kT0);
+  WriteFile(p.t / "a/data", "d", kT0);
+  RunOutput r = p.Run(true, {"--require-marker", ".mounted"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find(".mounted") != std::string::npos);
+  CHECK(r.err.find(p.t / "b") != std::string::npos);
+  CHECK_FALSE(Exists(p.t / "b/data"));
+  WriteFile(p.t / "b/.mounted", "", kT0);
+  CHECK(p.Run(true, {"--require-marker", ".mounted"}).exit_code == 0);
+  CHECK(Exists(p.t / "b/data"));
+}
+
+TEST_CASE("a file dated in the future does not win automatically") {
+  Pair p;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  WriteFile(p.t / "a/f", "from the future", now + 86400 * kSec);
+  WriteFile(p.t / "b/f", "today", kT0);
+  RunOutput r = p.Run(true, {});
+  CHECK(r.exit_code == 0);
+  CHECK(ReadFile(p.t / "b/f") == "today");
+  CHECK(r.err.find("future") != std::string::npos);
+}
+
+TEST_CASE("a read error during the scan disables deletes for that run") {
+  if (::geteuid() != 0) return;  // needs to drop to another user (CI runs as root)
+  Pair p;
+  WriteFile(p.t / "a/locked/secret", "s", kT0);
+  WriteFile(p.t / "b/extra", "e", kT0);
+  ::chmod((p.t / "a/locked").c_str(), 0700);  // root-owned: unreadable for nobody
+  for (const char* d : {"a", "b"}) ::chown((p.t / d).c_str(), 65534, 65534);
+  ::chown((p.t / "b/extra").c_str(), 65534, 65534);
+  MakeDirs(p.t / "log");
+  ::chown((p.t / "log").c_str(), 65534, 65534);
+  RunOutput r = RunHaSyncAs(65534, SyncArgs(p.t / "a", p.t / "b", p.t / "log", {"--delete-missing"}));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("deletes disabled") != std::string::npos);
+  CHECK(Exists(p.t / "b/extra"));
+}
+
+}  // namespace ha_sync::test
