@@ -216,3 +216,69 @@ TEST_CASE("a read error during the scan disables deletes for that run") {
 }
 
 }  // namespace ha_sync::test
+
+namespace ha_sync::test {
+
+namespace {
+std::string RunIdFrom(const std::string& out) {
+  const size_t at = out.find("--run-id ");
+  REQUIRE(at != std::string::npos);
+  return out.substr(at + 9, 32);
+}
+}  // namespace
+
+TEST_CASE("undo restores a run exactly, and refuses after a later change") {
+  TempDir t;
+  WriteFile(t / "a/changed", "v1", kT0);
+  WriteFile(t / "a/deleted", "gone soon", kT0);
+  WriteFile(t / "a/dir/deleted-too", "gone soon", kT0);
+  WriteFile(t / "a/same", "same", kT0);
+  MakeDirs(t / "b");
+  auto args = SyncArgs(t / "a", t / "b", t / "log", {"--delete-missing"});
+  REQUIRE(RunHaSync(args).exit_code == 0);
+  const auto before = Describe(t / "b");
+
+  WriteFile(t / "a/changed", "v2 is longer", kT0 + 10 * kSec);
+  ::unlink((t / "a/deleted").c_str());
+  RemoveTree(t / "a/dir");
+  WriteFile(t / "a/created", "new", kT0);
+  WriteFile(t / "a/newdir/created-too", "new", kT0);
+  RunOutput r = RunHaSync(args);
+  REQUIRE(r.exit_code == 0);
+  const std::string run_id = RunIdFrom(r.out);
+  const auto after = Describe(t / "b");
+  REQUIRE(after != before);
+
+  const std::vector<std::string> undo = {"undo", "--dest", t / "b", "--pair", "test", "--run-id", run_id,
+                                         "--log-dir", t / "log"};
+  RunOutput plan = RunHaSync(undo);
+  INFO(plan.err);
+  CHECK(plan.exit_code == 0);
+  CHECK(plan.out.find("would restore from trash") != std::string::npos);
+  CHECK(Describe(t / "b") == after);  // planning touches nothing
+
+  SUBCASE("applied, it restores the tree as it was") {
+    std::vector<std::string> apply = undo;
+    apply.push_back("--apply");
+    RunOutput done = RunHaSync(apply);
+    INFO(done.err);
+    CHECK(done.exit_code == 0);
+    CHECK(Describe(t / "b") == before);
+    // ... and it is recorded as a run of its own.
+    bool recorded = false;
+    for (const auto& op : ReadOps(t / "log")) recorded = recorded || op.filepath == "created";
+    CHECK(recorded);
+  }
+  SUBCASE("a path changed since: refused, listed, nothing touched") {
+    WriteFile(t / "b/created", "edited by hand", kT0 + 99 * kSec);
+    const auto edited = Describe(t / "b");
+    std::vector<std::string> apply = undo;
+    apply.push_back("--apply");
+    RunOutput refused = RunHaSync(apply);
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.err.find("created: changed since that run") != std::string::npos);
+    CHECK(Describe(t / "b") == edited);
+  }
+}
+
+}  // namespace ha_sync::test

@@ -8,6 +8,7 @@
 
 #include "cli/options.h"
 #include "cli/run.h"
+#include "cli/undo_command.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -17,6 +18,7 @@ void OnSignal(int) { g_stop.store(true); }
 int main(int argc, char** argv) {
   using namespace ha_sync::cli;
   std::vector<std::string> args(argv, argv + argc);
+  if (args.size() > 1 && args[1] == "undo") return RunUndoCommand(args);
   ParseResult parsed = ParseOptions(args, std::getenv("HA_SYNC_DB_DSN"));
   if (!parsed.error.empty()) {
     std::fprintf(stderr, "ha-sync: %s\nTry 'ha-sync --help'.\n", parsed.error.c_str());

@@ -272,6 +272,10 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
       static_cast<long long>(c.deleted), static_cast<long long>(c.skipped),
       static_cast<long long>(c.failed), HumanBytes(static_cast<double>(c.bytes_transferred)).c_str(),
       seconds, HumanBytes(seconds > 0 ? static_cast<double>(c.bytes_transferred) / seconds : 0).c_str());
+  if (!options.dry_run && options.trash_retain_days > 0 && c.created + c.updated + c.deleted > 0) {
+    std::printf("ha-sync: run %s; to revert it: ha-sync undo --dest %s --pair %s --run-id %s\n",
+                header.run_id.c_str(), options.dest.c_str(), options.pair.c_str(), header.run_id.c_str());
+  }
   if (result.settling > 0) {
     std::printf("ha-sync: %lld file(s) modified within --min-age left for the next run\n",
                 static_cast<long long>(result.settling));

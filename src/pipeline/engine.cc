@@ -20,6 +20,7 @@
 #include "pipeline/delete_spool.h"
 #include "pipeline/sync_state.h"
 #include "pipeline/trash.h"
+#include "pipeline/undo_manifest.h"
 #include "pipeline/thread_pool.h"
 
 namespace ha_sync::pipeline {
@@ -148,8 +149,9 @@ class Engine::Impl {
   void SubmitFileWork(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest,
                       const StateEntry* old);
   // Each returns false when the operation failed (and was recorded so).
+  // Without trash_previous the replaced version is kept as `conflict_copy`.
   bool DoCopy(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest,
-              bool trash_previous = true);
+              bool trash_previous = true, const std::string& conflict_copy = {});
   bool DoConflictCopy(const NodePtr& node, const Entry& src, const Entry& dest);
   bool DoSymlink(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest);
   // Keeps the name's old state record when its operation failed.
@@ -161,6 +163,12 @@ class Engine::Impl {
   // since are deleted; *all_deleted says whether nothing was kept.
   Status SpoolSubtree(int parent_fd, const std::string& rel, const Entry& entry, bool* all_deleted);
   void ProbeClocks(EngineResult* result);
+  void Remember(OpKind op, const std::string& path, FileType type, int64_t size, int64_t mtime_ns,
+                std::optional<std::string> previous = std::nullopt) {
+    if (!manifest_) return;
+    Status s = manifest_->Append({op, path, type, size, mtime_ns, std::move(previous)});
+    if (!s.ok()) Warn("undo manifest: " + s.message());
+  }
   // Copies the old state of the directory `rel` and everything below it into
   // the new state (for a directory kept as it was recorded without being
   // walked, e.g. deleted on dest and waiting for the reverse run).
@@ -190,6 +198,7 @@ class Engine::Impl {
   std::unique_ptr<StateReader> state_reader_;
   std::unique_ptr<StateWriter> state_writer_;
   std::unique_ptr<Trash> trash_;
+  std::unique_ptr<UndoManifest> manifest_;  // with the trash: what `ha-sync undo` reverts
   std::atomic<int64_t> settling_{0};
   std::atomic<int64_t> scan_errors_{0};
   bool deletes_disabled_ = false;
@@ -303,6 +312,9 @@ EngineResult Engine::Impl::Run() {
   result.had_state = state_reader_ != nullptr;
   if (!opt_.dry_run && opt_.trash_retain_days > 0) {
     trash_ = std::make_unique<Trash>(dest_root_fd_, stamp_ + "-" + opt_.run_id);
+    auto manifest = UndoManifest::Create(dest_root_fd_, trash_->run_dir_name());
+    if (!manifest.ok()) { result.fatal = manifest.status(); return result; }
+    manifest_ = std::move(*manifest);
   }
 
   std::thread monitor([this] { Monitor(); });
@@ -536,6 +548,7 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
       }
       node->changed = true;
       Record(std::move(op));
+      Remember(OpKind::kCreate, rel, FileType::kDir, 0, a.src->mtime_ns);
       stack->push_back({node, *a.src, false, true, old});
       return;
     }
@@ -603,7 +616,7 @@ void Engine::Impl::SubmitFileWork(const NodePtr& node, ActionKind kind, const En
 }
 
 bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src,
-                          const Entry* dest, bool trash_previous) {
+                          const Entry* dest, bool trash_previous, const std::string& conflict_copy) {
   const std::string rel = Join(node->rel, src.name);
   OpRecord op = NewOp(dest == nullptr ? OpKind::kCreate : OpKind::kUpdate, rel);
   if (dest != nullptr) op.size_before = dest->size;
@@ -633,10 +646,12 @@ bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
       op.md5_after = src_md5;
       node->changed = true;
       Record(std::move(op));
+      Remember(OpKind::kUpdate, rel, FileType::kFile, src.size, src.mtime_ns,
+               "mtime:" + std::to_string(dest->mtime_ns));
       return true;
     }
   }
-  if (dest != nullptr && trash_ && trash_previous) {
+  if (dest != nullptr && trash_previous && trash_) {
     Status s = trash_->LinkIn(node->dest_fd, rel);
     if (!s.ok()) {
       Fail(std::move(op), s);
@@ -654,6 +669,10 @@ bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
   op.bytes_transferred = outcome.bytes;
   node->changed = true;
   Record(std::move(op));
+  std::optional<std::string> previous;
+  if (dest != nullptr) previous = trash_previous ? std::string("trash") : "conflict:" + conflict_copy;
+  Remember(dest == nullptr ? OpKind::kCreate : OpKind::kUpdate, rel, FileType::kFile, outcome.bytes,
+           outcome.source.mtime_ns, previous);
   return true;
 }
 
@@ -679,11 +698,12 @@ bool Engine::Impl::DoConflictCopy(const NodePtr& node, const Entry& src, const E
     return false;
   }
   Record(std::move(keep));
+  Remember(OpKind::kCreate, loser_rel, FileType::kFile, dest.size, dest.mtime_ns);
   Warn("conflict on '" + EscapeForDisplay(Join(node->rel, src.name)) +
        "': changed on both sides; the destination's version is kept as '" +
        EscapeForDisplay(loser_rel) + "'");
   // The dest version is safe as the conflict copy: no trash link needed.
-  return DoCopy(node, ActionKind::kUpdateFile, src, &dest, /*trash_previous=*/false);
+  return DoCopy(node, ActionKind::kUpdateFile, src, &dest, /*trash_previous=*/false, loser_rel);
 }
 
 bool Engine::Impl::DoSymlink(const NodePtr& node, ActionKind kind, const Entry& src,
@@ -701,6 +721,10 @@ bool Engine::Impl::DoSymlink(const NodePtr& node, ActionKind kind, const Entry& 
   op.size_after = static_cast<int64_t>(src.link_target.size());
   node->changed = true;
   Record(std::move(op));
+  std::optional<std::string> previous;
+  if (dest != nullptr && trash_) previous = "trash";
+  Remember(dest == nullptr ? OpKind::kCreate : OpKind::kUpdate, rel, FileType::kSymlink,
+           static_cast<int64_t>(src.link_target.size()), src.mtime_ns, previous);
   return true;
 }
 
@@ -852,6 +876,8 @@ Status Engine::Impl::RunDeletes() {
       continue;
     }
     Record(std::move(op));
+    Remember(OpKind::kDelete, r.rel_path, static_cast<FileType>(r.type), r.size, r.mtime_ns,
+             trash_ && !r.is_dir ? std::optional<std::string>("trash") : std::nullopt);
   }
   return read_status;
 }

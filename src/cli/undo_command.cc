@@ -1,0 +1,131 @@
+#include "cli/undo_command.h"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "audit/opslog_writer.h"
+#include "cli/options.h"
+#include "cli/run.h"
+#include "io/file_lock.h"
+#include "io/file_ops.h"
+#include "pipeline/trash.h"
+#include "pipeline/undo.h"
+
+namespace ha_sync::cli {
+namespace po = boost::program_options;
+
+int RunUndoCommand(const std::vector<std::string>& args) {
+  std::string dest, pair, run_id, log_dir = "/var/log/ha-sync";
+  bool apply = false, help = false;
+  po::options_description desc(
+      "Usage: ha-sync undo --dest DIR --pair NAME --run-id ID [--apply]\n\n"
+      "Reverts one earlier run in its destination: restores what it deleted or\n"
+      "overwrote (from the trash) and removes what it created, only where dest is\n"
+      "still as that run left it. Prints the plan unless --apply is given.\n\nOptions");
+  desc.add_options()
+    ("dest", po::value(&dest)->value_name("DIR"), "the destination of the run to undo")
+    ("pair", po::value(&pair)->value_name("NAME"), "the pair (its lock is taken)")
+    ("run-id", po::value(&run_id)->value_name("ID"), "the run to undo (opslog header, dashboard)")
+    ("log-dir", po::value(&log_dir)->value_name("DIR"), "opslog and lock directory (default: /var/log/ha-sync)")
+    ("apply", po::bool_switch(&apply), "do it (default: only print the plan)")
+    ("help", po::bool_switch(&help), "print this help");
+  try {
+    po::variables_map vm;
+    std::vector<std::string> tail(args.begin() + 2, args.end());
+    po::store(po::command_line_parser(tail).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "ha-sync undo: %s\nTry 'ha-sync undo --help'.\n", e.what());
+    return kExitUsage;
+  }
+  if (help) {
+    std::ostringstream out;
+    out << desc;
+    std::printf("%s", out.str().c_str());
+    return kExitOk;
+  }
+  std::string error;
+  if (dest.empty() || dest[0] != '/') error = "--dest must be an absolute path";
+  else if (!IsValidPairName(pair)) error = "--pair must be a lowercase DNS name";
+  else if (run_id.empty() || run_id.find_first_not_of("0123456789abcdef") != std::string::npos) error = "--run-id must be the hex run id of a run";
+  else if (log_dir.empty() || log_dir[0] != '/') error = "--log-dir must be an absolute path";
+  if (!error.empty()) {
+    std::fprintf(stderr, "ha-sync undo: %s\nTry 'ha-sync undo --help'.\n", error.c_str());
+    return kExitUsage;
+  }
+  auto root = io::OpenRoot(dest);
+  if (!root.ok()) {
+    std::fprintf(stderr, "ha-sync undo: %s\n", root.status().message().c_str());
+    return kExitFailed;
+  }
+  const int dest_fd = *root;
+  char id[33];
+  std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(io::RandomU64()),
+                static_cast<unsigned long long>(io::RandomU64()));
+  io::FileLock lock(log_dir, pair, id);
+  const auto acquired = lock.Acquire();
+  if (acquired.outcome != RunLock::Outcome::kAcquired) {
+    std::fprintf(stderr, "ha-sync undo: pair '%s' is busy or its lock is unusable: %s\n", pair.c_str(),
+                 acquired.outcome == RunLock::Outcome::kHeldByOther ? acquired.holder.c_str()
+                                                                    : acquired.status.message().c_str());
+    ::close(dest_fd);
+    return kExitFailed;
+  }
+  auto plan = pipeline::PlanUndo(dest_fd, run_id);
+  if (!plan.ok()) {
+    std::fprintf(stderr, "ha-sync undo: %s\n", plan.status().message().c_str());
+    ::close(dest_fd);
+    return kExitFailed;
+  }
+  for (const auto& step : plan->steps) {
+    std::printf("%s%s\n", apply ? "" : "would ", pipeline::Describe(step).c_str());
+  }
+  if (!plan->refusals.empty()) {
+    std::fprintf(stderr, "ha-sync undo: refused, nothing changed: %zu path(s) differ from what run %s left:\n",
+                 plan->refusals.size(), run_id.c_str());
+    for (const auto& r : plan->refusals) std::fprintf(stderr, "  %s\n", r.c_str());
+    ::close(dest_fd);
+    return kExitFailed;
+  }
+  if (!apply) {
+    std::printf("ha-sync undo: %zu step(s) planned; run again with --apply to do them\n", plan->steps.size());
+    ::close(dest_fd);
+    return kExitOk;
+  }
+  RunHeader header;
+  header.run_id = id;
+  header.pair = pair;
+  header.direction = "undo";
+  header.src = dest + "/" + pipeline::kTrashDirName + "/" + plan->run_dir_name;
+  header.dest = dest;
+  header.started_at_ms = NowMs();
+  auto opslog = audit::OpslogWriter::Create(log_dir, header);
+  if (!opslog.ok()) {
+    std::fprintf(stderr, "ha-sync undo: %s\n", opslog.status().message().c_str());
+    ::close(dest_fd);
+    return kExitFailed;
+  }
+  RunFooter footer;
+  Status s = pipeline::ApplyUndo(dest_fd, *plan, pipeline::Trash::Stamp(header.started_at_ms) + "-" + id,
+                                 [&](const OpRecord& op) {
+                                   footer.counts.Add(op);
+                                   (void)(*opslog)->AppendOp(op);
+                                 });
+  footer.ended_at_ms = NowMs();
+  footer.status = s.ok() ? RunStatus::kSuccess : RunStatus::kFailed;
+  if (!s.ok()) footer.error_message = s.message();
+  (void)(*opslog)->Finish(footer);
+  ::close(dest_fd);
+  if (!s.ok()) {
+    std::fprintf(stderr, "ha-sync undo: %s\n", s.message().c_str());
+    return kExitFailed;
+  }
+  std::printf("ha-sync undo: run %s undone (%zu step(s)); this undo is run %s\n", run_id.c_str(),
+              plan->steps.size(), id);
+  return kExitOk;
+}
+
+}  // namespace ha_sync::cli

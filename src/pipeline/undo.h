@@ -1,0 +1,46 @@
+// Undoing one run (`ha-sync undo`): from the run's undo manifest and trash
+// folder in dest, put back what it deleted or overwrote and remove what it
+// created, but only where dest is still exactly as that run left it. The
+// whole undo is refused (nothing is touched) when any path has changed
+// since; the refusals name the paths. Removed and replaced versions go to
+// the undo's own trash, so an undo can be undone by hand.
+//
+// Thread-safety: one thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ha_sync/op_record.h"
+#include "ha_sync/status.h"
+#include "pipeline/undo_manifest.h"
+
+namespace ha_sync::pipeline {
+
+struct UndoStep {
+  enum class Kind { kRemoveCreated, kRemoveCreatedDir, kRestoreFromTrash, kRestoreConflictCopy,
+                    kRestoreMtime, kRecreateDir };
+  Kind kind;
+  UndoRecord record;
+  std::string from;  // kRestoreConflictCopy: the conflict copy's path
+  int64_t old_mtime_ns = 0;  // kRestoreMtime
+};
+
+struct UndoPlan {
+  std::string run_dir_name;    // <stamp>-<run-id> in .ha-sync-trash
+  std::vector<UndoStep> steps;       // in the order to execute
+  std::vector<std::string> refusals; // "path: why" (non-empty: refuse)
+};
+
+// Finds the run's trash folder and manifest in dest and checks every path.
+Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& run_id);
+
+// Executes a plan without refusals; each step is reported as an operation
+// (as seen from dest) to `on_op`. Stops at the first failing step.
+Status ApplyUndo(int dest_root_fd, const UndoPlan& plan, const std::string& undo_run_dir_name,
+                 const std::function<void(const OpRecord&)>& on_op);
+
+std::string Describe(const UndoStep& step);
+
+}  // namespace ha_sync::pipeline

@@ -1,0 +1,51 @@
+// What one run changed in dest, kept beside its trash folder so the run can
+// be undone (`ha-sync undo`): <dest>/.ha-sync-trash/<stamp>-<run-id>.undo.jsonl,
+// one JSON line per successful operation, appended as it happens:
+//   {"op":"create|update|delete","path":<encoded>,"type":"file|dir|symlink",
+//    "size":N,"mtime_ns":N,"previous":"trash"|"conflict:<encoded path>"|null}
+// size/mtime_ns describe dest after the operation (for a delete: before it).
+// "previous" says where the version the operation replaced or removed is.
+//
+// Thread-safety: Append() may be called from several threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ha_sync/op_record.h"
+#include "ha_sync/status.h"
+#include "io/dir_entry.h"
+
+namespace ha_sync::pipeline {
+
+struct UndoRecord {
+  OpKind op = OpKind::kCreate;
+  std::string path;
+  io::FileType type = io::FileType::kFile;
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::optional<std::string> previous;  // "trash" or "conflict:<path>"
+};
+
+class UndoManifest {
+ public:
+  // Creates <trash>/<run_dir_name>.undo.jsonl under dest_root_fd.
+  static Result<std::unique_ptr<UndoManifest>> Create(int dest_root_fd, const std::string& run_dir_name);
+  ~UndoManifest();
+  Status Append(const UndoRecord& record);
+
+  static std::string FileName(const std::string& run_dir_name) { return run_dir_name + ".undo.jsonl"; }
+  // Reads a manifest (all records, in order).
+  static Status Read(int trash_dir_fd, const std::string& file_name, std::vector<UndoRecord>* records);
+
+ private:
+  explicit UndoManifest(int fd) : fd_(fd) {}
+  std::mutex mu_;
+  int fd_;
+};
+
+}  // namespace ha_sync::pipeline
