@@ -312,9 +312,7 @@ EngineResult Engine::Impl::Run() {
   result.had_state = state_reader_ != nullptr;
   if (!opt_.dry_run && opt_.trash_retain_days > 0) {
     trash_ = std::make_unique<Trash>(dest_root_fd_, stamp_ + "-" + opt_.run_id);
-    auto manifest = UndoManifest::Create(dest_root_fd_, trash_->run_dir_name());
-    if (!manifest.ok()) { result.fatal = manifest.status(); return result; }
-    manifest_ = std::move(*manifest);
+    manifest_ = std::make_unique<UndoManifest>(dest_root_fd_, trash_->run_dir_name());
   }
 
   std::thread monitor([this] { Monitor(); });

@@ -24,22 +24,23 @@ const char* TypeName(io::FileType t) {
 }
 }  // namespace
 
-Result<std::unique_ptr<UndoManifest>> UndoManifest::Create(int dest_root_fd,
-                                                           const std::string& run_dir_name) {
-  if (::mkdirat(dest_root_fd, kTrashDirName, 0700) != 0 && errno != EEXIST) {
+Status UndoManifest::OpenLocked() {
+  if (::mkdirat(dest_root_fd_, kTrashDirName, 0700) != 0 && errno != EEXIST) {
     return Status::FromErrno(errno, "create", kTrashDirName);
   }
-  const int dir = ::openat(dest_root_fd, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const int dir = ::openat(dest_root_fd_, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir < 0) return Status::FromErrno(errno, "open", kTrashDirName);
-  const std::string name = FileName(run_dir_name);
-  const int fd = ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const std::string name = FileName(run_dir_name_);
+  fd_ = ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
   const int err = errno;
   ::close(dir);
-  if (fd < 0) return Status::FromErrno(err, "create undo manifest", std::string(kTrashDirName) + "/" + name);
-  return std::unique_ptr<UndoManifest>(new UndoManifest(fd));
+  if (fd_ < 0) return Status::FromErrno(err, "create undo manifest", std::string(kTrashDirName) + "/" + name);
+  return Status::Ok();
 }
 
-UndoManifest::~UndoManifest() { ::close(fd_); }
+UndoManifest::~UndoManifest() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 Status UndoManifest::Append(const UndoRecord& r) {
   json::object o;
@@ -55,6 +56,10 @@ Status UndoManifest::Append(const UndoRecord& r) {
   }
   std::string line = json::serialize(o) + "\n";
   std::lock_guard<std::mutex> lock(mu_);
+  if (fd_ < 0) {
+    Status s = OpenLocked();
+    if (!s.ok()) return s;
+  }
   if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     return Status::FromErrno(errno, "write", "undo manifest");
   }

@@ -33,8 +33,11 @@ struct UndoRecord {
 
 class UndoManifest {
  public:
-  // Creates <trash>/<run_dir_name>.undo.jsonl under dest_root_fd.
-  static Result<std::unique_ptr<UndoManifest>> Create(int dest_root_fd, const std::string& run_dir_name);
+  // <trash>/<run_dir_name>.undo.jsonl under dest_root_fd (which must outlive
+  // this object); the file is created with the first record, so a run that
+  // changes nothing leaves no trace.
+  UndoManifest(int dest_root_fd, std::string run_dir_name)
+      : dest_root_fd_(dest_root_fd), run_dir_name_(std::move(run_dir_name)) {}
   ~UndoManifest();
   Status Append(const UndoRecord& record);
 
@@ -43,9 +46,11 @@ class UndoManifest {
   static Status Read(int trash_dir_fd, const std::string& file_name, std::vector<UndoRecord>* records);
 
  private:
-  explicit UndoManifest(int fd) : fd_(fd) {}
+  Status OpenLocked();
+  const int dest_root_fd_;
+  const std::string run_dir_name_;
   std::mutex mu_;
-  int fd_;
+  int fd_ = -1;  // guarded by mu_
 };
 
 }  // namespace ha_sync::pipeline
