@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -77,6 +78,11 @@ class ScopedFd {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
   }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   int get() const { return fd_; }
 
  private:
@@ -111,12 +117,20 @@ class Engine::Impl {
   };
   using NodePtr = std::shared_ptr<DirNode>;
 
+  // A directory's two listings, made ahead of the walk by the listing pool
+  // (on NFS each listing costs round trips; several run at once).
+  struct Listing {
+    ScopedFd src_fd, dest_fd;
+    Status src_status, dest_status;  // opening and listing each side
+    std::vector<Entry> src, dest;
+  };
   struct PendingDir {
     NodePtr parent;
     Entry src;
     bool dest_exists = false;
     bool created = false;
     std::optional<StateEntry> old;  // the name's record in the parent's state
+    std::shared_ptr<std::future<std::unique_ptr<Listing>>> listing;  // once prefetch started
   };
 
   bool Stopping() const { return aborted_.load(std::memory_order_acquire); }
@@ -143,7 +157,12 @@ class Engine::Impl {
   Status WalkPass(bool* needs_second_pass);
   // Lists and plans one directory. A listing error is returned for the root
   // (fatal) and recorded as a failed operation for any other directory.
-  Status ProcessDir(const NodePtr& node, std::vector<PendingDir>* stack, bool* needs_second_pass);
+  Status ProcessDir(const NodePtr& node, std::vector<Entry> src_entries,
+                    std::vector<Entry> dest_entries, std::vector<PendingDir>* stack,
+                    bool* needs_second_pass);
+  // Starts listing a pending directory on the listing pool.
+  void StartListing(PendingDir* p);
+  static std::unique_ptr<Listing> ListPending(const PendingDir& p, const std::string& rel);
   void HandleAction(const NodePtr& node, const Action& a, std::vector<PendingDir>* stack,
                     bool* needs_second_pass, bool* spooled_here);
   void SubmitFileWork(const NodePtr& node, ActionKind kind, const Entry& src, const Entry* dest,
@@ -195,6 +214,8 @@ class Engine::Impl {
   std::string stamp_;  // UTC start time for conflict copies and the trash
   std::unique_ptr<DeleteSpool> spool_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ThreadPool> listing_pool_;
+  size_t lookahead_ = 0;  // pending directories listed ahead of the walk
   std::unique_ptr<StateReader> state_reader_;
   std::unique_ptr<StateWriter> state_writer_;
   std::unique_ptr<Trash> trash_;
@@ -355,6 +376,39 @@ EngineResult Engine::Impl::Run() {
   return result;
 }
 
+std::unique_ptr<Engine::Impl::Listing> Engine::Impl::ListPending(const PendingDir& p,
+                                                                const std::string& rel) {
+  auto l = std::make_unique<Listing>();
+  auto src_fd = io::OpenChildDir(p.parent->src_fd, p.src.name, rel);
+  if (!src_fd.ok()) {
+    l->src_status = src_fd.status();
+    return l;
+  }
+  l->src_fd.reset(*src_fd);
+  l->src_status = io::ListDirectory(l->src_fd.get(), rel, &l->src);
+  if ((p.dest_exists || p.created) && p.parent->dest_fd >= 0) {
+    auto dest_fd = io::OpenChildDir(p.parent->dest_fd, p.src.name, rel);
+    if (!dest_fd.ok()) {
+      l->dest_status = dest_fd.status();
+      return l;
+    }
+    l->dest_fd.reset(*dest_fd);
+    l->dest_status = io::ListDirectory(l->dest_fd.get(), rel, &l->dest);
+  }
+  return l;
+}
+
+void Engine::Impl::StartListing(PendingDir* p) {
+  auto promise = std::make_shared<std::promise<std::unique_ptr<Listing>>>();
+  p->listing = std::make_shared<std::future<std::unique_ptr<Listing>>>(promise->get_future());
+  // The task holds its own copy of what it reads (the parent node keeps the
+  // parent fds open until the listing is consumed or dropped).
+  PendingDir copy{p->parent, p->src, p->dest_exists, p->created, std::nullopt, nullptr};
+  listing_pool_->Submit([promise, copy = std::move(copy)] {
+    promise->set_value(ListPending(copy, Join(copy.parent->rel, copy.src.name)));
+  });
+}
+
 Status Engine::Impl::WalkPass(bool* needs_second_pass) {
   Entry root_attrs;
   Status s = io::StatEntry(src_root_fd_, ".", opt_.src_root, &root_attrs);
@@ -366,57 +420,62 @@ Status Engine::Impl::WalkPass(bool* needs_second_pass) {
   root->dest_fd = dest_root_fd_;
   root->src_attrs = root_attrs;
 
+  const size_t listing_threads = std::clamp<size_t>(opt_.workers * 2, 4, 32);
+  lookahead_ = listing_threads * 2;
+  listing_pool_ = std::make_unique<ThreadPool>(listing_threads, lookahead_);
+
   std::vector<PendingDir> stack;
-  s = ProcessDir(root, &stack, needs_second_pass);
-  if (!s.ok()) return s;  // an unreadable root must never look empty
+  {
+    std::vector<Entry> src_entries, dest_entries;
+    s = io::ListDirectory(src_root_fd_, ".", &src_entries);
+    if (s.ok()) s = io::ListDirectory(dest_root_fd_, ".", &dest_entries);
+    if (s.ok()) s = ProcessDir(root, std::move(src_entries), std::move(dest_entries), &stack, needs_second_pass);
+    if (!s.ok()) {
+      // An unreadable root must never look empty.
+      scan_errors_.fetch_add(1);
+      listing_pool_.reset();
+      return s;
+    }
+  }
   root.reset();
   while (!stack.empty() && !Stopping()) {
+    // The next directories to visit are the top of the stack: list them ahead.
+    for (size_t i = stack.size(), n = 0; i-- > 0 && n < lookahead_; ++n) {
+      if (!stack[i].listing) StartListing(&stack[i]);
+    }
     PendingDir p = std::move(stack.back());
     stack.pop_back();
     const std::string rel = Join(p.parent->rel, p.src.name);
+    std::unique_ptr<Listing> l = p.listing->get();
     auto node = std::make_shared<DirNode>();
     node->eng = this;
     node->parent = p.parent;
     node->rel = rel;
     node->src_attrs = p.src;
     node->created = p.created;
-    auto src_fd = io::OpenChildDir(p.parent->src_fd, p.src.name, rel);
-    if (!src_fd.ok()) {
+    const Status& failed = !l->src_status.ok() ? l->src_status : l->dest_status;
+    if (!failed.ok()) {
+      // Never plan anything, deletes least of all, against a directory we could not read.
       scan_errors_.fetch_add(1);
       KeepOldState(p.parent->rel, p.src.name, p.old ? &*p.old : nullptr);
-      Fail(NewOp(p.dest_exists ? OpKind::kUpdate : OpKind::kCreate, rel + "/"), src_fd.status());
+      Fail(NewOp(p.dest_exists ? OpKind::kUpdate : OpKind::kCreate, rel + "/"), failed);
       continue;
     }
-    node->src_fd = *src_fd;
-    if ((p.dest_exists || p.created) && p.parent->dest_fd >= 0) {
-      auto dest_fd = io::OpenChildDir(p.parent->dest_fd, p.src.name, rel);
-      if (!dest_fd.ok()) {
-        scan_errors_.fetch_add(1);
-        KeepOldState(p.parent->rel, p.src.name, p.old ? &*p.old : nullptr);
-        Fail(NewOp(OpKind::kUpdate, rel + "/"), dest_fd.status());
-        continue;
-      }
-      node->dest_fd = *dest_fd;
-    }
+    node->src_fd = l->src_fd.release();
+    node->dest_fd = l->dest_fd.release();
     p.parent.reset();
-    (void)ProcessDir(node, &stack, needs_second_pass);
+    (void)ProcessDir(node, std::move(l->src), std::move(l->dest), &stack, needs_second_pass);
   }
+  stack.clear();  // drops unconsumed listings (their fds close with them)
+  listing_pool_.reset();
   return Status::Ok();
 }
 
-Status Engine::Impl::ProcessDir(const NodePtr& node, std::vector<PendingDir>* stack,
+Status Engine::Impl::ProcessDir(const NodePtr& node, std::vector<Entry> src_entries,
+                                std::vector<Entry> dest_entries, std::vector<PendingDir>* stack,
                                 bool* needs_second_pass) {
   progress_.dirs_scanned.fetch_add(1, std::memory_order_relaxed);
-  const std::string display = node->rel.empty() ? "." : node->rel;
-  std::vector<Entry> src_entries, dest_entries;
-  Status s = io::ListDirectory(node->src_fd, display, &src_entries);
-  if (s.ok() && node->dest_fd >= 0) s = io::ListDirectory(node->dest_fd, display, &dest_entries);
-  if (!s.ok()) {
-    // Never plan anything, deletes least of all, against a directory we could not read.
-    scan_errors_.fetch_add(1);
-    if (!node->is_root) Fail(NewOp(OpKind::kUpdate, node->rel + "/"), s);
-    return s;
-  }
+  Status s;
   if (node->is_root) {
     // The trash and clock probes are never synced (temp files are planned:
     // leftovers in dest get removed).
@@ -535,7 +594,7 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
       OpRecord op = NewOp(OpKind::kCreate, rel + "/");
       if (opt_.dry_run || node->dest_fd < 0) {
         Record(std::move(op));
-        stack->push_back({node, *a.src, false, false, old});
+        stack->push_back({node, *a.src, false, false, old, nullptr});
         return;
       }
       Status s = io::MakeDir(node->dest_fd, name, rel);
@@ -547,11 +606,11 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
       node->changed = true;
       Record(std::move(op));
       Remember(OpKind::kCreate, rel, FileType::kDir, 0, a.src->mtime_ns);
-      stack->push_back({node, *a.src, false, true, old});
+      stack->push_back({node, *a.src, false, true, old, nullptr});
       return;
     }
     case ActionKind::kDescend:
-      stack->push_back({node, *a.src, true, false, old});
+      stack->push_back({node, *a.src, true, false, old, nullptr});
       return;
     case ActionKind::kDelete:
     case ActionKind::kReplace: {
@@ -568,7 +627,7 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
         if (opt_.dry_run) {  // plan the creates now, as if dest were missing
           if (a.src->type == FileType::kDir) {
             Record(NewOp(OpKind::kCreate, rel + "/"));
-            stack->push_back({node, *a.src, false, false, old});
+            stack->push_back({node, *a.src, false, false, old, nullptr});
           } else {
             SubmitFileWork(node,
                            a.src->type == FileType::kSymlink ? ActionKind::kCreateSymlink
