@@ -17,7 +17,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "audit/dsn.h"
 #include "audit/opslog_format.h"
+#include "audit/sql_connection.h"
+#include "ha_sync/text.h"
 #include "io/dir_entry.h"
 #include "io/md5.h"
 
@@ -258,7 +261,9 @@ std::vector<std::string> OpslogFiles(const std::string& log_dir) {
   if (DIR* dir = ::opendir(log_dir.c_str())) {
     while (struct dirent* de = ::readdir(dir)) {
       const std::string n = de->d_name;
-      if (n.rfind("opslog-", 0) == 0) files.push_back(log_dir + "/" + n);
+      if (n.rfind("opslog-", 0) == 0 && n.size() > 6 && n.substr(n.size() - 6) == ".jsonl") {
+        files.push_back(log_dir + "/" + n);
+      }
     }
     ::closedir(dir);
   }
@@ -267,8 +272,56 @@ std::vector<std::string> OpslogFiles(const std::string& log_dir) {
 }
 }  // namespace
 
+namespace {
+// The default store of a run without a DSN: <log-dir>/ha-sync.db.
+std::unique_ptr<audit::SqlConnection> OpenDefaultStore(const std::string& log_dir) {
+  if (!Exists(log_dir + "/ha-sync.db")) return nullptr;
+  auto dsn = audit::ParseDsn("", log_dir);
+  if (!dsn.ok()) throw std::runtime_error(dsn.status().message());
+  audit::SqlOpenOptions options;
+  options.read_only = true;
+  auto conn = audit::OpenSqlConnection(*dsn, options);
+  if (!conn.ok()) throw std::runtime_error(conn.status().message());
+  return std::move(*conn);
+}
+
+std::optional<int64_t> OptInt(const audit::SqlValue& v) {
+  int64_t x;
+  return audit::GetInt(v, &x) ? std::optional<int64_t>(x) : std::nullopt;
+}
+std::optional<std::string> OptText(const audit::SqlValue& v) {
+  std::string x;
+  return audit::GetText(v, &x) ? std::optional<std::string>(x) : std::nullopt;
+}
+}  // namespace
+
 std::vector<OpRecord> ReadOps(const std::string& log_dir) {
   std::vector<OpRecord> ops;
+  // Flushed runs are in the database, in the order they were done ...
+  if (auto db = OpenDefaultStore(log_dir)) {
+    auto rows = db->QueryAll(
+        "SELECT operation, filepath, size_before, size_after, md5_before, md5_after, status, "
+        "error_message, dry_run FROM sync_operations ORDER BY id");
+    if (!rows.ok()) throw std::runtime_error(rows.status().message());
+    for (const auto& row : *rows) {
+      OpRecord op;
+      std::string text;
+      audit::GetText(row[0], &text);
+      ParseOpKind(text, &op.operation);
+      audit::GetText(row[1], &text);
+      DecodePathFromText(text, &op.filepath);
+      op.size_before = OptInt(row[2]);
+      op.size_after = OptInt(row[3]);
+      op.md5_before = OptText(row[4]);
+      op.md5_after = OptText(row[5]);
+      audit::GetText(row[6], &text);
+      ParseOpStatus(text, &op.status);
+      op.error_message = OptText(row[7]);
+      op.dry_run = OptInt(row[8]).value_or(0) != 0;
+      ops.push_back(std::move(op));
+    }
+  }
+  // ... and runs not flushed (yet) are still in their opslogs.
   for (const std::string& f : OpslogFiles(log_dir)) {
     std::istringstream lines(ReadFile(f));
     std::string line;
@@ -283,7 +336,27 @@ std::vector<OpRecord> ReadOps(const std::string& log_dir) {
 
 RunFooter LastFooter(const std::string& log_dir) {
   const auto files = OpslogFiles(log_dir);
-  if (files.empty()) throw std::runtime_error("no opslog in " + log_dir);
+  if (files.empty()) {
+    auto db = OpenDefaultStore(log_dir);
+    if (!db) throw std::runtime_error("no opslog and no database in " + log_dir);
+    auto rows = db->QueryAll(
+        "SELECT status, files_created, files_updated, files_deleted, files_skipped, files_failed, "
+        "total_bytes_transferred, error_message FROM sync_iterations ORDER BY id DESC LIMIT 1");
+    if (!rows.ok() || rows->empty()) throw std::runtime_error("no run recorded in " + log_dir);
+    const auto& row = rows->front();
+    RunFooter footer;
+    std::string status;
+    audit::GetText(row[0], &status);
+    ParseRunStatus(status, &footer.status);
+    footer.counts.created = OptInt(row[1]).value_or(0);
+    footer.counts.updated = OptInt(row[2]).value_or(0);
+    footer.counts.deleted = OptInt(row[3]).value_or(0);
+    footer.counts.skipped = OptInt(row[4]).value_or(0);
+    footer.counts.failed = OptInt(row[5]).value_or(0);
+    footer.counts.bytes_transferred = OptInt(row[6]).value_or(0);
+    footer.error_message = OptText(row[7]);
+    return footer;
+  }
   std::istringstream lines(ReadFile(files.back()));
   std::string line;
   RunFooter footer;

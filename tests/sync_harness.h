@@ -62,9 +62,12 @@ RunOutput Wait(Running running);
 std::vector<std::string> SyncArgs(const std::string& src, const std::string& dest,
                                   const std::string& log_dir, std::vector<std::string> extra = {});
 
-// All op records of all opslogs in `log_dir`, in file order.
+// All op records of the runs that used `log_dir` without a DSN: those in
+// the default SQLite store (<log-dir>/ha-sync.db), then those still in
+// opslogs. (bytes_transferred is not a database column: it reads as 0.)
 std::vector<OpRecord> ReadOps(const std::string& log_dir);
-// Footer of the newest opslog.
+// The newest run's footer: from its opslog while one is left, else from the
+// database's newest iteration.
 RunFooter LastFooter(const std::string& log_dir);
 
 // Describes a tree (type, size, content hash, mtime ns, mode, link target per

@@ -108,12 +108,11 @@ TEST_CASE("same size, src newer: MD5 decides between a copy and an mtime-only up
   REQUIRE(same != nullptr);
   REQUIRE(other != nullptr);
   CHECK(same->operation == OpKind::kUpdate);
-  CHECK(same->bytes_transferred == 0);
   CHECK(same->md5_before == io::Md5::OfString("identical"));
   CHECK(same->md5_after == same->md5_before);
   CHECK(other->md5_before == io::Md5::OfString("version-1"));
   CHECK(other->md5_after == io::Md5::OfString("version-2"));
-  CHECK(other->bytes_transferred == 9);
+  CHECK(LastFooter(t / "log").counts.bytes_transferred == 9);  // only the real copy moved bytes
 }
 
 TEST_CASE("equal mtime, different size is a conflict: nothing changes, exit 2") {
