@@ -139,7 +139,12 @@ function cronJob(pair, dir) {
           ttlSecondsAfterFinished: 86400,
           // A node drain or preemption is not the run's fault: run it again.
           podFailurePolicy: {
-            rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }],
+            rules: [
+              {
+                action: 'Ignore',
+                onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }],
+              },
+            ],
           },
           template: {
             metadata: { labels },

@@ -230,3 +230,18 @@ test('no Secret is rendered; k8s/secret.yaml is instructions only', () => {
   const kustomization = readFileSync(join(K8S_DIR, 'kustomization.yaml'), 'utf8');
   assert.doesNotMatch(kustomization.replace(/#.*$/gm, ''), /secret\.yaml/);
 });
+
+test('every ha-sync flag the CronJobs and k8s/patches pass exists in src/cli/options.cc', () => {
+  const options = readFileSync(join(REPO, 'src', 'cli', 'options.cc'), 'utf8');
+  const known = new Set([...options.matchAll(/^\s*\("([a-z][a-z0-9-]*)"\s*,/gm)].map((m) => m[1]));
+  assert.ok(known.has('src') && known.has('dry-run'), 'options.cc parsed');
+  const used = new Set();
+  for (const cj of all('CronJob')) {
+    for (const a of cj.spec.jobTemplate.spec.template.spec.containers[0].args) used.add(a);
+  }
+  for (const f of readdirSync(join(K8S_DIR, 'patches'))) {
+    for (const m of readFileSync(join(K8S_DIR, 'patches', f), 'utf8').matchAll(/value: (--\S+)/g)) used.add(m[1]);
+  }
+  const unknown = [...used].map((a) => a.replace(/^--/, '').split('=')[0]).filter((f) => !known.has(f));
+  assert.deepEqual(unknown, [], 'flags not (yet) defined by ha-sync');
+});
