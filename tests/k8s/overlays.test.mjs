@@ -1,0 +1,85 @@
+// The operator's switches documented in docs/deploy.md, rendered through a
+// throw-away overlay on k8s/: going live per CronJob or per pair, enabling
+// deletes on the primary direction, and the non-root component. Each result
+// must still pass the schema and the policy lint.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { lint } from './lib/policy.mjs';
+import { renderOverlay } from './lib/render.mjs';
+import { typeCheck, validateModel } from './lib/schema.mjs';
+import { K8S_DIR } from './lib/paths.mjs';
+
+const patchFiles = {
+  'go-live.yaml': readFileSync(join(K8S_DIR, 'patches', 'go-live.yaml'), 'utf8'),
+  'delete-missing.yaml': readFileSync(join(K8S_DIR, 'patches', 'delete-missing.yaml'), 'utf8'),
+};
+const argsOf = (objects) => Object.fromEntries(objects.filter((o) => o.kind === 'CronJob')
+  .map((o) => [o.metadata.name, o.spec.jobTemplate.spec.template.spec.containers[0].args]));
+
+async function assertValid(objects) {
+  assert.deepEqual(lint(objects), []);
+  for (const o of objects) assert.deepEqual(await validateModel(o), []);
+}
+
+test('go-live on one CronJob removes --dry-run there and nowhere else', async () => {
+  const objects = renderOverlay(`patches:
+  - path: go-live.yaml
+    target:
+      kind: CronJob
+      name: ha-sync-media-dell-to-hp
+`, patchFiles);
+  const args = argsOf(objects);
+  assert.ok(!args['ha-sync-media-dell-to-hp'].includes('--dry-run'));
+  assert.ok(args['ha-sync-media-dell-to-hp'].includes('--src=/mnt/dell/media'));
+  for (const [name, a] of Object.entries(args)) {
+    if (name !== 'ha-sync-media-dell-to-hp') assert.equal(a[0], '--dry-run', name);
+  }
+  await assertValid(objects);
+});
+
+test('go-live by label takes both directions of one pair live', () => {
+  const args = argsOf(renderOverlay(`patches:
+  - path: go-live.yaml
+    target:
+      kind: CronJob
+      labelSelector: ha-sync/pair=photos
+`, patchFiles));
+  const live = Object.entries(args).filter(([, a]) => !a.includes('--dry-run')).map(([n]) => n).sort();
+  assert.deepEqual(live, ['ha-sync-photos-dell-to-hp', 'ha-sync-photos-hp-to-dell']);
+});
+
+test('go-live listed twice fails to render instead of removing another argument', () => {
+  assert.throws(() => renderOverlay(`patches:
+  - path: go-live.yaml
+    target: {kind: CronJob, name: ha-sync-ai-hp-to-dell}
+  - path: go-live.yaml
+    target: {kind: CronJob, name: ha-sync-ai-hp-to-dell}
+`, patchFiles), /test failed/);
+});
+
+test('delete-missing on the primary direction adds --delete-missing and --max-delete', async () => {
+  const objects = renderOverlay(`patches:
+  - path: go-live.yaml
+    target: {kind: CronJob, name: ha-sync-games-dell-to-hp}
+  - path: delete-missing.yaml
+    target: {kind: CronJob, name: ha-sync-games-dell-to-hp}
+`, patchFiles);
+  const args = argsOf(objects);
+  assert.deepEqual(args['ha-sync-games-dell-to-hp'].slice(-2), ['--delete-missing', '--max-delete=5%']);
+  assert.ok(!args['ha-sync-games-hp-to-dell'].includes('--delete-missing'));
+  await assertValid(objects);
+});
+
+test('the non-root component runs every sync pod unprivileged and still passes', async () => {
+  const objects = renderOverlay('components:\n  - @K8S@/components/non-root\n');
+  for (const cj of objects.filter((o) => o.kind === 'CronJob')) {
+    const pod = cj.spec.jobTemplate.spec.template.spec;
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.ok(pod.securityContext.runAsUser > 0);
+    assert.deepEqual(pod.containers[0].securityContext.capabilities, { drop: ['ALL'] });
+  }
+  await assertValid(objects);
+  assert.deepEqual(typeCheck(objects), []);
+});
