@@ -512,6 +512,9 @@ def markdown(report):
         lines.append("### %s, %s cache%s" % (sc["scenario"], sc["cache"],
                                                "" if all(t["cold"] for t in sc["tools"]) or sc["cache"] == "warm"
                                                else " (caches could NOT be dropped)"))
+        if sc.get("loadavg_1m"):
+            lines.append("")
+            lines.append("Machine load (1-min average) before/after: %s / %s." % tuple(sc["loadavg_1m"]))
         lines.append("")
         base = ratio_base(sc["tools"])
         hdr = "| tool | median s | min–max s | × rsync | MB/s | CPU s | peak RSS MiB | verified |"
@@ -670,6 +673,7 @@ def main(argv):
     p.add_argument("--scenarios", default="photos-initial,photos-noop,photos-incremental,media-initial,"
                    "small-initial,small-noop,fuse-photos-initial,fuse-photos-noop")
     p.add_argument("--caches", default="cold,warm")
+    p.add_argument("--fuse-caches", default="cold", help="cache modes of the FUSE scenarios")
     p.add_argument("--runs", type=int)
     p.add_argument("--small-runs", type=int, default=1)
     p.add_argument("--photos-files", type=int)
@@ -743,11 +747,13 @@ def main(argv):
                 "READDIRPLUS on" if args.fuse_plus else "READDIRPLUS off", args.fuse_threads)
         results = []
         for s in scenarios:
-            caches = [c for c in args.caches.split(",") if c]
+            caches = [c for c in (args.fuse_caches if SCENARIOS[s][2] else args.caches).split(",") if c]
             if SCENARIOS[s][0] == "small":
                 caches = ["cold"]
             for cache in caches:
+                load_before = os.getloadavg()[0]
                 results.append(run_scenario(ws, args, s, cache, variants, datasets))
+                results[-1]["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         commit = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"], capture_output=True,
                                 text=True).stdout.strip()
         report = {
