@@ -128,7 +128,14 @@ void* Init(struct fuse_conn_info* conn, struct fuse_config* cfg) {
   } else {
     conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
   }
+  // Asked for so lookups in one directory run in parallel as on an NFS
+  // client. Known limit: libfuse 3.14's high-level layer does not pass it
+  // on in the INIT reply (seen with --debug), so the kernel still
+  // serialises lookups within one directory; across directories requests
+  // overlap. Moving latencyfs to the low-level API would lift this.
+  conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   conn->max_background = 64;
+  if (g_cfg.debug) std::fprintf(stderr, "latencyfs: capable 0x%x want 0x%x\n", conn->capable, conn->want);
   conn->congestion_threshold = 48;
   conn->max_readahead = 1 << 20;
   return nullptr;
