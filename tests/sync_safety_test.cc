@@ -282,3 +282,26 @@ TEST_CASE("undo restores a run exactly, and refuses after a later change") {
 }
 
 }  // namespace ha_sync::test
+
+namespace ha_sync::test {
+
+TEST_CASE("a log directory inside a root is never synced nor deleted") {
+  TempDir t;
+  WriteFile(t / "a/data", "d", kT0);
+  WriteFile(t / "b/data", "d", kT0);
+  // The logs live inside b (like the logs export inside the infra share).
+  auto args = SyncArgs(t / "a", t / "b", t / "b/ha-sync-logs", {"--delete-missing"});
+  RunOutput r = RunHaSync(args);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(Exists(t / "b/ha-sync-logs/ha-sync.db"));
+  // Reverse: the logs dir is in src now and must not be copied to a.
+  r = RunHaSync(SyncArgs(t / "b", t / "a", t / "b/ha-sync-logs", {"--delete-missing"}));
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(Exists(t / "a/ha-sync-logs"));
+  r = RunHaSync(args);
+  CHECK(r.exit_code == 0);
+  CHECK(Exists(t / "b/ha-sync-logs/ha-sync.db"));
+}
+
+}  // namespace ha_sync::test

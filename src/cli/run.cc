@@ -1,5 +1,7 @@
 #include "cli/run.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +46,16 @@ Status MakeDirs(const std::string& path) {
     }
   }
   return Status::Ok();
+}
+
+// The path of `path` relative to `root` when it lies strictly inside it
+// (both resolved), else "".
+std::string PathInside(const std::string& path, const std::string& root) {
+  char a[PATH_MAX], b[PATH_MAX];
+  if (::realpath(path.c_str(), a) == nullptr || ::realpath(root.c_str(), b) == nullptr) return "";
+  const std::string p = a, r = std::string(b) == "/" ? "" : b;
+  if (p.size() <= r.size() + 1 || p.compare(0, r.size(), r) != 0 || p[r.size()] != '/') return "";
+  return p.substr(r.size() + 1);
 }
 
 std::string HumanBytes(double bytes) {
@@ -171,6 +183,12 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   if (!s.ok()) {
     std::fprintf(stderr, "ha-sync: %s\n", s.message().c_str());
     return kExitFailed;
+  }
+  // A log directory inside a root (e.g. the logs export within a synced
+  // share) is ha-sync's own: never synced, never deleted.
+  for (const std::string* root : {&options.src, &options.dest}) {
+    const std::string inside = PathInside(options.log_dir, *root);
+    if (!inside.empty()) eo.excluded.push_back(inside);
   }
 
   RunHeader header;

@@ -270,24 +270,34 @@ void Engine::Impl::Monitor() {
 }
 
 void Engine::Impl::ProbeClocks(EngineResult* result) {
-  auto src = ProbeClock(src_root_fd_, opt_.run_id, opt_.src_root);
   auto dest = ProbeClock(dest_root_fd_, opt_.run_id, opt_.dest_root);
-  if (!src.ok() || !dest.ok()) {
-    Warn("clock probe skipped (" + (src.ok() ? dest.status() : src.status()).message() +
-         "); using --mtime-threshold as is");
+  if (!dest.ok()) {
+    Warn("clock probe skipped (" + dest.status().message() + "); using --mtime-threshold as is");
     return;
   }
-  plan_.threshold_ns = ClockWindowNs(plan_.threshold_ns, *src, *dest);
-  const int64_t skew = src->offset_ns > dest->offset_ns ? src->offset_ns - dest->offset_ns
-                                                        : dest->offset_ns - src->offset_ns;
+  auto src = ProbeClock(src_root_fd_, opt_.run_id, opt_.src_root);
+  ClockReading src_reading;
+  if (src.ok()) {
+    src_reading = *src;
+  } else {
+    // A read-only src (the safe way to mount it) cannot be probed: measure
+    // dest against our own clock, which the reverse run does for this src.
+    src_reading.offset_ns = 0;
+    src_reading.precision_ns = 1;
+  }
+  plan_.threshold_ns = ClockWindowNs(plan_.threshold_ns, src_reading, *dest);
+  const int64_t skew = src_reading.offset_ns > dest->offset_ns ? src_reading.offset_ns - dest->offset_ns
+                                                               : dest->offset_ns - src_reading.offset_ns;
   result->clock_skew_ns = skew;
-  result->mtime_precision_ns = std::max(src->precision_ns, dest->precision_ns);
+  result->mtime_precision_ns = std::max(src_reading.precision_ns, dest->precision_ns);
   if (skew > opt_.clock_skew_warn_ns) {
-    char buf[200];
+    char buf[240];
     std::snprintf(buf, sizeof buf,
-                  "the clocks stamping src and dest mtimes differ by %.3f s (more than %.3f s); "
+                  "mtime clocks differ by %.3f s (%s; more than %.3f s); "
                   "the mtime window is widened to %.3f s",
-                  static_cast<double>(skew) / 1e9, static_cast<double>(opt_.clock_skew_warn_ns) / 1e9,
+                  static_cast<double>(skew) / 1e9,
+                  src.ok() ? "src vs dest" : "dest vs this node; src is read-only",
+                  static_cast<double>(opt_.clock_skew_warn_ns) / 1e9,
                   static_cast<double>(plan_.threshold_ns) / 1e9);
     Warn(buf);
   }
@@ -476,16 +486,17 @@ Status Engine::Impl::ProcessDir(const NodePtr& node, std::vector<Entry> src_entr
                                 bool* needs_second_pass) {
   progress_.dirs_scanned.fetch_add(1, std::memory_order_relaxed);
   Status s;
-  if (node->is_root) {
-    // The trash and clock probes are never synced (temp files are planned:
-    // leftovers in dest get removed).
-    auto reserved = [](const Entry& e) {
-      return !io::IsSyncTempName(e.name) && IsReservedName(e.name, true);
-    };
-    src_entries.erase(std::remove_if(src_entries.begin(), src_entries.end(), reserved), src_entries.end());
-    dest_entries.erase(std::remove_if(dest_entries.begin(), dest_entries.end(), reserved),
-                       dest_entries.end());
-  }
+  // The trash, clock probes and excluded paths are never synced (temp files
+  // are planned: leftovers in dest get removed).
+  auto reserved = [&](const Entry& e) {
+    if (node->is_root && !io::IsSyncTempName(e.name) && IsReservedName(e.name, true)) return true;
+    if (opt_.excluded.empty()) return false;
+    const std::string rel = Join(node->rel, e.name);
+    return std::find(opt_.excluded.begin(), opt_.excluded.end(), rel) != opt_.excluded.end();
+  };
+  src_entries.erase(std::remove_if(src_entries.begin(), src_entries.end(), reserved), src_entries.end());
+  dest_entries.erase(std::remove_if(dest_entries.begin(), dest_entries.end(), reserved),
+                     dest_entries.end());
   std::vector<StateEntry> state_entries;
   if (state_reader_) {
     s = state_reader_->LoadDir(node->rel, &state_entries);

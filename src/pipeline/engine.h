@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ha_sync/op_record.h"
 #include "ha_sync/run_lock.h"
@@ -35,6 +36,9 @@ struct EngineOptions {
   PlanOptions plan;        // plan.now_ns is filled in by Run()
   // The pair's sync state file (docs/safety.md); empty: no state is kept.
   std::string state_path;
+  // Paths relative to the roots that are never synced nor deleted on either
+  // side: ha-sync's own log directory when it lies inside a root.
+  std::vector<std::string> excluded;
   // Deleted and overwritten files go to <dest>/.ha-sync-trash/ for this
   // many days; 0 deletes and overwrites for real.
   int64_t trash_retain_days = 14;
