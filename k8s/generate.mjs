@@ -29,7 +29,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const NAMESPACE = 'infrastructure';
-export const IMAGE = 'ha-sync'; // replaced by the `images:` entry of k8s/kustomization.yaml
+export const IMAGE = 'ha-sync';
+// Created once in every export (docs/deploy.md); its absence means "not mounted".
+export const MARKER = '.ha-sync-marker'; // replaced by the `images:` entry of k8s/kustomization.yaml
 
 // The seed's pairs and capacities. Both servers export /data/<pair>.
 export const PAIRS = [
@@ -37,7 +39,8 @@ export const PAIRS = [
   { name: 'photos', capacity: '500Gi' },
   { name: 'owncloud', capacity: '500Gi' },
   { name: 'games', capacity: '500Gi' },
-  { name: 'infra', capacity: '100Gi' },
+  // The logs export /data/infra/ha-sync-logs lies inside the infra share.
+  { name: 'infra', capacity: '100Gi', exclude: ['ha-sync-logs'] },
   { name: 'ai', capacity: '500Gi' },
 ];
 
@@ -178,6 +181,12 @@ function cronJob(pair, dir) {
                     `--direction=${direction}`,
                     `--log-dir=${LOG_DIR}`,
                     `--lock-ttl=${LOCK_TTL_SECONDS}`,
+                    // Files younger than the NFS attribute cache may still be
+                    // being written: they wait for the next run.
+                    '--min-age=60',
+                    // Refuse unless both exports are really mounted.
+                    `--require-marker=${MARKER}`,
+                    ...(pair.exclude ?? []).map((p) => `--exclude=${p}`),
                   ],
                   env: [
                     // Lease holder identity <pod-name>/<run-id>.

@@ -304,4 +304,16 @@ TEST_CASE("a log directory inside a root is never synced nor deleted") {
   CHECK(Exists(t / "b/ha-sync-logs/ha-sync.db"));
 }
 
+TEST_CASE("--exclude keeps a path out of the sync on both sides") {
+  TempDir t;
+  WriteFile(t / "a/data", "d", kT0);
+  WriteFile(t / "a/cache/big", "c", kT0);
+  WriteFile(t / "b/cache/other", "o", kT0);
+  RunOutput r = RunHaSync(SyncArgs(t / "a", t / "b", t / "log", {"--delete-missing", "--exclude", "cache"}));
+  CHECK(r.exit_code == 0);
+  CHECK(Exists(t / "b/data"));
+  CHECK_FALSE(Exists(t / "b/cache/big"));
+  CHECK(Exists(t / "b/cache/other"));
+}
+
 }  // namespace ha_sync::test

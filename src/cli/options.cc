@@ -116,6 +116,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     ("fsync", po::bool_switch(&o.fsync), "fsync each copied file before renaming it into place")
     ("min-age", po::value(&min_age)->value_name("SECONDS"), "leave files modified more recently for the next run (default: 0)")
     ("require-marker", po::value(&o.require_marker)->value_name("NAME"), "refuse to run unless NAME exists in both roots")
+    ("exclude", po::value(&o.excluded)->value_name("PATH"), "never sync nor delete this path (relative to the roots; repeatable)")
     ("trash-retain-days", po::value(&trash_days)->value_name("N"), "keep deleted and overwritten files in <dest>/.ha-sync-trash for N days; 0: no trash (default: 14)")
     ("clock-skew-warn", po::value(&skew_warn)->value_name("SECONDS"), "warn when the roots' mtime clocks differ by more (default: 2)")
     ("dry-run", po::bool_switch(&o.dry_run), "plan only: print and record what would change")
@@ -205,6 +206,13 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
       (o.require_marker.empty() || o.require_marker.find('/') != std::string::npos ||
        o.require_marker == "." || o.require_marker == "..")) {
     return fail("--require-marker must be a file name (no '/'), got '" + o.require_marker + "'");
+  }
+  for (std::string& x : o.excluded) {
+    while (x.size() > 1 && x.back() == '/') x.pop_back();
+    if (x.empty() || x[0] == '/' || x == "." || x.find("//") != std::string::npos ||
+        ("/" + x + "/").find("/../") != std::string::npos || ("/" + x + "/").find("/./") != std::string::npos) {
+      return fail("--exclude must be a path relative to the roots (no '.', '..' or leading '/'), got '" + x + "'");
+    }
   }
   if (o.db_dsn.empty() && env_dsn != nullptr) o.db_dsn = env_dsn;
   if (auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir); !dsn.ok()) {

@@ -32,6 +32,7 @@ struct Options {
   bool progress = true;  // on a terminal only
   double min_age_seconds = 0;       // --min-age
   std::string require_marker;       // --require-marker
+  std::vector<std::string> excluded;  // --exclude (relative paths)
   int64_t trash_retain_days = 14;   // --trash-retain-days (0: no trash)
   double clock_skew_warn_seconds = 2;
 

@@ -53,6 +53,14 @@ TEST_CASE("bad input is a usage error with a clear message") {
   CHECK(ParseOptions({"ha-sync", "--src", "/ab", "--dest", "/a", "--pair", "p"}, nullptr).error.empty());
 }
 
+TEST_CASE("--exclude takes relative paths, repeatable") {
+  ParseResult r = Parse({"--exclude", "ha-sync-logs/", "--exclude", "a/b"});
+  REQUIRE(r.error.empty());
+  CHECK(r.options.excluded == std::vector<std::string>{"ha-sync-logs", "a/b"});
+  CHECK(Parse({"--exclude", "/abs"}).error.find("--exclude") != std::string::npos);
+  CHECK(Parse({"--exclude", "a/../b"}).error.find("--exclude") != std::string::npos);
+}
+
 TEST_CASE("max-delete takes a count or a percentage") {
   CHECK(Parse({"--max-delete", "25"}).options.max_delete_count == 25);
   CHECK(Parse({"--max-delete", "2.5%"}).options.max_delete_percent == 2.5);

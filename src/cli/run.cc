@@ -157,6 +157,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   eo.trash_retain_days = options.trash_retain_days;
   eo.clock_skew_warn_ns = static_cast<int64_t>(options.clock_skew_warn_seconds * 1e9);
   eo.state_path = pipeline::StatePath(options.log_dir, options.pair);
+  eo.excluded = options.excluded;
   if (const char* delay = std::getenv("HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
 
   // Roots first: a missing mount is reported before anything is created.
