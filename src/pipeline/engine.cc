@@ -328,11 +328,10 @@ EngineResult Engine::Impl::Run() {
     } else {
       state_reader_ = std::move(*reader);
     }
-    if (!state_reader_) {
-      Warn("no sync state for this pair yet (first run or state lost): plain newest-wins rules, " +
-           std::string(opt_.plan.delete_missing
-                           ? "and --delete-missing deletes every dest entry missing in src"
-                           : "no deletes"));
+    // Without deletes the plain rules lose nothing; with them, say so.
+    if (!state_reader_ && opt_.plan.delete_missing) {
+      Warn("no sync state for this pair yet (first run or state lost): plain newest-wins rules, "
+           "and --delete-missing deletes every dest entry missing in src");
     }
     if (!opt_.dry_run) {
       auto writer = StateWriter::Create(opt_.state_path);
