@@ -11,8 +11,9 @@ import re
 import sys
 
 DOCTEST = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
-NODE_PASS = re.compile(r"^# pass (\d+)", re.M)
-NODE_FAIL = re.compile(r"^# fail (\d+)", re.M)
+# node --test: "# pass N" (TAP reporter) or "ℹ pass N" (spec reporter).
+NODE_PASS = re.compile(r"^(?:#|ℹ) pass (\d+)", re.M)
+NODE_FAIL = re.compile(r"^(?:#|ℹ) fail (\d+)", re.M)
 
 
 def main(path):
