@@ -243,6 +243,43 @@ TEST_CASE("a footer-less opslog is a crashed run: stored as failed, once") {
   }
 }
 
+TEST_CASE("an intent without its op line is stored as an operation of unknown outcome") {
+  TempDir tmp;
+  TestDatabases dbs(tmp.path());
+  for (const auto& db : dbs.all()) {
+    CAPTURE(db.name);
+    auto store = OpenStore(db);
+    const RunHeader h = Header("media");
+    auto writer = OpslogWriter::Create(tmp.path(), h);
+    REQUIRE(writer.ok());
+    OpRecord done = Op(OpKind::kCreate, "done.mkv", h.started_at_ms + 1);
+    done.size_after = 10;
+    OpRecord killed = Op(OpKind::kUpdate, "half.mkv", h.started_at_ms + 2);
+    killed.size_before = 7;
+    REQUIRE((*writer)->AppendIntent(done).ok());
+    REQUIRE((*writer)->AppendIntent(killed).ok());
+    REQUIRE((*writer)->AppendOp(done).ok());
+    const std::string path = (*writer)->path();
+    writer->reset();  // killed: no footer
+    auto r = FlushOpslog(store.get(), path);
+    REQUIRE_MESSAGE(r.ok(), r.status().message());
+    CHECK(r->rows == 2);
+    SqlConnection* conn = store->connection();
+    auto rows = conn->QueryAll(
+        "SELECT operation, status, size_before, error_message FROM sync_operations WHERE filepath = ?",
+        {std::string("half.mkv")});
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() == 1);
+    CHECK(std::get<std::string>(rows->at(0)[0]) == "update");
+    CHECK(std::get<std::string>(rows->at(0)[1]) == "fail");
+    CHECK(std::get<int64_t>(rows->at(0)[2]) == 7);
+    CHECK(std::get<std::string>(rows->at(0)[3]).find("outcome is unknown") != std::string::npos);
+    CHECK(QueryInt(conn, "SELECT COUNT(*) FROM sync_operations WHERE filepath = 'done.mkv'") == 1);
+    CHECK(QueryInt(conn, "SELECT files_failed FROM sync_iterations") == 1);
+    CHECK(QueryInt(conn, "SELECT files_created FROM sync_iterations") == 1);
+  }
+}
+
 TEST_CASE("a flush after COMMIT but before unlink writes nothing again") {
   TempDir tmp;
   TestDatabases dbs(tmp.path());
