@@ -8,6 +8,8 @@
 #   mariadb_server.sh stop DIR     stop the server (SIGTERM, then SIGKILL), keep the data
 #   mariadb_server.sh kill DIR     SIGKILL the server (a crash), keep the data
 #   mariadb_server.sh destroy DIR  stop and delete DIR
+# HA_SYNC_MARIADB_OPTS adds mariadbd options (e.g. a bigger buffer pool for perf/flush_bench).
+#
 #   mariadb_server.sh run CMD...   when HA_SYNC_TEST_MYSQL_DSN is unset: start a server in a
 #                                  temporary DIR, export HA_SYNC_TEST_MYSQL_DSN,
 #                                  HA_SYNC_TEST_MARIADB_DIR and HA_SYNC_TEST_MARIADB_CTL (this
@@ -81,7 +83,7 @@ start() {
     --socket="$sock" --port="$port" --bind-address=127.0.0.1 \
     --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
     --skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
-    --max-connections=200 --skip-log-bin \
+    --max-connections=200 --skip-log-bin ${HA_SYNC_MARIADB_OPTS:-} \
     > /dev/null 2>&1 &
   tries=0
   until "$admin" --no-defaults --socket="$sock" -uroot ping > /dev/null 2>&1; do

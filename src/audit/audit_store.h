@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,7 +63,8 @@ class AuditStore {
   Result<PruneResult> Prune(int64_t cutoff_ms, int64_t batch = 10000);
 
   // Writes one run: Start() opens the transaction and finds or inserts the
-  // iteration; Add() batches operation rows into multi-row INSERTs;
+  // iteration; Add() batches operation rows into multi-row INSERTs (sent
+  // while the next batch is being prepared);
   // Finish() writes the last batch and the final status and commits. Any
   // error (and destruction without Finish) rolls back: nothing is written.
   class RunWriter {
@@ -78,7 +80,11 @@ class AuditStore {
     int64_t rows() const { return rows_; }
 
    private:
+    // Sends the pending rows. The INSERT runs on a helper thread while the
+    // caller parses the next batch (the connection is handed over, never
+    // shared: every other use of it waits for the batch in flight first).
     Status FlushBatch();
+    Status WaitInFlight();
     void Rollback();
 
     AuditStore* store_;
@@ -89,10 +95,18 @@ class AuditStore {
     size_t pending_rows_ = 0;
     size_t pending_bytes_ = 0;
     std::unique_ptr<SqlStatement> full_batch_;
+    std::unique_ptr<SqlStatement> partial_batch_;
+    std::vector<SqlValue> in_flight_values_;
+    size_t in_flight_rows_ = 0;
+    std::future<Status> in_flight_;
   };
 
-  static constexpr size_t kBatchRows = 1000;
+  // Rows per multi-row INSERT: 1000, or HA_SYNC_FLUSH_BATCH_ROWS (1-5000;
+  // 12 placeholders a row must stay under MySQL's 65535). A batch is also
+  // cut at kBatchBytes of data, well below max_allowed_packet (16 MiB).
+  static constexpr size_t kDefaultBatchRows = 1000;
   static constexpr size_t kBatchBytes = 4 << 20;
+  size_t batch_rows() const { return batch_rows_; }
 
  private:
   AuditStore(std::unique_ptr<SqlConnection> conn, Dsn dsn)
@@ -102,6 +116,7 @@ class AuditStore {
 
   std::unique_ptr<SqlConnection> conn_;
   const Dsn dsn_;
+  size_t batch_rows_ = kDefaultBatchRows;
 };
 
 }  // namespace ha_sync::audit
