@@ -1,10 +1,12 @@
 #include "audit/opslog_writer.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
 
+#include "audit/fault_points.h"
 #include "audit/opslog_format.h"
 
 namespace ha_sync::audit {
@@ -20,6 +22,15 @@ Result<std::unique_ptr<OpslogWriter>> OpslogWriter::Create(const std::string& lo
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno(errno, "create opslog", path);
   std::unique_ptr<OpslogWriter> writer(new OpslogWriter(path, fd));
+  // Held until Finish(): a flusher skips a locked file, so a live run's
+  // opslog is never flushed. Taken before the header is written, so a file
+  // with a header is always either locked or finished. (A flusher that
+  // found the file still empty holds the lock for a moment: wait for it.)
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return Status::FromErrno(errno, "lock opslog", path);
   Status s = writer->AppendLine(FormatHeaderLine(header));
   if (!s.ok()) return s;
   return writer;
@@ -29,7 +40,11 @@ OpslogWriter::~OpslogWriter() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Status OpslogWriter::AppendOp(const OpRecord& op) { return AppendLine(FormatOpLine(op)); }
+Status OpslogWriter::AppendOp(const OpRecord& op) {
+  Status s = AppendLine(FormatOpLine(op));
+  FaultPoint("opslog.op_appended");
+  return s;
+}
 
 Status OpslogWriter::Finish(const RunFooter& footer) {
   Status s = AppendLine(FormatFooterLine(footer));

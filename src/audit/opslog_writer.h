@@ -1,6 +1,8 @@
 // Appends the opslog of one run: <log-dir>/opslog-<pair>-<direction>-<time>.jsonl.
 // Each line goes to the kernel with one write() as soon as it is appended,
 // so a killed process loses no line it appended (nothing is buffered here).
+// The file is flock()ed (LOCK_EX) from before its header is written until
+// Finish(): flushers (opslog_flush.h) skip it while the run is alive.
 //
 // Thread-safety: Append* may be called from several threads; lines never
 // interleave. Open/Close from one thread.

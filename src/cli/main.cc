@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/options.h"
+#include "cli/prune_db_command.h"
 #include "cli/run.h"
 #include "cli/undo_command.h"
 
@@ -19,6 +20,9 @@ int main(int argc, char** argv) {
   using namespace ha_sync::cli;
   std::vector<std::string> args(argv, argv + argc);
   if (args.size() > 1 && args[1] == "undo") return RunUndoCommand(args);
+  if (args.size() > 1 && args[1] == "prune-db") {
+    return RunPruneDbCommand(args, std::getenv("HA_SYNC_DB_DSN"));
+  }
   ParseResult parsed = ParseOptions(args, std::getenv("HA_SYNC_DB_DSN"));
   if (!parsed.error.empty()) {
     std::fprintf(stderr, "ha-sync: %s\nTry 'ha-sync --help'.\n", parsed.error.c_str());

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "audit/dsn.h"
+
 namespace ha_sync::cli {
 namespace po = boost::program_options;
 
@@ -205,6 +207,9 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     return fail("--require-marker must be a file name (no '/'), got '" + o.require_marker + "'");
   }
   if (o.db_dsn.empty() && env_dsn != nullptr) o.db_dsn = env_dsn;
+  if (auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir); !dsn.ok()) {
+    return fail(dsn.status().message());
+  }
 
   const std::string src = Canonical(o.src), dest = Canonical(o.dest);
   if (src == dest) return fail("--src and --dest are the same directory ('" + src + "')");

@@ -13,7 +13,7 @@
 #include <mutex>
 #include <thread>
 
-#include "audit/opslog_writer.h"
+#include "audit/audit_run.h"
 #include "audit/retention.h"
 #include "ha_sync/text.h"
 #include "io/file_lock.h"
@@ -196,12 +196,16 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   header.started_at_ms = NowMs();
   eo.run_id = header.run_id;
   eo.started_at_ms = header.started_at_ms;
-  auto opslog = audit::OpslogWriter::Create(options.log_dir, header);
-  if (!opslog.ok()) {
-    std::fprintf(stderr, "ha-sync: %s\n", opslog.status().message().c_str());
+  // Audit (src/audit/audit_run.h): leftovers, the opslog, the 'running' row.
+  auto audit = audit::AuditRun::Begin(
+      {options.db_dsn, options.log_dir}, header,
+      [](const std::string& m) { std::printf("ha-sync: %s\n", m.c_str()); },
+      [](const std::string& m) { std::fprintf(stderr, "ha-sync: warning: %s\n", m.c_str()); });
+  if (!audit.ok()) {
+    std::fprintf(stderr, "ha-sync: %s\n", audit.status().message().c_str());
     return kExitFailed;
   }
-  RunSink sink(opslog->get(), options, stop);
+  RunSink sink((*audit)->opslog(), options, stop);
 
   const auto started = std::chrono::steady_clock::now();
   pipeline::EngineResult result;
@@ -260,8 +264,8 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   } else {
     footer.status = RunStatus::kSuccess;
   }
-  s = (*opslog)->Finish(footer);
-  if (!s.ok()) std::fprintf(stderr, "ha-sync: %s\n", s.message().c_str());
+  std::fflush(stdout);
+  const audit::AuditRun::Outcome stored = (*audit)->Finish(footer);
 
   const RunCounts& c = result.counts;
   std::printf(
@@ -281,6 +285,9 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
                 static_cast<long long>(result.settling));
   }
   if (!result.fatal.ok()) std::fprintf(stderr, "ha-sync: run failed: %s\n", result.fatal.message().c_str());
+  if (stored.dry_run_current) {
+    std::printf("%s\n", audit::AuditRun::AlreadyCurrentMessage(stored.current_as_of_ms).c_str());
+  }
   std::fflush(stdout);
 
   auto pruned = audit::RemoveOldOpslogs(options.log_dir, options.log_retain_days, NowMs());

@@ -1,0 +1,253 @@
+// The connection layer and the schema, run against every TestDatabase
+// (SQLite always, MariaDB when the harness provides one).
+#include "audit/sql_connection.h"
+
+#include <doctest/doctest.h>
+
+#include "audit/schema.h"
+#include "audit/test_databases.h"
+
+namespace ha_sync::audit {
+namespace {
+
+using testing::TempDir;
+using testing::TestDatabases;
+
+int64_t CountRows(SqlConnection* conn, const std::string& table) {
+  auto rows = conn->QueryAll("SELECT COUNT(*) FROM " + table);
+  REQUIRE_MESSAGE(rows.ok(), rows.status().message());
+  int64_t n = -1;
+  REQUIRE(GetInt(rows->at(0).at(0), &n));
+  return n;
+}
+
+int64_t InsertIteration(SqlConnection* conn, const std::string& run_id, const std::string& status) {
+  Status s = conn->Exec(
+      "INSERT INTO sync_iterations (sync_pair, direction, src, dest, started_at, status, dry_run, "
+      "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      {std::string("media"), std::string("dell-to-hp"), std::string("/a"), std::string("/b"),
+       FormatSqlTime(1764000000123), status, int64_t{0}, run_id});
+  REQUIRE_MESSAGE(s.ok(), s.message());
+  return conn->LastInsertId();
+}
+
+}  // namespace
+
+TEST_CASE("SQL times are UTC text with milliseconds") {
+  CHECK(FormatSqlTime(1764000000123) == "2025-11-24 16:00:00.123");
+  CHECK(FormatSqlTime(0) == "1970-01-01 00:00:00.000");
+  int64_t ms = 0;
+  REQUIRE(ParseSqlTime("2025-11-24 16:00:00.123", &ms));
+  CHECK(ms == 1764000000123);
+  REQUIRE(ParseSqlTime("2025-11-24 16:00:00", &ms));
+  CHECK(ms == 1764000000000);
+  REQUIRE(ParseSqlTime("2025-11-24 16:00:00.5", &ms));
+  CHECK(ms == 1764000000500);
+  CHECK_FALSE(ParseSqlTime("2025-11-24T16:00:00.123Z", &ms));
+  CHECK_FALSE(ParseSqlTime("yesterday", &ms));
+}
+
+TEST_CASE("schema is created, re-created idempotently, and values round-trip") {
+  TempDir tmp;
+  TestDatabases dbs(tmp.path());
+  for (const auto& db : dbs.all()) {
+    CAPTURE(db.name);
+    auto conn = db.Connect();
+    Status s = EnsureSchema(conn.get());
+    REQUIRE_MESSAGE(s.ok(), s.message());
+    s = EnsureSchema(conn.get());  // re-run on an existing schema
+    REQUIRE_MESSAGE(s.ok(), s.message());
+    CHECK(CountRows(conn.get(), "sync_iterations") == 0);
+    CHECK(CountRows(conn.get(), "sync_operations") == 0);
+
+    const int64_t id = InsertIteration(conn.get(), "0123456789abcdef0123456789abcdef", "running");
+    CHECK(id > 0);
+    const std::string long_path(5000 / 2, 'p');  // longer than the 256-byte first buffer
+    const std::string utf8 = "fotos/\xC3\xA9t\xC3\xA9/\xF0\x9F\x98\x80.jpg";
+    auto insert = conn->Prepare(
+        "INSERT INTO sync_operations (iteration_id, dry_run, operation, filepath, size_before, "
+        "size_after, md5_before, md5_after, started_at, ended_at, status, error_message) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    REQUIRE_MESSAGE(insert.ok(), insert.status().message());
+    s = (*insert)->Execute({id, int64_t{0}, std::string("create"), utf8, nullptr,
+                            int64_t{1} << 40, nullptr, std::string("d41d8cd98f00b204e9800998ecf8427e"),
+                            FormatSqlTime(1764000000123), FormatSqlTime(1764000001999),
+                            std::string("success"), nullptr,
+                            // second row
+                            id, int64_t{0}, std::string("delete"), long_path, int64_t{7}, nullptr,
+                            nullptr, nullptr, FormatSqlTime(1764000002000), nullptr,
+                            std::string("fail"), std::string("unlink 'x': Permission denied")});
+    REQUIRE_MESSAGE(s.ok(), s.message());
+    CHECK((*insert)->affected_rows() == 2);
+
+    auto select = conn->Prepare(
+        "SELECT filepath, size_before, size_after, md5_after, started_at, ended_at, status, "
+        "error_message, id FROM sync_operations WHERE iteration_id = ? ORDER BY id");
+    REQUIRE(select.ok());
+    REQUIRE((*select)->Execute({id}).ok());
+    SqlRow row;
+    auto more = (*select)->Next(&row);
+    REQUIRE(more.ok());
+    REQUIRE(*more);
+    CHECK(std::get<std::string>(row[0]) == utf8);
+    CHECK(IsNull(row[1]));
+    CHECK(std::get<int64_t>(row[2]) == (int64_t{1} << 40));
+    CHECK(std::get<std::string>(row[3]) == "d41d8cd98f00b204e9800998ecf8427e");
+    CHECK(std::get<std::string>(row[4]) == "2025-11-24 16:00:00.123");
+    CHECK(std::get<std::string>(row[5]) == "2025-11-24 16:00:01.999");
+    CHECK(std::get<std::string>(row[6]) == "success");
+    CHECK(IsNull(row[7]));
+    more = (*select)->Next(&row);
+    REQUIRE(more.ok());
+    REQUIRE(*more);
+    CHECK(std::get<std::string>(row[0]) == long_path);
+    CHECK(std::get<int64_t>(row[1]) == 7);
+    CHECK(IsNull(row[5]));
+    CHECK(std::get<std::string>(row[7]) == "unlink 'x': Permission denied");
+    more = (*select)->Next(&row);
+    REQUIRE(more.ok());
+    CHECK_FALSE(*more);
+
+    // The statement can run again, and a half-read result can be dropped.
+    REQUIRE((*select)->Execute({id}).ok());
+    REQUIRE((*select)->Next(&row).ok());
+    (*select)->Reset();
+    CHECK(CountRows(conn.get(), "sync_operations") == 2);
+  }
+}
+
+TEST_CASE("constraints of the seed schema hold in both dialects") {
+  TempDir tmp;
+  TestDatabases dbs(tmp.path());
+  for (const auto& db : dbs.all()) {
+    CAPTURE(db.name);
+    auto conn = db.Connect();
+    REQUIRE(EnsureSchema(conn.get()).ok());
+    const int64_t id = InsertIteration(conn.get(), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "running");
+    // run_id is unique
+    CHECK_FALSE(conn->Exec("INSERT INTO sync_iterations (sync_pair, direction, src, dest, "
+                           "started_at, run_id) VALUES ('p', 'd', '/a', '/b', ?, ?)",
+                           {FormatSqlTime(0), std::string(32, 'a')})
+                    .ok());
+    // enums
+    CHECK_FALSE(conn->Exec("UPDATE sync_iterations SET status = 'exploded' WHERE id = ?", {id}).ok());
+    const std::string op_sql =
+        "INSERT INTO sync_operations (iteration_id, operation, filepath, started_at, status) "
+        "VALUES (?, ?, ?, ?, ?)";
+    CHECK_FALSE(conn->Exec(op_sql, {id, std::string("copy"), std::string("f"), FormatSqlTime(0),
+                                    std::string("success")})
+                    .ok());
+    // the foreign key
+    CHECK_FALSE(conn->Exec(op_sql, {id + 1000, std::string("create"), std::string("f"),
+                                    FormatSqlTime(0), std::string("success")})
+                    .ok());
+    // VARCHAR(4096)
+    CHECK_FALSE(conn->Exec(op_sql, {id, std::string("create"), std::string(4097, 'x'),
+                                    FormatSqlTime(0), std::string("success")})
+                    .ok());
+    CHECK(conn->Exec(op_sql, {id, std::string("create"), std::string(4096, 'x'), FormatSqlTime(0),
+                              std::string("success")})
+              .ok());
+    // defaults
+    auto rows = conn->QueryAll(
+        "SELECT files_created, total_bytes_transferred, dry_run, status FROM sync_iterations "
+        "WHERE id = ?",
+        {id});
+    REQUIRE(rows.ok());
+    CHECK(std::get<int64_t>(rows->at(0)[0]) == 0);
+    CHECK(std::get<int64_t>(rows->at(0)[1]) == 0);
+    CHECK(std::get<int64_t>(rows->at(0)[2]) == 0);
+    CHECK(std::get<std::string>(rows->at(0)[3]) == "running");
+  }
+}
+
+TEST_CASE("transactions: rollback discards, commit keeps, last insert id") {
+  TempDir tmp;
+  TestDatabases dbs(tmp.path());
+  for (const auto& db : dbs.all()) {
+    CAPTURE(db.name);
+    auto conn = db.Connect();
+    REQUIRE(EnsureSchema(conn.get()).ok());
+    REQUIRE(conn->Begin().ok());
+    const int64_t first = InsertIteration(conn.get(), std::string(32, 'b'), "running");
+    REQUIRE(conn->Rollback().ok());
+    CHECK(CountRows(conn.get(), "sync_iterations") == 0);
+    REQUIRE(conn->Begin().ok());
+    const int64_t second = InsertIteration(conn.get(), std::string(32, 'b'), "running");
+    REQUIRE(conn->Commit().ok());
+    CHECK(second != 0);
+    CHECK(second >= first);
+    auto rows = conn->QueryAll("SELECT id FROM sync_iterations WHERE run_id = ?",
+                               {std::string(32, 'b')});
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() == 1);
+    CHECK(std::get<int64_t>(rows->at(0)[0]) == second);
+    // Wrong number of values is an error, not a crash.
+    CHECK_FALSE(conn->Exec("SELECT ? + ?", {int64_t{1}}).ok());
+  }
+}
+
+TEST_CASE("a seed-created sync_iterations without run_id gets the column") {
+  TempDir tmp;
+  TestDatabases dbs(tmp.path());
+  for (const auto& db : dbs.all()) {
+    CAPTURE(db.name);
+    auto conn = db.Connect();
+    size_t count = 0;
+    const char* const* ddl = SchemaStatements(conn->dialect(), &count);
+    std::string seed = ddl[0];
+    // Strip the run_id addition to get the seed's table.
+    if (conn->dialect() == SqlDialect::kMySql) {
+      seed.erase(seed.find("  run_id CHAR(32) NULL,\n"), std::string("  run_id CHAR(32) NULL,\n").size());
+      seed.erase(seed.find(",\n  UNIQUE KEY uq_run_id (run_id)"),
+                 std::string(",\n  UNIQUE KEY uq_run_id (run_id)").size());
+    } else {
+      const size_t at = seed.find(",\n  run_id TEXT");
+      seed = seed.substr(0, at) + "\n)";
+    }
+    REQUIRE(seed.find("run_id") == std::string::npos);
+    Status s = conn->Exec(seed);
+    REQUIRE_MESSAGE(s.ok(), s.message());
+    s = EnsureSchema(conn.get());
+    REQUIRE_MESSAGE(s.ok(), s.message());
+    InsertIteration(conn.get(), std::string(32, 'c'), "running");
+    CHECK_FALSE(conn->Exec("INSERT INTO sync_iterations (sync_pair, direction, src, dest, "
+                           "started_at, run_id) VALUES ('p', 'd', '/a', '/b', ?, ?)",
+                           {FormatSqlTime(0), std::string(32, 'c')})
+                    .ok());
+  }
+}
+
+TEST_CASE("connection failures never show the password") {
+  TempDir tmp;
+  const std::string secret = "Xyzzy-s3cret-pw";
+  // Nothing listens on port 1.
+  auto dsn = ParseDsn("hasync:" + secret + "@tcp(127.0.0.1:1)/general_db?timeout=2s", tmp.path());
+  REQUIRE(dsn.ok());
+  auto conn = OpenSqlConnection(*dsn);
+  REQUIRE_FALSE(conn.ok());
+  CHECK(conn.status().message().find(secret) == std::string::npos);
+  CHECK(conn.status().message().find("hasync:***@tcp(127.0.0.1:1)/general_db") != std::string::npos);
+
+  // A wrong password against the real server.
+  TestDatabases dbs(tmp.path());
+  for (const auto& db : dbs.all()) {
+    if (db.dsn.kind != Dsn::Kind::kMySql) continue;
+    Dsn wrong = db.dsn;
+    wrong.password = secret;
+    wrong.password_raw = secret;
+    auto c = OpenSqlConnection(wrong);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().message().find(secret) == std::string::npos);
+    CHECK(c.status().message().find("Access denied") != std::string::npos);
+  }
+
+  // SQLite: a file in a missing directory.
+  auto lite = ParseDsn("sqlite://" + tmp.path() + "/missing/dir/x.db", tmp.path());
+  REQUIRE(lite.ok());
+  auto l = OpenSqlConnection(*lite);
+  CHECK_FALSE(l.ok());
+  CHECK(l.status().message().find("missing/dir/x.db") != std::string::npos);
+}
+
+}  // namespace ha_sync::audit
