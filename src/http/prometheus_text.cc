@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "ha_sync/text.h"
 
@@ -48,7 +49,11 @@ void PrometheusText::Sample(const std::string& name, const Labels& labels, doubl
   } else if (value == std::floor(value) && std::fabs(value) < 9.007199254740992e15) {
     std::snprintf(buf, sizeof buf, "%.0f", value);
   } else {
-    std::snprintf(buf, sizeof buf, "%.17g", value);
+    // The shortest text that parses back to the same double.
+    for (int precision = 15; precision <= 17; ++precision) {
+      std::snprintf(buf, sizeof buf, "%.*g", precision, value);
+      if (std::strtod(buf, nullptr) == value) break;
+    }
   }
   out_ += ' ';
   out_ += buf;

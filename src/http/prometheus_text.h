@@ -1,7 +1,8 @@
 // Prometheus text exposition format (version 0.0.4): one "# HELP" and
 // "# TYPE" per metric family, then its samples. Label values are escaped
 // (\\, \" and \n); values are printed so that Prometheus parses them back
-// exactly (integers as integers, others with up to 17 significant digits).
+// exactly (integers as integers, others as the shortest text that parses back to
+// the same double).
 //
 // Thread-safety: one writer per thread.
 #pragma once
