@@ -191,17 +191,25 @@ TEST_CASE("/api/iterations: filters and keyset pages") {
 
     // Pages of 5, newest first, every row once.
     std::vector<int64_t> ids;
+    std::vector<std::pair<std::string, int64_t>> order;
     std::string target = "/api/iterations?limit=5";
     for (int page = 0; page < 10; ++page) {
       json::value v = ui.GetJson(target);
-      for (const auto& it : v.at("iterations").as_array()) ids.push_back(it.at("id").as_int64());
+      for (const auto& it : v.at("iterations").as_array()) {
+        ids.push_back(it.at("id").as_int64());
+        order.emplace_back(std::string(it.at("started_at").as_string()), it.at("id").as_int64());
+      }
       if (v.at("next_before_id").is_null()) break;
       CHECK(v.at("iterations").as_array().size() == 5);
       target = "/api/iterations?limit=5&before_id=" + std::to_string(v.at("next_before_id").as_int64());
     }
     CHECK(ids.size() == 18);
     CHECK(std::set<int64_t>(ids.begin(), ids.end()).size() == 18);
-    CHECK(std::is_sorted(ids.rbegin(), ids.rend()));
+    CHECK(std::is_sorted(order.rbegin(), order.rend()));
+    CHECK(order.front().first == first.at("iterations").at(0).at("started_at").as_string());
+    // The newest is the running ai run (1 min ago), the oldest the owncloud run (3 h ago).
+    CHECK(first.at("iterations").at(0).at("status").as_string() == "running");
+    CHECK(first.at("iterations").at(17).at("pair").as_string() == "owncloud");
 
     json::value media = ui.GetJson("/api/iterations?pair=media&dry_run=0&limit=100");
     CHECK(media.at("iterations").as_array().size() == 10);

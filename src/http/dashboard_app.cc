@@ -61,7 +61,7 @@ std::map<PairKey, DirectionState> Collect(const LatestRuns& latest,
     DirectionState& d = out[{it.pair, it.direction}];
     // A running row older than the last finished run is a leftover that a
     // later flush has not settled yet; only a newer one is "running now".
-    if (!d.last_real || it.id > d.last_real->id) d.running = it;
+    if (!d.last_real || it.started_at_ms >= d.last_real->started_at_ms) d.running = it;
   }
   for (const LastSuccess& s : successes) {
     auto it = out.find({s.pair, s.direction});
@@ -84,7 +84,7 @@ std::vector<std::string> Attention(const std::string& direction, const Direction
   // A failed dry-run matters while it is newer than the last real run
   // (when a pair switched to real runs, its old dry-runs do not).
   if (d.last_dry_run && IsFailed(d.last_dry_run->status) &&
-      (!d.last_real || d.last_dry_run->id > d.last_real->id)) {
+      (!d.last_real || d.last_dry_run->started_at_ms > d.last_real->started_at_ms)) {
     why.push_back(direction + ": last dry-run " + d.last_dry_run->status);
   }
   int64_t newest = 0;

@@ -110,57 +110,40 @@ Result<std::vector<IterationRow>> ReadIterations(audit::SqlConnection* conn,
   return out;
 }
 
-// Rows of the given ids (at most a few dozen: one per pair and direction).
-Result<std::vector<IterationRow>> IterationsById(audit::SqlConnection* conn,
-                                                 const std::vector<int64_t>& ids) {
+// The newest iteration (by started_at, then id) of each group the WHERE
+// condition selects, grouped by pair, direction and mode.
+Result<std::vector<IterationRow>> NewestPerGroup(audit::SqlConnection* conn, const char* where) {
+  const std::string sql =
+      std::string("SELECT ") + kIterationColumns +
+      " FROM sync_iterations JOIN (SELECT sync_pair AS g_pair, direction AS g_direction, "
+      "dry_run AS g_dry_run, MAX(started_at) AS g_started FROM sync_iterations WHERE " + where +
+      " GROUP BY sync_pair, direction, dry_run) newest ON sync_pair = g_pair AND direction = "
+      "g_direction AND dry_run = g_dry_run AND started_at = g_started WHERE " + where +
+      " ORDER BY sync_pair, direction, dry_run, id DESC";
+  auto rows = ReadIterations(conn, sql, {});
+  if (!rows.ok()) return rows.status();
+  // Two runs that started in the same millisecond: the later recorded one.
   std::vector<IterationRow> out;
-  constexpr size_t kChunk = 100;
-  for (size_t i = 0; i < ids.size(); i += kChunk) {
-    std::string sql = std::string("SELECT ") + kIterationColumns +
-                      " FROM sync_iterations WHERE id IN (";
-    std::vector<SqlValue> params;
-    for (size_t j = i; j < ids.size() && j < i + kChunk; ++j) {
-      sql += params.empty() ? "?" : ", ?";
-      params.emplace_back(ids[j]);
+  for (IterationRow& r : *rows) {
+    if (!out.empty() && out.back().pair == r.pair && out.back().direction == r.direction &&
+        out.back().dry_run == r.dry_run) {
+      continue;
     }
-    sql += ") ORDER BY sync_pair, direction, dry_run";
-    auto rows = ReadIterations(conn, sql, params);
-    if (!rows.ok()) return rows.status();
-    for (auto& r : *rows) out.push_back(std::move(r));
+    out.push_back(std::move(r));
   }
   return out;
-}
-
-Result<std::vector<int64_t>> Ids(audit::SqlConnection* conn, const std::string& sql) {
-  auto rows = conn->QueryAll(sql);
-  if (!rows.ok()) return rows.status();
-  std::vector<int64_t> ids;
-  for (const SqlRow& r : *rows) {
-    int64_t id = 0;
-    if (r.empty() || !GetInt(r[0], &id)) return BadColumn("sync_iterations", "MAX(id)");
-    ids.push_back(id);
-  }
-  return ids;
 }
 
 }  // namespace
 
 Result<LatestRuns> QueryLatestRuns(audit::SqlConnection* conn) {
   LatestRuns out;
-  auto finished = Ids(conn,
-                      "SELECT MAX(id) FROM sync_iterations WHERE status <> 'running' "
-                      "GROUP BY sync_pair, direction, dry_run");
+  auto finished = NewestPerGroup(conn, "status <> 'running'");
   if (!finished.ok()) return finished.status();
-  auto running = Ids(conn,
-                     "SELECT MAX(id) FROM sync_iterations WHERE status = 'running' AND dry_run = 0 "
-                     "GROUP BY sync_pair, direction");
+  auto running = NewestPerGroup(conn, "status = 'running' AND dry_run = 0");
   if (!running.ok()) return running.status();
-  auto f = IterationsById(conn, *finished);
-  if (!f.ok()) return f.status();
-  auto r = IterationsById(conn, *running);
-  if (!r.ok()) return r.status();
-  out.finished = std::move(*f);
-  out.running = std::move(*r);
+  out.finished = std::move(*finished);
+  out.running = std::move(*running);
   return out;
 }
 
@@ -203,10 +186,15 @@ Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
     params.emplace_back(*filter.status);
   }
   if (filter.before_id) {
-    sql += " AND id < ?";
+    // After the row `before_id` in (started_at DESC, id DESC) order.
+    sql +=
+        " AND (started_at < (SELECT c.started_at FROM sync_iterations c WHERE c.id = ?) OR "
+        "(started_at = (SELECT c.started_at FROM sync_iterations c WHERE c.id = ?) AND id < ?))";
+    params.emplace_back(*filter.before_id);
+    params.emplace_back(*filter.before_id);
     params.emplace_back(*filter.before_id);
   }
-  sql += " ORDER BY id DESC LIMIT ?";
+  sql += " ORDER BY started_at DESC, id DESC LIMIT ?";
   params.emplace_back(filter.limit);
   return ReadIterations(conn, sql, params);
 }

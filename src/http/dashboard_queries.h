@@ -2,11 +2,11 @@
 // text for MySQL/MariaDB and SQLite, values always bound. Nothing here
 // writes.
 //
-// Ordering: iterations are listed newest recorded first (id descending; a
-// production run's row is inserted when it starts, a dry-run's when it is
-// flushed); operations in the order they were recorded (id ascending).
-// Both are paged by id (keyset): a page costs the same on row 10 and on row
-// 10,000,000, and rows added meanwhile never shift a page.
+// Ordering: iterations newest first (started_at descending, then id
+// descending); operations in the order they were recorded (id ascending).
+// Both are paged by keyset (the last row's id is the cursor): a page costs
+// the same on row 10 and on row 10,000,000, and rows added meanwhile never
+// shift a page.
 //
 // Thread-safety: functions use only the given connection.
 #pragma once
@@ -57,9 +57,9 @@ struct OperationRow {
   std::optional<std::string> error_message;
 };
 
-// The newest finished (status other than 'running') iteration of every
-// (pair, direction, dry_run), and the newest 'running' production iteration
-// of every (pair, direction).
+// The newest (by started_at) finished iteration (status other than
+// 'running') of every (pair, direction, dry_run), and the newest 'running'
+// production iteration of every (pair, direction).
 struct LatestRuns {
   std::vector<IterationRow> finished;
   std::vector<IterationRow> running;
@@ -80,7 +80,7 @@ struct IterationFilter {
   std::optional<std::string> direction;
   std::optional<bool> dry_run;
   std::optional<std::string> status;
-  std::optional<int64_t> before_id;  // only ids below this
+  std::optional<int64_t> before_id;  // only rows after this one in the order above
   int64_t limit = 20;
 };
 Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,

@@ -1,5 +1,7 @@
 #include "http/dashboard_seed.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "audit/audit_store.h"
@@ -8,10 +10,13 @@ namespace ha_sync::http::testing {
 
 namespace {
 
+// Unique across processes that seed the same store (time, pid, counter).
 std::string NextRunId() {
-  static int counter = 0;
-  char buf[33];
-  std::snprintf(buf, sizeof buf, "5eed%028x", ++counter);
+  static unsigned counter = 0;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "5eed%012llx%08x%08x",
+                static_cast<unsigned long long>(NowMs()) & 0xffffffffffffULL,
+                static_cast<unsigned>(::getpid()), ++counter);
   return buf;
 }
 

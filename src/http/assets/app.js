@@ -69,12 +69,15 @@
     return Math.floor(s / 86400) + ' days ago';
   }
 
+  // Today: "14:03:10"; other days: "Nov 24, 14:03".
   function localTime(iso) {
     if (!iso) return '–';
     const d = new Date(iso);
-    return d.toLocaleString(undefined, {
-      month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
-    });
+    const now = new Date(Date.now() + clockOffsetMs);
+    if (d.toDateString() === now.toDateString()) {
+      return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    }
+    return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
   }
 
   const STATUS_TEXT = {
@@ -147,7 +150,7 @@
     head.appendChild(link);
     if (it.status !== 'running') b.appendChild(countsLine(it));
     const meta = [];
-    if (kind !== 'dry-run') meta.push(fmtBytes(it.bytes_transferred));
+    if (kind === 'real') meta.push(fmtBytes(it.bytes_transferred));
     if (it.duration_seconds !== null && it.duration_seconds !== undefined) meta.push(fmtDuration(it.duration_seconds));
     if (meta.length) b.appendChild(el('div', { cls: 'meta muted', text: meta.join(' · ') }));
     if (it.conflict_copies > 0) {
@@ -268,11 +271,11 @@
         el('td', { text: localTime(it.started_at), title: it.started_at }),
         el('td', { text: it.pair }),
         el('td', { text: it.direction }),
-        el('td', { text: it.dry_run ? 'dry-run' : 'real' }),
-        el('td', {}, el('span', { cls: 'badge badge-' + it.status, text: statusText(it.status) })),
+        el('td', {}, el('span', { cls: 'badge badge-' + it.status, text: statusText(it.status) }),
+          it.dry_run ? el('span', { cls: 'mode', text: 'dry-run' }) : null),
         el('td', { cls: 'num', text: it.files_created }),
-        el('td', { cls: 'num', text: it.files_updated }),
-        el('td', { cls: 'num', text: it.files_deleted }),
+        el('td', { cls: 'num hide-narrow', text: it.files_updated }),
+        el('td', { cls: 'num hide-narrow', text: it.files_deleted }),
         el('td', { cls: 'num' + (it.files_failed > 0 ? ' count-bad' : ''), text: it.files_failed }),
         el('td', { cls: 'num hide-narrow', text: fmtBytes(it.bytes_transferred) }),
         el('td', { cls: 'num hide-narrow', text: fmtDuration(it.duration_seconds) }));
