@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "audit/dsn.h"
+#include "http/listen_address.h"
 
 namespace ha_sync::cli {
 namespace po = boost::program_options;
@@ -118,6 +119,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     ("require-marker", po::value(&o.require_marker)->value_name("NAME"), "refuse to run unless NAME exists in both roots")
     ("trash-retain-days", po::value(&trash_days)->value_name("N"), "keep deleted and overwritten files in <dest>/.ha-sync-trash for N days; 0: no trash (default: 14)")
     ("clock-skew-warn", po::value(&skew_warn)->value_name("SECONDS"), "warn when the roots' mtime clocks differ by more (default: 2)")
+    ("status-addr", po::value(&o.status_addr)->value_name("HOST:PORT"), "while running, serve live /status (JSON) and /metrics on HOST:PORT")
     ("dry-run", po::bool_switch(&o.dry_run), "plan only: print and record what would change")
     ("verbose", po::bool_switch(&o.verbose), "one line per operation")
     ("no-progress", "no progress line, even on a terminal")
@@ -205,6 +207,10 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
       (o.require_marker.empty() || o.require_marker.find('/') != std::string::npos ||
        o.require_marker == "." || o.require_marker == "..")) {
     return fail("--require-marker must be a file name (no '/'), got '" + o.require_marker + "'");
+  }
+  if (vm.count("status-addr")) {
+    auto addr = http::ParseListenAddress(o.status_addr);
+    if (!addr.ok()) return fail("--status-addr " + addr.status().message());
   }
   if (o.db_dsn.empty() && env_dsn != nullptr) o.db_dsn = env_dsn;
   if (auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir); !dsn.ok()) {

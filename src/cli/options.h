@@ -34,6 +34,7 @@ struct Options {
   std::string require_marker;       // --require-marker
   int64_t trash_retain_days = 14;   // --trash-retain-days (0: no trash)
   double clock_skew_warn_seconds = 2;
+  std::string status_addr;          // --status-addr HOST:PORT: live /status and /metrics
 
   bool show_help = false;
   bool show_version = false;
