@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 
 #include "audit/fault_points.h"
 #include "audit/schema.h"
@@ -28,7 +29,12 @@ Result<std::unique_ptr<AuditStore>> AuditStore::Open(const Dsn& dsn) {
   if (Status s = EnsureSchema(conn->get()); !s.ok()) {
     return Status::Error("create the audit schema: " + s.message());
   }
-  return std::unique_ptr<AuditStore>(new AuditStore(std::move(*conn), dsn));
+  std::unique_ptr<AuditStore> store(new AuditStore(std::move(*conn), dsn));
+  if (const char* rows = std::getenv("HA_SYNC_FLUSH_BATCH_ROWS")) {
+    const long n = std::strtol(rows, nullptr, 10);
+    if (n >= 1 && n <= 5000) store->batch_rows_ = static_cast<size_t>(n);
+  }
+  return store;
 }
 
 Status AuditStore::InsertIteration(const RunHeader& h) {
@@ -185,7 +191,7 @@ Status AuditStore::RunWriter::Start(const RunHeader& header, bool* already_final
     iteration_id_ = conn->LastInsertId();
   }
   FaultPoint("flush.iteration_written");
-  pending_.reserve(kBatchRows * kOpColumns);
+  pending_.reserve(store_->batch_rows_ * kOpColumns);
   return Status::Ok();
 }
 
@@ -206,7 +212,7 @@ Status AuditStore::RunWriter::Add(const OpRecord& op) {
   pending_.push_back(std::string(ToString(op.status)));
   pending_.push_back(OptText(op.error_message, kMaxOpErrorChars));
   ++pending_rows_;
-  if (pending_rows_ >= kBatchRows || pending_bytes_ >= kBatchBytes) return FlushBatch();
+  if (pending_rows_ >= store_->batch_rows_ || pending_bytes_ >= kBatchBytes) return FlushBatch();
   return Status::Ok();
 }
 
@@ -215,9 +221,9 @@ Status AuditStore::RunWriter::FlushBatch() {
   SqlConnection* conn = store_->conn_.get();
   std::unique_ptr<SqlStatement> partial;
   SqlStatement* stmt;
-  if (pending_rows_ == kBatchRows) {
+  if (pending_rows_ == store_->batch_rows_) {
     if (!full_batch_) {
-      auto prepared = conn->Prepare(InsertOpsSql(kBatchRows));
+      auto prepared = conn->Prepare(InsertOpsSql(store_->batch_rows_));
       if (!prepared.ok()) {
         Rollback();
         return prepared.status();

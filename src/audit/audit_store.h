@@ -91,8 +91,12 @@ class AuditStore {
     std::unique_ptr<SqlStatement> full_batch_;
   };
 
-  static constexpr size_t kBatchRows = 1000;
+  // Rows per multi-row INSERT: 1000, or HA_SYNC_FLUSH_BATCH_ROWS (1-5000;
+  // 12 placeholders a row must stay under MySQL's 65535). A batch is also
+  // cut at kBatchBytes of data, well below max_allowed_packet (16 MiB).
+  static constexpr size_t kDefaultBatchRows = 1000;
   static constexpr size_t kBatchBytes = 4 << 20;
+  size_t batch_rows() const { return batch_rows_; }
 
  private:
   AuditStore(std::unique_ptr<SqlConnection> conn, Dsn dsn)
@@ -102,6 +106,7 @@ class AuditStore {
 
   std::unique_ptr<SqlConnection> conn_;
   const Dsn dsn_;
+  size_t batch_rows_ = kDefaultBatchRows;
 };
 
 }  // namespace ha_sync::audit

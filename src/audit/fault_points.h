@@ -6,6 +6,7 @@
 // hit of any point; unset costs one branch per hit. Points (see
 // opslog_flush.cc, audit_run.cc, opslog_writer.cc):
 //   opslog.op_appended      an op line was written to the opslog
+//   opslog.intent_appended  an intent line was written to the opslog
 //   flush.locked            an opslog is locked, nothing written yet
 //   flush.iteration_written the iteration row is written (transaction open)
 //   flush.batch             a batch of operation rows is written (transaction open)

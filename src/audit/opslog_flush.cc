@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <utility>
 
 #include "audit/fault_points.h"
@@ -82,6 +83,8 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
     std::optional<RunFooter> footer;
     RunCounts counts;
     int64_t last_ms = result.header.started_at_ms;
+    // Intents not yet followed by their op line, by (operation, filepath).
+    std::multimap<std::pair<OpKind, std::string>, OpRecord> open_intents;
     for (;;) {
       more = reader.Next(&line);
       if (!more.ok()) return more.status();
@@ -89,10 +92,27 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
       if (const auto* op = std::get_if<OpRecord>(&line)) {
         counts.Add(*op);
         last_ms = std::max(last_ms, op->ended_at_ms.value_or(op->started_at_ms));
+        if (auto it = open_intents.find({op->operation, op->filepath}); it != open_intents.end()) {
+          open_intents.erase(it);
+        }
         if (Status s = writer.Add(*op); !s.ok()) return s;
+      } else if (const auto* intent = std::get_if<OpIntent>(&line)) {
+        open_intents.emplace(std::make_pair(intent->op.operation, intent->op.filepath), intent->op);
       } else if (const auto* f = std::get_if<RunFooter>(&line)) {
         footer = *f;
       }
+    }
+    // The process died between announcing these and recording their
+    // outcome: the change may or may not have happened. Recorded as failed
+    // so they show red; the next run compares those files again.
+    for (auto& [key, op] : open_intents) {
+      op.status = OpStatus::kFail;
+      op.error_message =
+          "the run was killed during this operation; its outcome is unknown (the next run "
+          "compares this file again)";
+      counts.Add(op);
+      if (footer) ++footer->counts.failed;
+      if (Status s = writer.Add(op); !s.ok()) return s;
     }
     result.bad_lines = reader.bad_lines();
     if (!footer) {

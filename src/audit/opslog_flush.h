@@ -16,6 +16,10 @@
 // connection); a kill after COMMIT leaves a file whose run_id is final, which
 // the next flush only deletes. Either way each operation ends up exactly once.
 //
+// An "intent" line without its "op" line (opslog_format.h) is an operation
+// the process was killed during: it is stored as a failed operation whose
+// error says the outcome is unknown.
+//
 // A file without a footer is a run that was killed or crashed: it is written
 // as 'failed' with an error saying so, counts taken from its op lines and
 // ended_at from the file's last write. A file with no complete header holds

@@ -138,6 +138,17 @@ std::string FormatFooterLine(const RunFooter& f) {
   return Serialize(o);
 }
 
+std::string FormatIntentLine(const OpRecord& op) {
+  json::object o;
+  o["type"] = "intent";
+  o["operation"] = ToString(op.operation);
+  o["filepath"] = EncodePathForText(op.filepath);
+  o["size_before"] = OptInt(op.size_before);
+  o["started_at"] = FormatUtcMs(op.started_at_ms);
+  o["dry_run"] = op.dry_run;
+  return Serialize(o);
+}
+
 Result<OpslogLine> ParseOpslogLine(const std::string& line) {
   boost::system::error_code ec;
   json::value v = json::parse(line, ec);
@@ -193,6 +204,18 @@ Result<OpslogLine> ParseOpslogLine(const std::string& line) {
       return Bad("malformed footer");
     }
     return OpslogLine(std::move(f));
+  }
+  if (type == "intent") {
+    OpIntent intent;
+    std::string kind, path;
+    if (!GetString(o, "operation", &kind) || !ParseOpKind(kind, &intent.op.operation) ||
+        !GetString(o, "filepath", &path) || !DecodePathFromText(path, &intent.op.filepath) ||
+        !GetOptInt(o, "size_before", &intent.op.size_before) ||
+        !GetTime(o, "started_at", &intent.op.started_at_ms) ||
+        !GetBool(o, "dry_run", &intent.op.dry_run)) {
+      return Bad("malformed intent");
+    }
+    return OpslogLine(std::move(intent));
   }
   return Bad("unknown type");
 }

@@ -1,6 +1,9 @@
 // The JSONL opslog format: one header line, one line per operation, one
 // footer line. Every line is a JSON object with a "type" member
-// ("header" | "op" | "footer"). Paths are encoded with EncodePathForText;
+// ("header" | "op" | "footer" | "intent"). An "intent" line (operation,
+// filepath, size_before, started_at) may precede a change to dest: an intent
+// with no matching "op" line (same operation and filepath) after it is an
+// operation the process was killed during (opslog_flush.h stores it). Paths are encoded with EncodePathForText;
 // times are "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC). See docs/opslog.md.
 //
 // Thread-safety: pure functions.
@@ -20,8 +23,14 @@ constexpr int kOpslogFormatVersion = 1;
 std::string FormatHeaderLine(const RunHeader& header);
 std::string FormatOpLine(const OpRecord& op);
 std::string FormatFooterLine(const RunFooter& footer);
+std::string FormatIntentLine(const OpRecord& op);
 
-using OpslogLine = std::variant<RunHeader, OpRecord, RunFooter>;
+// An "intent" line: the fields known before the operation.
+struct OpIntent {
+  OpRecord op;
+};
+
+using OpslogLine = std::variant<RunHeader, OpRecord, RunFooter, OpIntent>;
 // Parses one line; the error names what is wrong but not the whole line.
 Result<OpslogLine> ParseOpslogLine(const std::string& line);
 

@@ -46,6 +46,12 @@ Status OpslogWriter::AppendOp(const OpRecord& op) {
   return s;
 }
 
+Status OpslogWriter::AppendIntent(const OpRecord& op) {
+  Status s = AppendLine(FormatIntentLine(op));
+  FaultPoint("opslog.intent_appended");
+  return s;
+}
+
 Status OpslogWriter::Finish(const RunFooter& footer) {
   Status s = AppendLine(FormatFooterLine(footer));
   std::lock_guard<std::mutex> lock(mu_);

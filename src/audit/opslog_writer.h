@@ -25,6 +25,9 @@ class OpslogWriter {
   ~OpslogWriter();
 
   Status AppendOp(const OpRecord& op);
+  // Before a change to dest whose record must survive a kill between the
+  // change and AppendOp (see opslog_format.h): the fields known up front.
+  Status AppendIntent(const OpRecord& op);
   // Writes the footer and closes the file; later appends fail.
   Status Finish(const RunFooter& footer);
 

@@ -66,6 +66,14 @@ class RunSink : public pipeline::OpSink {
   RunSink(audit::OpslogWriter* opslog, const Options& options, std::atomic<bool>* stop)
       : opslog_(opslog), options_(options), stop_(stop) {}
 
+  void OnIntent(const OpRecord& op) override {
+    if (Status s = opslog_->AppendIntent(op); !s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (audit_error_.empty()) audit_error_ = "cannot write the opslog: " + s.message();
+      stop_->store(true);
+    }
+  }
+
   void OnOperation(const OpRecord& op) override {
     Status s = opslog_->AppendOp(op);
     std::lock_guard<std::mutex> lock(mu_);

@@ -54,6 +54,10 @@ struct EngineOptions {
 class OpSink {
  public:
   virtual ~OpSink() = default;
+  // Called right before a change to dest (rename, unlink, mkdir, symlink)
+  // with the fields known then, so a kill between the change and
+  // OnOperation leaves a record (src/audit/opslog_format.h, "intent").
+  virtual void OnIntent(const OpRecord& op) { (void)op; }
   virtual void OnOperation(const OpRecord& op) = 0;
   virtual void OnWarning(const std::string& message) = 0;
 };
