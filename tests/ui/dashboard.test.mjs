@@ -98,9 +98,10 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+// Tests that inspect elements use a slow refresh: every refresh replaces the cards.
 test('the page loads and the cards show the seeded numbers', async () => {
   const page = await newPage();
-  const response = await page.goto(baseUrl + '/#refresh=1');
+  const response = await page.goto(baseUrl + '/#refresh=300');
   assert.equal(response.status(), 200);
   await card(page, 'media').waitFor();
   const pairs = await page.locator('article.card').evaluateAll((els) => els.map((e) => e.dataset.pair));
@@ -144,7 +145,7 @@ test('the page loads and the cards show the seeded numbers', async () => {
 
 test('a run shows its operations: failed ones red, names as text, the undo command', async () => {
   const page = await newPage();
-  await page.goto(baseUrl + '/#refresh=1');
+  await page.goto(baseUrl + '/#refresh=300');
   await card(page, 'photos').waitFor();
   await card(page, 'photos').locator('[data-direction="dell-to-hp"] [data-kind="real"] button.run-link').click();
   await page.locator('#ops-body tr').first().waitFor();
@@ -206,7 +207,7 @@ test('the page refreshes by itself without reloading', async () => {
 
 test('phone width: one column, nothing wider than the screen', async () => {
   const page = await newPage({ width: 390, height: 844 });
-  await page.goto(baseUrl + '/#refresh=60');
+  await page.goto(baseUrl + '/#refresh=300');
   await card(page, 'media').waitFor();
   await card(page, 'media').locator('svg.spark').waitFor();
   const widths = await page.evaluate(() => ({
