@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "audit/dsn.h"
+#include "http/listen_address.h"
 
 namespace ha_sync::cli {
 namespace po = boost::program_options;
@@ -119,6 +120,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     ("exclude", po::value(&o.excluded)->value_name("PATH"), "never sync nor delete this path (relative to the roots; repeatable)")
     ("trash-retain-days", po::value(&trash_days)->value_name("N"), "keep deleted and overwritten files in <dest>/.ha-sync-trash for N days; 0: no trash (default: 14)")
     ("clock-skew-warn", po::value(&skew_warn)->value_name("SECONDS"), "warn when the roots' mtime clocks differ by more (default: 2)")
+    ("status-addr", po::value(&o.status_addr)->value_name("HOST:PORT"), "while running, serve live /status (JSON) and /metrics on HOST:PORT")
     ("dry-run", po::bool_switch(&o.dry_run), "plan only: print and record what would change")
     ("verbose", po::bool_switch(&o.verbose), "one line per operation")
     ("no-progress", "no progress line, even on a terminal")
@@ -213,6 +215,10 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
         ("/" + x + "/").find("/../") != std::string::npos || ("/" + x + "/").find("/./") != std::string::npos) {
       return fail("--exclude must be a path relative to the roots (no '.', '..' or leading '/'), got '" + x + "'");
     }
+  }
+  if (vm.count("status-addr")) {
+    auto addr = http::ParseListenAddress(o.status_addr);
+    if (!addr.ok()) return fail("--status-addr " + addr.status().message());
   }
   if (o.db_dsn.empty() && env_dsn != nullptr) o.db_dsn = env_dsn;
   if (auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir); !dsn.ok()) {

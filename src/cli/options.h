@@ -35,6 +35,7 @@ struct Options {
   std::vector<std::string> excluded;  // --exclude (relative paths)
   int64_t trash_retain_days = 14;   // --trash-retain-days (0: no trash)
   double clock_skew_warn_seconds = 2;
+  std::string status_addr;          // --status-addr HOST:PORT: live /status and /metrics
 
   bool show_help = false;
   bool show_version = false;

@@ -81,3 +81,16 @@ TEST_CASE("pair names are lowercase DNS names") {
 }
 
 }  // namespace ha_sync::cli
+
+namespace ha_sync::cli {
+
+TEST_CASE("--status-addr takes HOST:PORT") {
+  CHECK(Parse({}).options.status_addr.empty());
+  CHECK(Parse({"--status-addr", "0.0.0.0:9102"}).options.status_addr == "0.0.0.0:9102");
+  CHECK(Parse({"--status-addr", "[::1]:0"}).error.empty());
+  CHECK(Parse({"--status-addr", "9102"}).error ==
+        "--status-addr '9102' is not HOST:PORT (no ':PORT')");
+  CHECK(Parse({"--status-addr", "host.example:80"}).error.find("--status-addr") == 0);
+}
+
+}  // namespace ha_sync::cli

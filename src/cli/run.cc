@@ -18,6 +18,7 @@
 #include "audit/audit_run.h"
 #include "audit/retention.h"
 #include "ha_sync/text.h"
+#include "http/live_status.h"
 #include "io/file_lock.h"
 #include "io/file_ops.h"
 #include "pipeline/engine.h"
@@ -146,6 +147,27 @@ class RunSink : public pipeline::OpSink {
   std::string audit_error_;
 };
 
+// --status-addr: the live status page of this run, for as long as the
+// engine runs. A port that cannot be bound costs a warning, not the sync.
+std::unique_ptr<http::LiveStatusServer> StartStatusServer(const Options& options,
+                                                          const RunHeader& header,
+                                                          const pipeline::Engine& engine) {
+  if (options.status_addr.empty()) return nullptr;
+  auto addr = http::ParseListenAddress(options.status_addr);
+  if (!addr.ok()) return nullptr;  // validated with the options
+  http::RunIdentity run{header.run_id, header.pair, header.direction, header.src,
+                        header.dest,   header.dry_run, header.started_at_ms};
+  auto server = http::LiveStatusServer::Start(*addr, run, &engine.progress());
+  if (!server.ok()) {
+    std::fprintf(stderr, "ha-sync: warning: no live status: %s\n", server.status().message().c_str());
+    return nullptr;
+  }
+  const bool v6 = addr->host.find(':') != std::string::npos;
+  std::fprintf(stderr, "ha-sync: live status on http://%s%s%s:%u/status\n", v6 ? "[" : "",
+               addr->host.c_str(), v6 ? "]" : "", (*server)->port());
+  return std::move(*server);
+}
+
 }  // namespace
 
 int RunSync(const Options& options, std::atomic<bool>* stop) {
@@ -239,6 +261,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   result.fatal = pipeline::CheckRoots(eo);
   if (result.fatal.ok()) {
     pipeline::Engine engine(eo, &sink, &lock, stop);
+    std::unique_ptr<http::LiveStatusServer> status_server = StartStatusServer(options, header, engine);
     std::mutex done_mu;
     std::condition_variable done_cv;
     bool done = false;

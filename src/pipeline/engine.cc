@@ -91,6 +91,19 @@ class ScopedFd {
 
 }  // namespace
 
+const char* ToString(Stage stage) {
+  switch (stage) {
+    case Stage::kStarting: return "starting";
+    case Stage::kProbing: return "probing";
+    case Stage::kScanning: return "scanning";
+    case Stage::kCopying: return "copying";
+    case Stage::kDeleting: return "deleting";
+    case Stage::kFinishing: return "finishing";
+    case Stage::kDone: return "done";
+  }
+  return "unknown";
+}
+
 class Engine::Impl {
  public:
   Impl(EngineOptions options, OpSink* sink, const RunLock* lock, const std::atomic<bool>* stop)
@@ -134,6 +147,14 @@ class Engine::Impl {
   };
 
   bool Stopping() const { return aborted_.load(std::memory_order_acquire); }
+  void SetStage(Stage stage) {
+    progress_.stage_started_ms.store(NowMs());
+    progress_.stage.store(static_cast<int>(stage));
+  }
+  void AddPending(OpKind kind, int64_t n, int64_t bytes) {
+    progress_.pending[static_cast<int>(kind)].fetch_add(n, std::memory_order_relaxed);
+    progress_.bytes_pending.fetch_add(bytes, std::memory_order_relaxed);
+  }
   void Record(OpRecord op);
   void Warn(const std::string& message) { sink_->OnWarning(message); }
   void CountSkipped() {
@@ -251,6 +272,8 @@ void Engine::Impl::Record(OpRecord op) {
   }
   progress_.ops_done.fetch_add(1, std::memory_order_relaxed);
   progress_.bytes_done.fetch_add(op.bytes_transferred, std::memory_order_relaxed);
+  (op.status == OpStatus::kFail ? progress_.failed : progress_.done)[static_cast<int>(op.operation)]
+      .fetch_add(1, std::memory_order_relaxed);
   sink_->OnOperation(op);
 }
 
@@ -289,6 +312,7 @@ void Engine::Impl::ProbeClocks(EngineResult* result) {
   const int64_t skew = src_reading.offset_ns > dest->offset_ns ? src_reading.offset_ns - dest->offset_ns
                                                                : dest->offset_ns - src_reading.offset_ns;
   result->clock_skew_ns = skew;
+  progress_.clock_skew_ns.store(skew);
   result->mtime_precision_ns = std::max(src_reading.precision_ns, dest->precision_ns);
   if (skew > opt_.clock_skew_warn_ns) {
     char buf[240];
@@ -318,7 +342,10 @@ EngineResult Engine::Impl::Run() {
   stamp_ = Trash::Stamp(started_ms);
   plan_ = opt_.plan;
   plan_.now_ns = started_ms * 1000000;
-  if (opt_.probe_clocks && !opt_.dry_run) ProbeClocks(&result);
+  if (opt_.probe_clocks && !opt_.dry_run) {
+    SetStage(Stage::kProbing);
+    ProbeClocks(&result);
+  }
   result.window_ns = plan_.threshold_ns;
 
   if (!opt_.state_path.empty()) {
@@ -353,11 +380,19 @@ EngineResult Engine::Impl::Run() {
     spool_ = std::move(*spool);
     pool_ = std::make_unique<ThreadPool>(opt_.workers, opt_.workers * 4);
     bool needs_second_pass = false;
+    SetStage(Stage::kScanning);
     fatal = WalkPass(&needs_second_pass);
+    SetStage(Stage::kCopying);
     pool_->Wait();
     pool_.reset();
     if (fatal.ok() && Stopping()) fatal = Status::Error(abort_reason_);
-    if (fatal.ok()) fatal = RunDeletes();
+    if (fatal.ok()) {
+      SetStage(Stage::kDeleting);
+      fatal = RunDeletes();
+    }
+    // Spooled deletes that were not done (refused, disabled, stopped) are
+    // no longer pending.
+    progress_.pending[static_cast<int>(OpKind::kDelete)].store(0);
     if (fatal.ok() && Stopping()) fatal = Status::Error(abort_reason_);
     spool_.reset();
     // A type replacement deleted dest entries; the second pass creates them
@@ -366,6 +401,7 @@ EngineResult Engine::Impl::Run() {
   }
   done_.store(true);
   monitor.join();
+  SetStage(Stage::kFinishing);
 
   if (state_writer_ && fatal.ok() && scan_errors_.load() == 0) {
     Status s = state_writer_->Commit();
@@ -377,6 +413,7 @@ EngineResult Engine::Impl::Run() {
     auto removed = Trash::RemoveExpired(dest_root_fd_, opt_.trash_retain_days, NowMs());
     if (!removed.ok()) Warn("trash cleanup: " + removed.status().message());
   }
+  SetStage(Stage::kDone);
   result.fatal = fatal;
   result.settling = settling_.load();
   result.deletes_disabled = deletes_disabled_;
@@ -666,8 +703,17 @@ void Engine::Impl::SubmitFileWork(const NodePtr& node, ActionKind kind, const En
   std::optional<StateEntry> old_copy;
   if (old != nullptr) old_copy = *old;
   progress_.queued.fetch_add(1, std::memory_order_relaxed);
-  pool_->Submit([this, node, kind, src, dest_copy, old_copy] {
+  const OpKind pending_kind = dest == nullptr ? OpKind::kCreate : OpKind::kUpdate;
+  const int64_t pending_bytes = src.type == FileType::kFile ? src.size : 0;
+  AddPending(pending_kind, 1, pending_bytes);
+  pool_->Submit([this, node, kind, src, dest_copy, old_copy, pending_kind, pending_bytes] {
     progress_.queued.fetch_sub(1, std::memory_order_relaxed);
+    struct Settle {  // the work is no longer pending however it ends
+      Impl* impl;
+      OpKind kind;
+      int64_t bytes;
+      ~Settle() { impl->AddPending(kind, -1, -bytes); }
+    } settle{this, pending_kind, pending_bytes};
     if (Stopping()) return;  // never started: nothing to record
     const Entry* d = dest_copy ? &*dest_copy : nullptr;
     bool ok;
@@ -856,7 +902,9 @@ Status Engine::Impl::SpoolSubtree(int parent_fd, const std::string& rel, const E
   r.size = entry.type == FileType::kFile ? entry.size : 0;
   r.mtime_ns = entry.mtime_ns;
   r.rel_path = rel;
-  return spool_->Append(r);
+  Status s = spool_->Append(r);
+  if (s.ok()) AddPending(OpKind::kDelete, 1, 0);
+  return s;
 }
 
 Status Engine::Impl::RunDeletes() {
@@ -909,6 +957,7 @@ Status Engine::Impl::RunDeletes() {
       }
       continue;
     }
+    AddPending(OpKind::kDelete, -1, 0);
     OpRecord op = NewOp(OpKind::kDelete, r.is_dir ? r.rel_path + "/" : r.rel_path);
     if (!r.is_dir) op.size_before = r.size;
     if (opt_.dry_run) {

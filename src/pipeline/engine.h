@@ -66,12 +66,28 @@ class OpSink {
   virtual void OnWarning(const std::string& message) = 0;
 };
 
+// What a run is doing (the live status page, docs/api.md): scanning walks
+// the trees while copies run; copying waits for the last copies; deleting
+// runs the spooled deletes.
+enum class Stage : int { kStarting, kProbing, kScanning, kCopying, kDeleting, kFinishing, kDone };
+const char* ToString(Stage stage);
+
 struct Progress {
   std::atomic<int64_t> dirs_scanned{0};
   std::atomic<int64_t> entries_scanned{0};
   std::atomic<int64_t> ops_done{0};
   std::atomic<int64_t> bytes_done{0};
   std::atomic<int64_t> queued{0};
+  // For the live status: per OpKind (index static_cast<int>(OpKind)),
+  // operations finished (ok / failed) and decided on but not finished yet
+  // (file work submitted, deletes spooled); and the bytes still to copy.
+  std::atomic<int> stage{static_cast<int>(Stage::kStarting)};
+  std::atomic<int64_t> stage_started_ms{0};
+  std::atomic<int64_t> done[3] = {};
+  std::atomic<int64_t> failed[3] = {};
+  std::atomic<int64_t> pending[3] = {};
+  std::atomic<int64_t> bytes_pending{0};
+  std::atomic<int64_t> clock_skew_ns{-1};  // -1: not measured (yet)
 };
 
 struct EngineResult {
