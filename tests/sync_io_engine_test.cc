@@ -153,14 +153,19 @@ TEST_CASE("io engine: chunked copies with many chunks in flight reproduce the tr
     WriteFile(t / ("src/d" + std::to_string(i % 3) + "/f" + std::to_string(i)),
               big.substr(0, big.size() - static_cast<size_t>(i) * 7919), kT0 + i * kSec);
   }
-  WriteFile(t / "dest/d0/f0", "stale", kT0 - 100 * kSec);
-  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log",
-                                   {"--io-engine", "uring", "--workers", "6", "--queue-depth", "8",
-                                    "--block-size", "4096"}));
-  INFO(r.err);
-  CHECK(r.exit_code == 0);
-  CHECK(Describe(t / "dest") == Describe(t / "src"));
-  CHECK(TempFilesUnder(t / "dest").empty());
+  // Both data paths (the roots share a filesystem: copy_file_range by default).
+  for (const std::string data_path : {"--verbose", "--no-copy-file-range"}) {
+    CAPTURE(data_path);
+    RemoveTree(t / "dest");
+    WriteFile(t / "dest/d0/f0", "stale", kT0 - 100 * kSec);
+    RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / ("log" + data_path),
+                                     {"--io-engine", "uring", "--workers", "6", "--queue-depth", "8",
+                                      "--block-size", "4096", data_path}));
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(Describe(t / "dest") == Describe(t / "src"));
+    CHECK(TempFilesUnder(t / "dest").empty());
+  }
 }
 
 }  // namespace ha_sync::test

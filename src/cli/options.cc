@@ -115,6 +115,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     ("block-size", po::value(&block_size)->value_name("BYTES"), "copy block size (default: 1048576)")
     ("io-engine", po::value(&o.io_engine)->value_name("auto|uring|threads"), "how files are copied: io_uring, or blocking calls on the workers; auto falls back to threads with a warning when io_uring is refused (default: auto, or env HA_SYNC_IO_ENGINE)")
     ("queue-depth", po::value(&queue_depth)->value_name("N"), "chunks in flight per large file with io_uring (default: 4)")
+    ("no-copy-file-range", po::bool_switch(&o.no_copy_file_range), "with io_uring and both roots on one filesystem, write the data instead of copy_file_range (server-side copy)")
     ("fsync", po::bool_switch(&o.fsync), "fsync each copied file before renaming it into place")
     ("min-age", po::value(&min_age)->value_name("SECONDS"), "leave files modified more recently for the next run (default: 0)")
     ("require-marker", po::value(&o.require_marker)->value_name("NAME"), "refuse to run unless NAME exists in both roots")

@@ -32,6 +32,7 @@ struct Options {
   // with one warning), "uring" (refusal is an error) or "threads"; the
   // default comes from env HA_SYNC_IO_ENGINE when set.
   std::string io_engine = "auto";
+  bool no_copy_file_range = false;  // --no-copy-file-range
   int64_t queue_depth = 4;  // --queue-depth: chunks in flight per large file (io_uring)
   bool fsync = false;
   bool progress = true;  // on a terminal only

@@ -148,6 +148,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   eo.state_path = pipeline::StatePath(options.log_dir, options.pair);
   if (const char* delay = std::getenv("HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
   eo.queue_depth = static_cast<size_t>(options.queue_depth);
+  eo.copy_file_range = !options.no_copy_file_range;
   if (options.io_engine != "threads") {
     const io::UringSupport uring = io::ProbeUring();
     eo.io_uring = uring.usable;

@@ -40,6 +40,33 @@ Status CancelledStatus(const std::string& display) {
   return Status::Error("copy of '" + EscapeForDisplay(display) + "' aborted: run is stopping", ECANCELED);
 }
 
+// copy_file_range of [off, off+len) at the same offset. *unsupported: the
+// filesystem pair cannot do it (nothing was copied; write the bytes instead).
+Status CopyRange(int in, int out, int64_t off, size_t len, const std::string& display,
+                 bool* unsupported) {
+  loff_t src_off = off, dst_off = off;
+  size_t done = 0;
+  while (done < len) {
+    const ssize_t n = ::copy_file_range(in, &src_off, out, &dst_off, len - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (done == 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)) {
+        *unsupported = true;
+        return Status::Ok();
+      }
+      return Status::FromErrno(errno, "copy range of", display);
+    }
+    if (n == 0) {
+      // The source ended before the bytes that were just hashed.
+      return Status::Error("source '" + EscapeForDisplay(display) +
+                           "' changed during copy (size or mtime moved); copy discarded, "
+                           "the next run retries");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<UringCopier>> UringCopier::Create(const UringCopierOptions& options) {
@@ -312,6 +339,7 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
     ++in_flight;
     Submit(&c.req);
   };
+  bool server_copy = opt_.copy_file_range && !server_copy_refused_.load(std::memory_order_relaxed);
   for (Chunk& c : chunks) start_next(c);
   while (in_flight > 0) {
     Request* r = WaitOne(&waiter);
@@ -364,6 +392,21 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
         if (Cancelled(options)) error = CancelledStatus(display);
         if (!error.ok() || eof || AllZero(BufferAt(k.buf), k.got)) {
           start_next(k);  // a hole, or nothing more to do
+        } else if (server_copy) {
+          // The bytes just hashed are copied by the filesystem (server-side
+          // on NFS 4.2) instead of being written from the buffer.
+          bool unsupported = false;
+          Status cs = CopyRange(in, dst, k.off, k.got, display, &unsupported);
+          if (unsupported) {
+            server_copy = false;
+            server_copy_refused_.store(true, std::memory_order_relaxed);
+            k.len = k.got;
+            k.got = 0;
+            issue_write(k);
+          } else {
+            if (!cs.ok()) error = cs;
+            start_next(k);
+          }
         } else {
           k.len = k.got;
           k.got = 0;

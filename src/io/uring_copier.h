@@ -27,6 +27,7 @@
 // the destructor must not run concurrently with Copy().
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -48,6 +49,12 @@ struct UringCopierOptions {
   size_t block_size = 1 << 20;   // --block-size: chunk size
   // Cap on the buffer pool (files_in_flight * queue_depth buffers at most).
   size_t max_buffer_bytes = 64u << 20;
+  // Both roots are on one filesystem: the data of non-zero chunks is copied
+  // with copy_file_range (a server-side copy on NFS 4.2: the bytes are read
+  // once for MD5 but never sent back) instead of written from the buffer.
+  // When the filesystem refuses (EXDEV, EOPNOTSUPP, ...) the copy writes the
+  // buffer instead, and later copies do not try again.
+  bool copy_file_range = false;
 };
 
 class UringCopier : public FileCopier {
@@ -102,6 +109,7 @@ class UringCopier : public FileCopier {
   std::vector<Request*> pending_;
   bool stopping_ = false;
 
+  std::atomic<bool> server_copy_refused_{false};
   bool registered_ = false;
   size_t buffer_count_ = 0;
   std::unique_ptr<char[]> own_buffers_;  // when registration was refused

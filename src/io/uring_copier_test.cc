@@ -70,8 +70,9 @@ std::string Pattern(size_t n, int seed) {
 }
 
 std::unique_ptr<UringCopier> MakeCopier(unsigned files, unsigned depth, size_t block,
-                                        size_t max_bytes = 64u << 20) {
+                                        size_t max_bytes = 64u << 20, bool server_copy = false) {
   UringCopierOptions o;
+  o.copy_file_range = server_copy;
   o.files_in_flight = files;
   o.queue_depth = depth;
   o.block_size = block;
@@ -91,8 +92,10 @@ bool UringUsable() {
 
 TEST_CASE("uring copier: bytes, MD5, holes, mode and times match the source for every size edge") {
   if (!UringUsable()) return;
+  for (const bool server_copy : {false, true}) {
+  CAPTURE(server_copy);  // both data paths: written from the buffers, copy_file_range
   Dirs d;
-  auto copier = MakeCopier(2, 4, 4096);
+  auto copier = MakeCopier(2, 4, 4096, 64u << 20, server_copy);
   const std::vector<std::pair<std::string, std::string>> files = {
       {"empty", ""},
       {"one", "x"},
@@ -125,6 +128,7 @@ TEST_CASE("uring copier: bytes, MD5, holes, mode and times match the source for 
   REQUIRE(::fstatat(d.dest, "holes", &st, 0) == 0);
   CHECK(st.st_blocks * 512 < 60000);  // the zero run stayed a hole
   CHECK(d.DestNames().size() == files.size());  // no temp file left
+  }
 }
 
 TEST_CASE("uring copier: many callers share a two-buffer pool and replace existing targets") {

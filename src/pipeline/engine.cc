@@ -344,6 +344,9 @@ EngineResult Engine::Impl::Run() {
     uo.files_in_flight = static_cast<unsigned>(opt_.workers);
     uo.queue_depth = static_cast<unsigned>(opt_.queue_depth);
     uo.block_size = opt_.block_size;
+    struct stat src_st, dest_st;
+    uo.copy_file_range = opt_.copy_file_range && ::fstat(src_root_fd_, &src_st) == 0 &&
+                         ::fstat(dest_root_fd_, &dest_st) == 0 && src_st.st_dev == dest_st.st_dev;
     auto copier = io::UringCopier::Create(uo);
     if (!copier.ok()) {
       result.fatal = copier.status();
