@@ -89,7 +89,7 @@ Result<std::unique_ptr<UringCopier>> UringCopier::Create(const UringCopierOption
   c->buffer_count_ = count;
   // Registration pins the pool and counts against RLIMIT_MEMLOCK (unless
   // CAP_IPC_LOCK): when refused, the same pool is used with plain read/write.
-  c->registered_ = c->ring_->RegisterBuffers(count, options.block_size).ok();
+  c->registered_ = options.register_buffers && c->ring_->RegisterBuffers(count, options.block_size).ok();
   if (!c->registered_) c->own_buffers_.reset(new char[count * options.block_size]);
   for (size_t i = count; i-- > 0;) c->free_.push_back(i);
 
@@ -184,10 +184,16 @@ void UringCopier::RingLoop() {
 }
 
 void UringCopier::Submit(Request* r) {
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Requests pushed behind others are taken with them: the first
+    // pusher's wake-up is still to be handled (the ring thread takes all of
+    // pending_ on every pass), so only the first one writes the eventfd.
+    wake = pending_.empty();
     pending_.push_back(r);
   }
+  if (!wake) return;
   const uint64_t one = 1;
   if (::write(event_fd_, &one, sizeof one) < 0) {
     // Only an overflowing counter fails; the ring thread is awake then.

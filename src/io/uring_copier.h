@@ -55,6 +55,9 @@ struct UringCopierOptions {
   // When the filesystem refuses (EXDEV, EOPNOTSUPP, ...) the copy writes the
   // buffer instead, and later copies do not try again.
   bool copy_file_range = false;
+  // Register the pool with the ring; false (or a refused registration) uses
+  // plain read/write on the same buffers.
+  bool register_buffers = true;
 };
 
 class UringCopier : public FileCopier {
