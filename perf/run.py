@@ -152,6 +152,9 @@ def compare_trees(src, dest, content=True, dir_times=True, modes=True, sample_ev
         d_dir = os.path.join(dest, rel) if rel else dest
         s_names = sorted(os.listdir(s_dir))
         d_names = sorted(os.listdir(d_dir))
+        if not rel and ".ha-sync-trash" not in s_names:
+            # ha-sync's own trash folder at the dest root (never synced).
+            d_names = [n for n in d_names if n != ".ha-sync-trash"]
         if s_names != d_names:
             missing = sorted(set(s_names) - set(d_names))[:3]
             extra = sorted(set(d_names) - set(s_names))[:3]

@@ -93,7 +93,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
   ParseResult r;
   Options& o = r.options;
   std::string lock_ttl, retain, threshold, workers, max_delete, block_size, min_age, trash_days,
-      skew_warn;
+      skew_warn, queue_depth;
   po::options_description desc(
       "Usage: ha-sync --src DIR --dest DIR --pair NAME [options]\n\n"
       "Syncs one folder pair in one direction: newest mtime wins, mtime preserved,\n"
@@ -114,6 +114,9 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     ("max-delete", po::value(&max_delete)->value_name("N|N%"), "abort before deleting more than N files or N% of dest files")
     ("workers", po::value(&workers)->value_name("N"), "files in flight (default: 4)")
     ("block-size", po::value(&block_size)->value_name("BYTES"), "copy block size (default: 1048576)")
+    ("io-engine", po::value(&o.io_engine)->value_name("auto|uring|threads"), "how files are copied: io_uring, or blocking calls on the workers; auto falls back to threads with a warning when io_uring is refused (default: auto, or env HA_SYNC_IO_ENGINE)")
+    ("queue-depth", po::value(&queue_depth)->value_name("N"), "chunks in flight per large file with io_uring (default: 4)")
+    ("no-copy-file-range", po::bool_switch(&o.no_copy_file_range), "with io_uring and both roots on one filesystem, write the data instead of copy_file_range (server-side copy)")
     ("fsync", po::bool_switch(&o.fsync), "fsync each copied file before renaming it into place")
     ("min-age", po::value(&min_age)->value_name("SECONDS"), "leave files modified more recently for the next run (default: 0)")
     ("require-marker", po::value(&o.require_marker)->value_name("NAME"), "refuse to run unless NAME exists in both roots")
@@ -179,6 +182,19 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
   }
   if (!block_size.empty() && !ParseCount(block_size, 4096, 64 << 20, &o.block_size)) {
     return fail("--block-size must be a whole number of bytes from 4096 to 67108864, got '" + block_size + "'");
+  }
+  if (vm.count("io-engine") == 0) {
+    if (const char* env = std::getenv("HA_SYNC_IO_ENGINE"); env != nullptr && *env != '\0') {
+      o.io_engine = env;
+      if (o.io_engine != "auto" && o.io_engine != "uring" && o.io_engine != "threads") {
+        return fail("env HA_SYNC_IO_ENGINE must be auto, uring or threads, got '" + o.io_engine + "'");
+      }
+    }
+  } else if (o.io_engine != "auto" && o.io_engine != "uring" && o.io_engine != "threads") {
+    return fail("--io-engine must be auto, uring or threads, got '" + o.io_engine + "'");
+  }
+  if (!queue_depth.empty() && !ParseCount(queue_depth, 1, 64, &o.queue_depth)) {
+    return fail("--queue-depth must be a whole number from 1 to 64, got '" + queue_depth + "'");
   }
   if (!max_delete.empty()) {
     if (max_delete.back() == '%') {

@@ -28,6 +28,12 @@ struct Options {
   std::optional<int64_t> max_delete_count;
   std::optional<double> max_delete_percent;
   int64_t block_size = 1 << 20;
+  // --io-engine: "auto" (io_uring when the kernel allows it, else threads
+  // with one warning), "uring" (refusal is an error) or "threads"; the
+  // default comes from env HA_SYNC_IO_ENGINE when set.
+  std::string io_engine = "auto";
+  bool no_copy_file_range = false;  // --no-copy-file-range
+  int64_t queue_depth = 4;  // --queue-depth: chunks in flight per large file (io_uring)
   bool fsync = false;
   bool progress = true;  // on a terminal only
   double min_age_seconds = 0;       // --min-age

@@ -21,6 +21,7 @@
 #include "http/live_status.h"
 #include "io/file_lock.h"
 #include "io/file_ops.h"
+#include "io/uring_probe.h"
 #include "pipeline/engine.h"
 #include "pipeline/sync_state.h"
 
@@ -189,6 +190,20 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   eo.state_path = pipeline::StatePath(options.log_dir, options.pair);
   eo.excluded = options.excluded;
   if (const char* delay = std::getenv("HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
+  eo.queue_depth = static_cast<size_t>(options.queue_depth);
+  eo.copy_file_range = !options.no_copy_file_range;
+  if (options.io_engine != "threads") {
+    const io::UringSupport uring = io::ProbeUring();
+    eo.io_uring = uring.usable;
+    if (!uring.usable && options.io_engine == "uring") {
+      std::fprintf(stderr, "ha-sync: --io-engine=uring: %s\n", uring.status.message().c_str());
+      return kExitFailed;
+    }
+    if (!uring.usable) {
+      std::fprintf(stderr, "ha-sync: warning: io_uring not usable, copying with threads: %s\n",
+                   uring.status.message().c_str());
+    }
+  }
 
   // Roots first: a missing mount is reported before anything is created.
   for (const std::string* root : {&options.src, &options.dest}) {

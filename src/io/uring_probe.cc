@@ -20,6 +20,7 @@ constexpr RequiredOp kRequired[] = {
     {IORING_OP_CLOSE, "close"},         {IORING_OP_RENAMEAT, "renameat"},
     {IORING_OP_UNLINKAT, "unlinkat"},   {IORING_OP_MKDIRAT, "mkdirat"},
     {IORING_OP_SYMLINKAT, "symlinkat"}, {IORING_OP_FSYNC, "fsync"},
+    {IORING_OP_READ, "read"},           {IORING_OP_WRITE, "write"},
 };
 
 // The value of kernel.io_uring_disabled, or -1 when the kernel has no such

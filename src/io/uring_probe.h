@@ -29,7 +29,7 @@ struct UringSupport {
 };
 
 // Probes for the opcodes the io_uring executor uses: statx, openat2, read/
-// write fixed, close, renameat, unlinkat, mkdirat, symlinkat, fsync.
+// write fixed, read, write, close, renameat, unlinkat, mkdirat, symlinkat, fsync.
 UringSupport ProbeUring();
 
 }  // namespace ha_sync::io

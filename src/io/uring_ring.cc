@@ -127,6 +127,22 @@ bool Ring::QueueWriteFixed(int fd, size_t index, size_t buf_offset, unsigned len
   return true;
 }
 
+bool Ring::QueueRead(int fd, void* buf, unsigned len, uint64_t file_offset, uint64_t tag) {
+  io_uring_sqe* sqe = NextSqe();
+  if (sqe == nullptr) return false;
+  io_uring_prep_read(sqe, fd, buf, len, file_offset);
+  sqe->user_data = tag;
+  return true;
+}
+
+bool Ring::QueueWrite(int fd, const void* buf, unsigned len, uint64_t file_offset, uint64_t tag) {
+  io_uring_sqe* sqe = NextSqe();
+  if (sqe == nullptr) return false;
+  io_uring_prep_write(sqe, fd, buf, len, file_offset);
+  sqe->user_data = tag;
+  return true;
+}
+
 bool Ring::QueueClose(int fd, uint64_t tag) {
   io_uring_sqe* sqe = NextSqe();
   if (sqe == nullptr) return false;

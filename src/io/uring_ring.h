@@ -84,6 +84,10 @@ class Ring {
   // pwrite(fd, buffer(index) + buf_offset, len, file_offset) from a registered buffer.
   bool QueueWriteFixed(int fd, size_t index, size_t buf_offset, unsigned len, uint64_t file_offset,
                        uint64_t tag);
+  // pread/pwrite with a caller-owned buffer (when buffers could not be
+  // registered, and for reading an eventfd).
+  bool QueueRead(int fd, void* buf, unsigned len, uint64_t file_offset, uint64_t tag);
+  bool QueueWrite(int fd, const void* buf, unsigned len, uint64_t file_offset, uint64_t tag);
   bool QueueClose(int fd, uint64_t tag);
   // renameat2(olddirfd, oldpath, newdirfd, newpath, flags).
   bool QueueRenameat(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,

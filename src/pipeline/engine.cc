@@ -16,6 +16,8 @@
 #include "ha_sync/text.h"
 #include "io/dir_reader.h"
 #include "io/file_copy.h"
+#include "io/file_copier.h"
+#include "io/uring_copier.h"
 #include "io/file_ops.h"
 #include "pipeline/clock_probe.h"
 #include "pipeline/delete_spool.h"
@@ -235,6 +237,7 @@ class Engine::Impl {
   std::string stamp_;  // UTC start time for conflict copies and the trash
   std::unique_ptr<DeleteSpool> spool_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<io::FileCopier> copier_;  // how DoCopy copies data (--io-engine)
   std::unique_ptr<ThreadPool> listing_pool_;
   size_t lookahead_ = 0;  // pending directories listed ahead of the walk
   std::unique_ptr<StateReader> state_reader_;
@@ -372,6 +375,23 @@ EngineResult Engine::Impl::Run() {
     manifest_ = std::make_unique<UndoManifest>(dest_root_fd_, trash_->run_dir_name());
   }
 
+  if (opt_.io_uring && !opt_.dry_run) {
+    io::UringCopierOptions uo;
+    uo.files_in_flight = static_cast<unsigned>(opt_.workers);
+    uo.queue_depth = static_cast<unsigned>(opt_.queue_depth);
+    uo.block_size = opt_.block_size;
+    struct stat src_st, dest_st;
+    uo.copy_file_range = opt_.copy_file_range && ::fstat(src_root_fd_, &src_st) == 0 &&
+                         ::fstat(dest_root_fd_, &dest_st) == 0 && src_st.st_dev == dest_st.st_dev;
+    auto copier = io::UringCopier::Create(uo);
+    if (!copier.ok()) {
+      result.fatal = copier.status();
+      return result;
+    }
+    copier_ = std::move(*copier);
+  } else {
+    copier_ = std::make_unique<io::ThreadCopier>();
+  }
   std::thread monitor([this] { Monitor(); });
   Status fatal;
   for (int pass = 0; pass < 2 && fatal.ok(); ++pass) {
@@ -772,7 +792,7 @@ bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
     }
   }
   io::CopyOutcome outcome;
-  Status s = io::CopyFileAtomic(node->src_fd, node->dest_fd, src.name, rel, copy_options, &outcome);
+  Status s = copier_->Copy(node->src_fd, node->dest_fd, src.name, rel, copy_options, &outcome);
   if (!s.ok()) {
     if (s.err() != ECANCELED) Fail(std::move(op), s);
     return false;

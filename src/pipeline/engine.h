@@ -48,6 +48,13 @@ struct EngineOptions {
   bool dry_run = false;
   size_t workers = 4;
   size_t block_size = 1 << 20;
+  // File copies through io_uring (io/uring_copier.h) instead of blocking
+  // syscalls on the workers; the caller has probed that io_uring works.
+  bool io_uring = false;
+  size_t queue_depth = 4;  // chunks in flight per file (io_uring only)
+  // With io_uring and both roots on one filesystem: copy_file_range for the
+  // data (server-side copy on NFS 4.2), see io/uring_copier.h.
+  bool copy_file_range = true;
   bool fsync = false;
   int test_block_delay_ms = 0;  // see io::CopyOptions::block_delay_ms
   // --max-delete: at most this many files, or this percent of dest files.

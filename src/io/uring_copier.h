@@ -1,0 +1,124 @@
+// File copies executed through one io_uring ring (the io_uring executor's
+// hot path), with CopyFileAtomic()'s contract unchanged (file_copier.h).
+//
+// Shape: the engine's worker threads call Copy(), one file each, so
+// --workers files are in flight. Each call turns its copy into ring
+// requests (openat2 of source and temp file together, statx, chunked
+// read/write of up to `queue_depth` chunks at once, statx, fsync, close,
+// renameat) and hands them to the ring thread, which owns the ring, submits
+// the requests of every caller in batches and wakes each caller when one of
+// its requests completed. MD5 runs on the calling thread over the chunks in
+// offset order (several cores hash at once); all-zero chunks are not
+// written (holes) and the file is sized with ftruncate. What io_uring lacks
+// (ftruncate before 6.9, fchmod, fchown, futimens, unlink on failure) runs
+// on the calling thread.
+//
+// Memory: a fixed pool of block_size buffers, registered with the ring
+// (read/write fixed) when the locked-memory limit allows, else plain
+// read/write on the same buffers; a copy takes one buffer (waiting when all
+// are taken) and up to queue_depth - 1 more when free, so calls never
+// deadlock and memory does not grow with file count.
+//
+// io-wq: the ring's worker threads are limited to `files_in_flight`
+// (IORING_REGISTER_IOWQ_MAX_WORKERS): on NFS nearly every request is
+// handed to them, so this is the concurrency the server sees.
+//
+// Thread-safety: Copy() may be called from any number of threads at once;
+// the destructor must not run concurrently with Copy().
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ha_sync/status.h"
+#include "io/file_copier.h"
+#include "io/uring_ring.h"
+
+namespace ha_sync::io {
+
+struct UringCopierOptions {
+  unsigned files_in_flight = 4;  // --workers: callers expected at once, io-wq limit
+  unsigned queue_depth = 4;      // --queue-depth: chunks in flight per file
+  size_t block_size = 1 << 20;   // --block-size: chunk size
+  // Cap on the buffer pool (files_in_flight * queue_depth buffers at most).
+  size_t max_buffer_bytes = 64u << 20;
+  // Both roots are on one filesystem: the data of non-zero chunks is copied
+  // with copy_file_range (a server-side copy on NFS 4.2: the bytes are read
+  // once for MD5 but never sent back) instead of written from the buffer.
+  // When the filesystem refuses (EXDEV, EOPNOTSUPP, ...) the copy writes the
+  // buffer instead, and later copies do not try again.
+  bool copy_file_range = false;
+  // Register the pool with the ring; false (or a refused registration) uses
+  // plain read/write on the same buffers.
+  bool register_buffers = true;
+};
+
+class UringCopier : public FileCopier {
+ public:
+  // Fails when the ring cannot be set up (see uring_probe.h).
+  static Result<std::unique_ptr<UringCopier>> Create(const UringCopierOptions& options);
+  ~UringCopier() override;
+
+  Status Copy(int src_dirfd, int dest_dirfd, const std::string& name, const std::string& display,
+              const CopyOptions& options, CopyOutcome* out) override;
+
+  bool buffers_registered() const { return registered_; }
+  size_t buffer_count() const { return buffer_count_; }
+
+  // One ring request of a caller: `queue` puts it on the ring with the tag
+  // it is given; `res` is the syscall result once the request is in the
+  // caller's completion list.
+  struct Waiter;
+  struct Request {
+    std::function<bool(Ring&, uint64_t)> queue;
+    Waiter* waiter = nullptr;
+    int32_t res = 0;
+  };
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Request*> done;
+  };
+
+ private:
+  explicit UringCopier(const UringCopierOptions& options) : opt_(options) {}
+  void RingLoop();
+  void Submit(Request* r);
+  // Blocks until one of the caller's requests completed and returns it.
+  static Request* WaitOne(Waiter* w);
+  // The buffer pool: AcquireFirst blocks; AcquireMore never does.
+  size_t AcquireFirst();
+  bool AcquireMore(size_t* index);
+  void Release(size_t index);
+  char* BufferAt(size_t index) const;
+  // Queues a read or write of buffer `index` (fixed when registered).
+  bool QueueIo(Ring& ring, bool write, int fd, size_t index, size_t buf_offset, unsigned len,
+               uint64_t file_offset, uint64_t tag) const;
+
+  const UringCopierOptions opt_;
+  std::unique_ptr<Ring> ring_;
+  int event_fd_ = -1;
+  uint64_t event_buf_ = 0;  // read target of the armed eventfd read (ring thread only)
+  std::thread thread_;
+
+  std::mutex mu_;  // guards pending_ and stopping_
+  std::vector<Request*> pending_;
+  bool stopping_ = false;
+
+  std::atomic<bool> server_copy_refused_{false};
+  bool registered_ = false;
+  size_t buffer_count_ = 0;
+  std::unique_ptr<char[]> own_buffers_;  // when registration was refused
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<size_t> free_;  // guarded by pool_mu_
+};
+
+}  // namespace ha_sync::io
