@@ -12,6 +12,7 @@
 //             else HA_SYNC_TEST_MYSQL_DSN, else SQLite in DIR) and deleted
 // and prints the median wall time and files/s of each. Small files on a fast
 // file system make the audit's share as large as it gets. See perf/README.md.
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +61,19 @@ class OpslogSink : public CountingSink {
 
 bool Run(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
 
+// CPU seconds of this process (all threads), user + system.
+double CpuSeconds() {
+  struct rusage ru;
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,7 +111,7 @@ int main(int argc, char** argv) {
   if (!dsn.ok()) return Fail(dsn.status().message());
 
   const std::vector<std::string> modes = {"none", "opslog", "opslog+db"};
-  std::map<std::string, std::vector<double>> times;
+  std::map<std::string, std::vector<double>> times, cpu;
   int run_no = 0;
   for (int r = 0; r < runs; ++r) {
     for (size_t k = 0; k < modes.size(); ++k) {
@@ -119,6 +133,7 @@ int main(int argc, char** argv) {
       h.dest = dest;
 
       const auto start = std::chrono::steady_clock::now();
+      const double cpu0 = CpuSeconds();
       int64_t ops = 0;
       if (mode == "none") {
         CountingSink sink;
@@ -150,26 +165,23 @@ int main(int argc, char** argv) {
       }
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double cpu_s = CpuSeconds() - cpu0;
       times[mode].push_back(secs);
-      std::printf("round %d %-9s %lld ops in %.3f s\n", r + 1, mode.c_str(),
-                  static_cast<long long>(ops), secs);
+      cpu[mode].push_back(cpu_s);
+      std::printf("round %d %-9s %lld ops in %.3f s (CPU %.3f s)\n", r + 1, mode.c_str(),
+                  static_cast<long long>(ops), secs, cpu_s);
       std::fflush(stdout);
     }
   }
   std::printf("\n%lld files of %lld bytes, %lld workers, %s, median of %d:\n",
               static_cast<long long>(files), static_cast<long long>(size),
               static_cast<long long>(workers), dsn->Masked().c_str(), runs);
-  const double base = [&] {
-    auto v = times["none"];
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  }();
+  const double base = Median(times["none"]), base_cpu = Median(cpu["none"]);
   for (const std::string& mode : modes) {
-    auto v = times[mode];
-    std::sort(v.begin(), v.end());
-    const double med = v[v.size() / 2];
-    std::printf("  %-9s %7.3f s  %8.0f files/s  %+5.1f%%\n", mode.c_str(), med,
-                static_cast<double>(files) / med, (med / base - 1) * 100);
+    const double med = Median(times[mode]), med_cpu = Median(cpu[mode]);
+    std::printf("  %-9s %7.3f s  %8.0f files/s  %+6.1f%%   CPU %6.3f s  %+6.1f%%\n", mode.c_str(),
+                med, static_cast<double>(files) / med, (med / base - 1) * 100, med_cpu,
+                (med_cpu / base_cpu - 1) * 100);
   }
   Run("rm -rf '" + work + "'");
   return 0;

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <ctime>
+#include <string_view>
 
 #include "audit/civil_time.h"
 #include "ha_sync/text.h"
@@ -12,7 +13,7 @@ namespace json = boost::json;
 
 namespace {
 
-json::value OptInt(const std::optional<int64_t>& v) {
+[[maybe_unused]] json::value OptInt(const std::optional<int64_t>& v) {  // for optional footer fields
   return v ? json::value(*v) : json::value(nullptr);
 }
 json::value OptStr(const std::optional<std::string>& v) {
@@ -110,22 +111,104 @@ std::string FormatHeaderLine(const RunHeader& h) {
   return Serialize(o);
 }
 
+namespace {
+
+// Op and intent lines are written once per operation from the engine's
+// workers, so they are built by hand (no JSON object, no allocation per
+// member, no snprintf): the same JSON that Serialize() would produce.
+void AppendJsonString(std::string* out, std::string_view text) {
+  // Valid UTF-8 passes through; other bytes (never in encoded paths, rare in
+  // error messages) are escaped for display first, so the line always parses.
+  const std::string escaped = IsValidUtf8(text) ? std::string() : EscapeForDisplay(text);
+  if (!escaped.empty()) text = escaped;
+  static const char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(ch);
+    } else if (c < 0x20) {
+      switch (c) {
+        case '\n': out->append("\\n"); break;
+        case '\t': out->append("\\t"); break;
+        case '\r': out->append("\\r"); break;
+        default:
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 15]);
+      }
+    } else {
+      out->push_back(ch);
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendUtcMs(std::string* out, int64_t ms) {
+  int64_t days = ms / 86400000, rest = ms % 86400000;
+  if (rest < 0) {
+    rest += 86400000;
+    --days;
+  }
+  int64_t y;
+  int m, d;
+  CivilFromDays(days, &y, &m, &d);
+  char buf[27] = "\"0000-00-00T00:00:00.000Z\"";
+  auto put = [&buf](int pos, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[pos + i] = static_cast<char>('0' + v % 10);
+  };
+  put(1, y, 4);
+  put(6, m, 2);
+  put(9, d, 2);
+  put(12, rest / 3600000, 2);
+  put(15, rest / 60000 % 60, 2);
+  put(18, rest / 1000 % 60, 2);
+  put(21, rest % 1000, 3);
+  out->append(buf, 26);
+}
+
+void AppendOptInt(std::string* out, const std::optional<int64_t>& v) {
+  if (v) out->append(std::to_string(*v));
+  else out->append("null");
+}
+
+void AppendOptString(std::string* out, const std::optional<std::string>& v) {
+  if (v) AppendJsonString(out, *v);
+  else out->append("null");
+}
+
+}  // namespace
+
 std::string FormatOpLine(const OpRecord& op) {
-  json::object o;
-  o["type"] = "op";
-  o["operation"] = ToString(op.operation);
-  o["filepath"] = EncodePathForText(op.filepath);
-  o["size_before"] = OptInt(op.size_before);
-  o["size_after"] = OptInt(op.size_after);
-  o["md5_before"] = OptStr(op.md5_before);
-  o["md5_after"] = OptStr(op.md5_after);
-  o["started_at"] = FormatUtcMs(op.started_at_ms);
-  o["ended_at"] = op.ended_at_ms ? json::value(FormatUtcMs(*op.ended_at_ms)) : json::value(nullptr);
-  o["status"] = ToString(op.status);
-  o["error_message"] = OptStr(op.error_message);
-  o["dry_run"] = op.dry_run;
-  o["bytes_transferred"] = op.bytes_transferred;
-  return Serialize(o);
+  std::string o;
+  o.reserve(256 + op.filepath.size() + (op.error_message ? op.error_message->size() : 0));
+  o.append("{\"type\":\"op\",\"operation\":\"");
+  o.append(ToString(op.operation));
+  o.append("\",\"filepath\":");
+  AppendJsonString(&o, EncodePathForText(op.filepath));
+  o.append(",\"size_before\":");
+  AppendOptInt(&o, op.size_before);
+  o.append(",\"size_after\":");
+  AppendOptInt(&o, op.size_after);
+  o.append(",\"md5_before\":");
+  AppendOptString(&o, op.md5_before);
+  o.append(",\"md5_after\":");
+  AppendOptString(&o, op.md5_after);
+  o.append(",\"started_at\":");
+  AppendUtcMs(&o, op.started_at_ms);
+  o.append(",\"ended_at\":");
+  if (op.ended_at_ms) AppendUtcMs(&o, *op.ended_at_ms);
+  else o.append("null");
+  o.append(",\"status\":\"");
+  o.append(ToString(op.status));
+  o.append("\",\"error_message\":");
+  AppendOptString(&o, op.error_message);
+  o.append(op.dry_run ? ",\"dry_run\":true" : ",\"dry_run\":false");
+  o.append(",\"bytes_transferred\":");
+  o.append(std::to_string(op.bytes_transferred));
+  o.push_back('}');
+  return o;
 }
 
 std::string FormatFooterLine(const RunFooter& f) {
@@ -146,14 +229,18 @@ std::string FormatFooterLine(const RunFooter& f) {
 }
 
 std::string FormatIntentLine(const OpRecord& op) {
-  json::object o;
-  o["type"] = "intent";
-  o["operation"] = ToString(op.operation);
-  o["filepath"] = EncodePathForText(op.filepath);
-  o["size_before"] = OptInt(op.size_before);
-  o["started_at"] = FormatUtcMs(op.started_at_ms);
-  o["dry_run"] = op.dry_run;
-  return Serialize(o);
+  std::string o;
+  o.reserve(160 + op.filepath.size());
+  o.append("{\"type\":\"intent\",\"operation\":\"");
+  o.append(ToString(op.operation));
+  o.append("\",\"filepath\":");
+  AppendJsonString(&o, EncodePathForText(op.filepath));
+  o.append(",\"size_before\":");
+  AppendOptInt(&o, op.size_before);
+  o.append(",\"started_at\":");
+  AppendUtcMs(&o, op.started_at_ms);
+  o.append(op.dry_run ? ",\"dry_run\":true}" : ",\"dry_run\":false}");
+  return o;
 }
 
 Result<OpslogLine> ParseOpslogLine(const std::string& line) {

@@ -68,3 +68,39 @@ TEST_CASE("malformed lines are errors, not crashes") {
 }
 
 }  // namespace ha_sync::audit
+
+namespace ha_sync::audit {
+
+TEST_CASE("op and intent lines escape what JSON needs and always parse") {
+  OpRecord op;
+  op.operation = OpKind::kDelete;
+  op.filepath = "a \"quoted\"\\back\x01slash\ttab\n";
+  op.error_message = std::string("bad \xff byte and \"quotes\"");
+  op.started_at_ms = 0;
+  op.ended_at_ms = 4102444799999;  // 2099-12-31T23:59:59.999Z
+  const std::string line = FormatOpLine(op);
+  CHECK(line.find('\n') == std::string::npos);
+  CHECK(line.find("\"ended_at\":\"2099-12-31T23:59:59.999Z\"") != std::string::npos);
+  CHECK(line.find("\"started_at\":\"1970-01-01T00:00:00.000Z\"") != std::string::npos);
+  auto parsed = ParseOpslogLine(line);
+  REQUIRE(parsed.ok());
+  const auto& back = std::get<OpRecord>(*parsed);
+  CHECK(back.filepath == op.filepath);
+  CHECK(back.error_message == std::string("bad \\xff byte and \"quotes\""));
+  CHECK(back.ended_at_ms == op.ended_at_ms);
+
+  OpRecord intent;
+  intent.operation = OpKind::kUpdate;
+  intent.filepath = "d/\xfe\xff";
+  intent.size_before = 12;
+  intent.started_at_ms = 1764000000123;
+  auto pi = ParseOpslogLine(FormatIntentLine(intent));
+  REQUIRE(pi.ok());
+  const auto& bi = std::get<OpIntent>(*pi).op;
+  CHECK(bi.operation == OpKind::kUpdate);
+  CHECK(bi.filepath == intent.filepath);
+  CHECK(bi.size_before == 12);
+  CHECK(bi.started_at_ms == intent.started_at_ms);
+}
+
+}  // namespace ha_sync::audit
