@@ -8,6 +8,8 @@
 #   mariadb_server.sh stop DIR     stop the server (SIGTERM, then SIGKILL), keep the data
 #   mariadb_server.sh kill DIR     SIGKILL the server (a crash), keep the data
 #   mariadb_server.sh destroy DIR  stop and delete DIR
+# HA_SYNC_MARIADB_OPTS adds mariadbd options (e.g. a bigger buffer pool for perf/flush_bench).
+#
 #   mariadb_server.sh run CMD...   when HA_SYNC_TEST_MYSQL_DSN is unset: start a server in a
 #                                  temporary DIR, export HA_SYNC_TEST_MYSQL_DSN,
 #                                  HA_SYNC_TEST_MARIADB_DIR and HA_SYNC_TEST_MARIADB_CTL (this
@@ -73,25 +75,41 @@ start() {
     cat "$dir/dsn"
     return 0
   fi
-  [ -f "$dir/port" ] || free_port > "$dir/port"
-  port=$(cat "$dir/port")
-  # Small, quick server; InnoDB keeps its default durability (a commit is on
-  # disk when COMMIT returns), which the exactly-once tests rely on.
-  "$mariadbd" --no-defaults --datadir="$dir/data" $user_opt \
-    --socket="$sock" --port="$port" --bind-address=127.0.0.1 \
-    --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
-    --skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
-    --max-connections=200 --skip-log-bin \
-    > /dev/null 2>&1 &
-  tries=0
-  until "$admin" --no-defaults --socket="$sock" -uroot ping > /dev/null 2>&1; do
-    tries=$((tries + 1))
-    if [ $tries -gt 600 ]; then
-      echo "mariadb_server.sh: server did not start; $dir/error.log:" >&2
-      tail -20 "$dir/error.log" >&2
-      return 1
+  attempt=0
+  while :; do
+    attempt=$((attempt + 1))
+    [ -f "$dir/port" ] || free_port > "$dir/port"
+    port=$(cat "$dir/port")
+    # Small, quick server; InnoDB keeps its default durability (a commit is
+    # on disk when COMMIT returns), which the exactly-once tests rely on.
+    "$mariadbd" --no-defaults --datadir="$dir/data" $user_opt \
+      --socket="$sock" --port="$port" --bind-address=127.0.0.1 \
+      --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
+      --skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
+      --max-connections=200 --skip-log-bin ${HA_SYNC_MARIADB_OPTS:-} \
+      > /dev/null 2>&1 &
+    server=$!
+    tries=0
+    started=1
+    until "$admin" --no-defaults --socket="$sock" -uroot ping > /dev/null 2>&1; do
+      tries=$((tries + 1))
+      if ! kill -0 "$server" 2>/dev/null || [ $tries -gt 600 ]; then
+        started=0
+        break
+      fi
+      sleep 0.1
+    done
+    [ $started = 1 ] && break
+    # The free port may have been taken between choosing and binding it:
+    # before the DSN is published, choose another one.
+    if [ $attempt -lt 3 ] && [ ! -f "$dir/dsn" ] && grep -q "already in use" "$dir/error.log" 2>/dev/null; then
+      kill -KILL "$server" 2>/dev/null || true
+      rm -f "$dir/port"
+      continue
     fi
-    sleep 0.1
+    echo "mariadb_server.sh: server did not start; $dir/error.log:" >&2
+    tail -20 "$dir/error.log" >&2
+    return 1
   done
   if [ ! -f "$dir/dsn" ]; then
     pass="t0p:S3cr@t-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"

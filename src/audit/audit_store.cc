@@ -141,6 +141,7 @@ AuditStore::RunWriter::RunWriter(AuditStore* store) : store_(store) {}
 AuditStore::RunWriter::~RunWriter() { Rollback(); }
 
 void AuditStore::RunWriter::Rollback() {
+  if (in_flight_.valid()) in_flight_.wait();
   if (!open_) return;
   open_ = false;
   (void)store_->conn_->Rollback();
@@ -216,10 +217,23 @@ Status AuditStore::RunWriter::Add(const OpRecord& op) {
   return Status::Ok();
 }
 
+Status AuditStore::RunWriter::WaitInFlight() {
+  if (!in_flight_.valid()) return Status::Ok();
+  Status s = in_flight_.get();
+  if (!s.ok()) {
+    Rollback();
+    return s;
+  }
+  rows_ += static_cast<int64_t>(in_flight_rows_);
+  in_flight_rows_ = 0;
+  FaultPoint("flush.batch");
+  return Status::Ok();
+}
+
 Status AuditStore::RunWriter::FlushBatch() {
+  if (Status s = WaitInFlight(); !s.ok()) return s;
   if (pending_rows_ == 0) return Status::Ok();
   SqlConnection* conn = store_->conn_.get();
-  std::unique_ptr<SqlStatement> partial;
   SqlStatement* stmt;
   if (pending_rows_ == store_->batch_rows_) {
     if (!full_batch_) {
@@ -237,24 +251,23 @@ Status AuditStore::RunWriter::FlushBatch() {
       Rollback();
       return prepared.status();
     }
-    partial = std::move(*prepared);
-    stmt = partial.get();
+    partial_batch_ = std::move(*prepared);
+    stmt = partial_batch_.get();
   }
-  if (Status s = stmt->Execute(pending_); !s.ok()) {
-    Rollback();
-    return s;
-  }
-  rows_ += static_cast<int64_t>(pending_rows_);
+  std::swap(pending_, in_flight_values_);
   pending_.clear();
+  in_flight_rows_ = pending_rows_;
   pending_rows_ = 0;
   pending_bytes_ = 0;
-  FaultPoint("flush.batch");
+  in_flight_ = std::async(std::launch::async,
+                          [stmt, this] { return stmt->Execute(in_flight_values_); });
   return Status::Ok();
 }
 
 Status AuditStore::RunWriter::Finish(const RunFooter& f) {
   if (!open_) return Status::Error("audit flush: no transaction");
   if (Status s = FlushBatch(); !s.ok()) return s;
+  if (Status s = WaitInFlight(); !s.ok()) return s;
   SqlConnection* conn = store_->conn_.get();
   Status s = conn->Exec(
       "UPDATE sync_iterations SET status = ?, ended_at = ?, files_created = ?, files_updated = ?, "
@@ -269,6 +282,7 @@ Status AuditStore::RunWriter::Finish(const RunFooter& f) {
     return s;
   }
   full_batch_.reset();
+  partial_batch_.reset();
   FaultPoint("flush.before_commit");
   s = conn->Commit();
   open_ = false;

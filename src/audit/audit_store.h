@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,7 +63,8 @@ class AuditStore {
   Result<PruneResult> Prune(int64_t cutoff_ms, int64_t batch = 10000);
 
   // Writes one run: Start() opens the transaction and finds or inserts the
-  // iteration; Add() batches operation rows into multi-row INSERTs;
+  // iteration; Add() batches operation rows into multi-row INSERTs (sent
+  // while the next batch is being prepared);
   // Finish() writes the last batch and the final status and commits. Any
   // error (and destruction without Finish) rolls back: nothing is written.
   class RunWriter {
@@ -78,7 +80,11 @@ class AuditStore {
     int64_t rows() const { return rows_; }
 
    private:
+    // Sends the pending rows. The INSERT runs on a helper thread while the
+    // caller parses the next batch (the connection is handed over, never
+    // shared: every other use of it waits for the batch in flight first).
     Status FlushBatch();
+    Status WaitInFlight();
     void Rollback();
 
     AuditStore* store_;
@@ -89,6 +95,10 @@ class AuditStore {
     size_t pending_rows_ = 0;
     size_t pending_bytes_ = 0;
     std::unique_ptr<SqlStatement> full_batch_;
+    std::unique_ptr<SqlStatement> partial_batch_;
+    std::vector<SqlValue> in_flight_values_;
+    size_t in_flight_rows_ = 0;
+    std::future<Status> in_flight_;
   };
 
   // Rows per multi-row INSERT: 1000, or HA_SYNC_FLUSH_BATCH_ROWS (1-5000;

@@ -107,17 +107,15 @@ Status ParseParams(const std::string& query, Dsn* dsn) {
       else if (value == "preferred") dsn->tls = Dsn::Tls::kPreferred;
       else if (value == "false") dsn->tls = Dsn::Tls::kDisabled;
       else return Malformed("parameter 'tls' must be true, skip-verify, preferred or false");
-    } else if (key == "loc") {
-      // Times are written as UTC text; only a UTC location means the same.
-      if (value != "UTC") return Malformed("parameter 'loc' must be UTC (all times are UTC)");
-    } else if (key == "parseTime" || key == "charset" || key == "collation" ||
+    } else if (key == "loc" || key == "parseTime" || key == "charset" || key == "collation" ||
                key == "allowNativePasswords" || key == "allowCleartextPasswords" ||
                key == "allowOldPasswords" || key == "clientFoundRows" ||
                key == "columnsWithAlias" || key == "interpolateParams" ||
                key == "multiStatements" || key == "maxAllowedPacket" ||
                key == "rejectReadOnly" || key == "checkConnLiveness" ||
                key == "allowAllFiles") {
-      // Meaningful to the Go driver only; utf8mb4 and UTC are always used here.
+      // Meaningful to the Go driver only (loc: how it converts Go times);
+      // here the session is always utf8mb4 and every time is UTC.
     } else {
       return Malformed("unknown parameter '" + key + "'");
     }

@@ -10,7 +10,7 @@
 // MySQL parameters understood: timeout, readTimeout, writeTimeout (Go
 // durations such as 5s, 500ms, 2m), tls (true | skip-verify | preferred |
 // false). Parameters the Go driver accepts that do not change anything here
-// (parseTime, loc=UTC, charset, collation, ...) are accepted and ignored;
+// (parseTime, loc, charset, collation, ...) are accepted and ignored;
 // any other parameter is an error, so a typo is never silently dropped.
 //
 // Secrets: the password is kept in `password` only. Masked() and every

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "audit/civil_time.h"
 #include "audit/mysql_connection.h"
 #include "audit/sqlite_connection.h"
 
@@ -42,14 +43,33 @@ Result<std::unique_ptr<SqlConnection>> OpenSqlConnection(const Dsn& dsn,
 }
 
 std::string FormatSqlTime(int64_t ms) {
-  const time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-  const int frac = static_cast<int>(ms - static_cast<int64_t>(secs) * 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
+  int64_t days = ms / 86400000, rest = ms % 86400000;
+  if (rest < 0) {
+    rest += 86400000;
+    --days;
+  }
+  int64_t y;
+  int m, d;
+  CivilFromDays(days, &y, &m, &d);
+  if (y < 0 || y > 9999) y = 0;  // outside DATETIME's range; never a real time
+  char buf[24];
+  auto put = [&buf](int pos, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[pos + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, y, 4);
+  buf[4] = '-';
+  put(5, m, 2);
+  buf[7] = '-';
+  put(8, d, 2);
+  buf[10] = ' ';
+  put(11, rest / 3600000, 2);
+  buf[13] = ':';
+  put(14, rest / 60000 % 60, 2);
+  buf[16] = ':';
+  put(17, rest / 1000 % 60, 2);
+  buf[19] = '.';
+  put(20, rest % 1000, 3);
+  return std::string(buf, 23);
 }
 
 bool ParseSqlTime(const std::string& text, int64_t* ms) {

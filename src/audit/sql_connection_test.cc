@@ -4,6 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <ctime>
+
+#include "audit/opslog_format.h"
 #include "audit/schema.h"
 #include "audit/test_databases.h"
 
@@ -45,6 +49,37 @@ TEST_CASE("SQL times are UTC text with milliseconds") {
   CHECK(ms == 1764000000500);
   CHECK_FALSE(ParseSqlTime("2025-11-24T16:00:00.123Z", &ms));
   CHECK_FALSE(ParseSqlTime("yesterday", &ms));
+}
+
+TEST_CASE("hand-rolled calendar code agrees with the C library") {
+  // Leap days, century years, the epoch, and a walk over 130 years.
+  std::vector<int64_t> samples = {0, 951782400000, 951868799999, 4107542400000, 1709164800123,
+                                  -1, 253402300799999};
+  for (int64_t t = -86400000; t < 4102444800000; t += 86400000LL * 37 + 3600000 * 5 + 61001) {
+    samples.push_back(t);
+  }
+  for (int64_t t : samples) {
+    CAPTURE(t);
+    const time_t secs = static_cast<time_t>(t >= 0 ? t / 1000 : (t - 999) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char ref[40];
+    std::snprintf(ref, sizeof ref, "%04d-%02d-%02d %02d:%02d:%02d.%03d", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(t - static_cast<int64_t>(secs) * 1000));
+    CHECK(FormatSqlTime(t) == ref);
+    int64_t back = 0;
+    REQUIRE(ParseSqlTime(FormatSqlTime(t), &back));
+    CHECK(back == t);
+    if (t >= 0) {
+      REQUIRE(ParseUtcMs(FormatUtcMs(t), &back));
+      CHECK(back == t);
+    }
+  }
+  int64_t ms = 0;
+  CHECK_FALSE(ParseUtcMs("2026-13-01T00:00:00.000Z", &ms));
+  CHECK_FALSE(ParseUtcMs("2026-01-01T00:00:00.00xZ", &ms));
+  CHECK_FALSE(ParseUtcMs("2026-01-01 00:00:00.000Z", &ms));
 }
 
 TEST_CASE("schema is created, re-created idempotently, and values round-trip") {

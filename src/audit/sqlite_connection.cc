@@ -1,6 +1,9 @@
 #include "audit/sqlite_connection.h"
 
 #include <sqlite3.h>
+#include <sys/vfs.h>
+
+#include <cerrno>
 
 namespace ha_sync::audit {
 
@@ -159,6 +162,20 @@ Result<bool> SqliteStatement::Next(SqlRow* row) {
   return true;
 }
 
+// WAL keeps its index in shared memory, which only works for processes on
+// one host: on a network file system (the log PV is NFS) fall back to the
+// rollback journal, which relies on file locks only.
+bool OnNetworkFileSystem(const std::string& db_path) {
+  const size_t slash = db_path.rfind('/');
+  const std::string dir = slash == 0 ? "/" : db_path.substr(0, slash);
+  struct statfs sf;
+  if (::statfs(dir.c_str(), &sf) != 0) return false;
+  constexpr long kNfs = 0x6969, kSmb = 0x517B, kCifs = 0xFF534D42, kSmb2 = 0xFE534D42;
+  constexpr long kFuse = 0x65735546, kCeph = 0x00C36400;
+  const long t = static_cast<long>(sf.f_type);
+  return t == kNfs || t == kSmb || t == kCifs || t == kSmb2 || t == kFuse || t == kCeph;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const Dsn& dsn,
@@ -182,7 +199,9 @@ Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const Dsn& dsn,
     if (Status s = conn->Run(pragma, pragma); !s.ok()) return s;
   }
   if (!options.read_only) {
-    if (Status s = conn->Run("PRAGMA journal_mode = WAL", "set WAL journal"); !s.ok()) return s;
+    const char* mode = OnNetworkFileSystem(dsn.sqlite_path) ? "PRAGMA journal_mode = DELETE"
+                                                            : "PRAGMA journal_mode = WAL";
+    if (Status s = conn->Run(mode, mode); !s.ok()) return s;
   }
   return std::unique_ptr<SqlConnection>(std::move(conn));
 }

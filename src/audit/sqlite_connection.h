@@ -1,5 +1,7 @@
 // SqlConnection over SQLite 3: one database file shared by several processes
-// (WAL journal, busy timeout, BEGIN IMMEDIATE for write transactions,
+// (WAL journal on a local file system, the rollback journal on a network one
+// such as NFS, where WAL's shared memory does not reach other hosts; busy
+// timeout, BEGIN IMMEDIATE for write transactions,
 // synchronous=FULL so a commit survives a power cut before the opslog that
 // fed it is deleted). See sql_connection.h for the contract.
 //
