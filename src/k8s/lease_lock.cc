@@ -72,6 +72,12 @@ void LeaseLock::Adopt(const Lease& lease, SteadyTime sent_at) {
   // The fence only ever moves forward (an older write adopted late must not shorten it).
   const int64_t ns = duration_cast<std::chrono::nanoseconds>(fence.time_since_epoch()).count();
   if (ns > fence_at_ns_.load()) fence_at_ns_.store(ns);
+  if (sent_at > last_ok_) last_ok_ = sent_at;
+}
+
+LeaseLock::SteadyTime LeaseLock::NextRenew() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_ok_ + timings_.renew_interval;
 }
 
 std::optional<LeaseLock::SteadyTime> LeaseLock::SentAt(const std::optional<WallTime>& renew_time) {
@@ -262,8 +268,13 @@ std::string LeaseLock::LostReason() const {
   if (!held_.load()) return LeaseRef() + " was released";
   const int64_t now = duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
   if (now < fence_at_ns_.load()) return {};
-  return LeaseRef() + " not renewed in time (TTL " + std::to_string(config_.ttl.count()) + " s minus " +
-         Seconds(timings_.fence_margin) + " margin)" + (last_error_.empty() ? "" : "; last error: " + last_error_);
+  std::string why = LeaseRef() + " not renewed in time (TTL " + std::to_string(config_.ttl.count()) +
+                    " s minus " + Seconds(timings_.fence_margin) + " margin)";
+  if (const int64_t since = renew_sent_ns_.load(); since != 0) {
+    why += "; a renew sent " + Seconds(std::chrono::nanoseconds(now - since)) + " ago has no answer yet";
+  }
+  if (!last_error_.empty()) why += "; last error: " + last_error_;
+  return why;
 }
 
 void LeaseLock::MarkLost(const std::string& reason, bool observed) {
@@ -279,7 +290,9 @@ void LeaseLock::MarkLost(const std::string& reason, bool observed) {
 
 void LeaseLock::HeartbeatLoop() {
   std::mt19937_64 rng(std::random_device{}());
-  SteadyTime next = Clock::now() + timings_.renew_interval;
+  // Renewals are paced from when the last successful write was sent: its
+  // renewTime is what contenders see.
+  SteadyTime next = NextRenew();
   for (;;) {
     const SteadyTime fence{std::chrono::nanoseconds(fence_at_ns_.load())};
     {
@@ -295,7 +308,7 @@ void LeaseLock::HeartbeatLoop() {
     const RenewResult r = RenewOnce();
     if (r == RenewResult::kLost) return;
     if (r == RenewResult::kRenewed) {
-      next = Clock::now() + timings_.renew_interval;
+      next = NextRenew();
     } else {
       const auto base = timings_.retry_interval.count();
       std::uniform_int_distribution<int64_t> jitter(base / 2, base);
@@ -328,6 +341,11 @@ LeaseLock::RenewResult LeaseLock::RenewOnce() {
     last_error_ = what;
   };
 
+  renew_sent_ns_.store(duration_cast<std::chrono::nanoseconds>(sent_at.time_since_epoch()).count());
+  struct InFlight {
+    std::atomic<int64_t>* ns;
+    ~InFlight() { ns->store(0); }
+  } in_flight{&renew_sent_ns_};
   ApiResult r = api_->Put(ItemPath(), base.WithSpec(spec).ToJson(), deadline, nullptr);
   if (r.ok()) {
     auto lease = Lease::Parse(r.body);
@@ -344,7 +362,7 @@ LeaseLock::RenewResult LeaseLock::RenewOnce() {
   }
 
   // 409, 404, an unknown outcome or an unreadable 2xx: the server's copy decides.
-  ApiResult g = api_->Get(ItemPath(), deadline, nullptr);
+  ApiResult g = api_->Get(ItemPath(), std::min(fence, Clock::now() + timings_.renew_interval), nullptr);
   if (g.Is(ApiErrorKind::kNotFound)) {
     MarkLost(LeaseRef() + " was deleted by someone else while we held it; not re-creating it", true);
     return RenewResult::kLost;
@@ -417,16 +435,20 @@ Status LeaseLock::DeleteOurs(Lease base, SteadyTime deadline) {
 
 Status LeaseLock::Release() {
   StopHeartbeat();
+  const bool fenced = !MayStillWrite();  // lost, or past the fence
   if (!held_.exchange(false)) return Status::Ok();
   Lease base = [this] {
     std::lock_guard<std::mutex> lock(mu_);
     return *current_;
   }();
+  milliseconds budget = config_.release_timeout;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (lost_observed_) return Status::Ok();  // someone else's now, or gone: not ours to delete
+    // Lost to an API outage: one quick best-effort try, not a long wait for an API that is away.
+    if (fenced) budget = timings_.request_timeout;
   }
-  return DeleteOurs(std::move(base), Clock::now() + config_.release_timeout);
+  return DeleteOurs(std::move(base), Clock::now() + budget);
 }
 
 }  // namespace ha_sync::k8s

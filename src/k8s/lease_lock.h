@@ -27,7 +27,9 @@
 //
 // Release: stop the heartbeat, then DELETE with preconditions {uid,
 // resourceVersion}; 404 = already released; 409 -> re-GET and retry only if
-// it is still ours. A lease seen taken over or deleted is left alone.
+// it is still ours. A lease seen taken over or deleted is left alone; after
+// losing it to an API outage one quick attempt is made (the lease expires on
+// its own anyway).
 //
 // Thread-safety: Acquire/Release from one thread; MayStillWrite/LostReason
 // from any thread. The heartbeat runs on its own thread between them.
@@ -90,6 +92,7 @@ class LeaseLock : public RunLock {
 
   WriteResult WriteHolder(const Lease* base, SteadyTime deadline, Status* error);
   void Adopt(const Lease& lease, SteadyTime sent_at);
+  SteadyTime NextRenew() const;
   std::optional<SteadyTime> SentAt(const std::optional<WallTime>& renew_time);
   void CleanUpAfterFailedAcquire();
   Status DeleteOurs(Lease base, SteadyTime deadline);
@@ -111,6 +114,7 @@ class LeaseLock : public RunLock {
   mutable std::mutex mu_;
   std::optional<Lease> current_;  // the lease as last received while ours
   std::deque<std::pair<WallTime, SteadyTime>> sent_;  // renewTimes we wrote, when sent
+  SteadyTime last_ok_{};          // when the last successful write was sent
   std::string last_error_;        // last renew failure, for LostReason
   std::string lost_reason_;
   bool lost_observed_ = false;    // seen taken over / deleted: do not touch it
@@ -118,7 +122,8 @@ class LeaseLock : public RunLock {
 
   std::atomic<bool> held_{false};
   std::atomic<bool> lost_{false};
-  std::atomic<int64_t> fence_at_ns_{0};  // steady clock, since its epoch
+  std::atomic<int64_t> fence_at_ns_{0};    // steady clock, since its epoch
+  std::atomic<int64_t> renew_sent_ns_{0};  // a renew is waiting for its answer since then
 
   std::mutex hb_mu_;
   std::condition_variable hb_cv_;
