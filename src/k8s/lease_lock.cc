@@ -203,9 +203,12 @@ RunLock::AcquireResult LeaseLock::Acquire() {
         result.status = Status::Error("interrupted by a signal before the " + LeaseRef() + " was taken");
       } else if (g.Is(ApiErrorKind::kForbidden)) {
         result.status = Status::Error(Forbidden("get", g));
+      } else if (!g.has_response && g.permanent) {
+        result.status = Status::Error("cannot use the Kubernetes API for the " + LeaseRef() + ": " + g.error);
       } else if (!g.has_response) {
         result.status = Status::Error("cannot reach the Kubernetes API to read the " + LeaseRef() + " (" +
-                                      std::to_string(g.attempts) + " attempt(s)): " + g.error);
+                                      std::to_string(g.attempts) + " attempt(s) within " +
+                                      Seconds(config_.acquire_timeout) + "): " + g.error);
       } else {
         result.status = Status::Error("cannot read the " + LeaseRef() + ": " + g.Describe());
       }

@@ -319,6 +319,22 @@ TEST_CASE("a change that keeps us the holder (rv bumped) is adopted, not treated
   CHECK(m.lock->Release().ok());
 }
 
+TEST_CASE("release: a stale resourceVersion precondition (409) is re-read and retried while still ours") {
+  FakeKubeApi fake;
+  Made m = MakeLock(For(fake));
+  REQUIRE(m.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  fake.Op({{"op", "annotate"}, {"name", kLease}, {"key", "k"}, {"value", "v"}});
+  REQUIRE(m.lock->Release().ok());
+  CHECK_FALSE(fake.Lease(kLease).has_value());
+  auto deletes = Requests(fake.Log(), "DELETE", kItem);
+  REQUIRE(deletes.size() == 2);
+  CHECK(deletes[0].at("code") == 409);
+  CHECK(deletes[1].at("code") == 200);
+  CHECK(*Path(deletes[0].at("body"), {"preconditions", "uid"}) == *Path(deletes[1].at("body"), {"preconditions", "uid"}));
+  CHECK(*Path(deletes[0].at("body"), {"preconditions", "resourceVersion"}) !=
+        *Path(deletes[1].at("body"), {"preconditions", "resourceVersion"}));
+}
+
 TEST_CASE("429 and 503 bursts are survived, Retry-After honoured, plain-text 429 handled") {
   FakeKubeApi fake;
   fake.AddFault({{"method", "GET"}, {"action", "status"}, {"code", 503}, {"times", 2}, {"retry_after", "0"}});
