@@ -130,9 +130,19 @@ TEST_CASE("a token the server keeps refusing is an outage bounded by the deadlin
   test::ScratchDir dir;
   test::WriteFile(dir / "token", "wrong-token\n");
   auto api = Client(fake, dir / "token");
-  ApiResult r = api->Get(kItem, In(800), nullptr);
+  ApiResult r = api->Get(kItem, In(2500), nullptr);
   CHECK(r.Is(ApiErrorKind::kUnauthorized));
   CHECK(r.attempts >= 3);  // at once after the first 401, then with backoff
+}
+
+TEST_CASE("a slow answer within the response timeout is simply waited for") {
+  FakeKubeApi fake;
+  fake.AddFault({{"method", "GET"}, {"action", "delay"}, {"seconds", 0.4}});
+  auto api = Client(fake);
+  ApiResult r = api->Get(kItem, In(5000), nullptr);
+  CHECK(r.Is(ApiErrorKind::kNotFound));
+  CHECK(r.attempts == 1);
+  CHECK(Str(fake.Log().at(0).at("fault")) == "delay");
 }
 
 TEST_CASE("the response timeout fires on a server that does not answer") {

@@ -154,6 +154,13 @@ TEST_CASE("a lease held by a live run: exit 0, say who holds it, touch nothing")
   CHECK(FilesUnder(t.dest).empty());
   CHECK(Opslogs(t.logs).empty());
   for (const auto& e : fake.Log()) CHECK(Str(e.at("method")) == "GET");
+
+  // Once the holder stops renewing (its renewTime falls behind), the next run takes over.
+  fake.Op({{"op", "expire"}, {"name", kLeaseName}, {"seconds", 700}});
+  RunOutput next = RunHaSync(Args(fake, t), kPodEnv);
+  INFO(next.err);
+  CHECK(next.exit_code == 0);
+  CHECK(FilesUnder(t.dest).size() == 3);
 }
 
 TEST_CASE("an expired holder's lease is taken over and the run syncs") {

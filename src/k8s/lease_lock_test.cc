@@ -335,6 +335,18 @@ TEST_CASE("release: a stale resourceVersion precondition (409) is re-read and re
         *Path(deletes[1].at("body"), {"preconditions", "resourceVersion"}));
 }
 
+TEST_CASE("release: a lease already gone (404) counts as released") {
+  FakeKubeApi fake;
+  Made m = MakeLock(For(fake));
+  REQUIRE(m.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  fake.Op({{"op", "delete"}, {"name", kLease}});
+  CHECK(m.lock->Release().ok());  // before any renewal noticed the deletion
+  auto deletes = Requests(fake.Log(), "DELETE", kItem);
+  REQUIRE(deletes.size() == 1);
+  CHECK(deletes[0].at("code") == 404);
+  CHECK_FALSE(fake.Lease(kLease).has_value());
+}
+
 TEST_CASE("429 and 503 bursts are survived, Retry-After honoured, plain-text 429 handled") {
   FakeKubeApi fake;
   fake.AddFault({{"method", "GET"}, {"action", "status"}, {"code", 503}, {"times", 2}, {"retry_after", "0"}});

@@ -125,54 +125,82 @@ const TestCerts& Certs() {
   return certs;
 }
 
+struct FakeKubeApi::Server {
+  pid_t pid = -1;
+  int stdin_fd = -1;
+  int api_port = 0;
+  int control_port = 0;
+  ScratchDir dir;
+  std::string token_file = dir / "token";
+
+  Server(bool wrong_host_cert, const std::string& token) {
+    const TestCerts& certs = Certs();
+    int out_fd = -1;
+    pid = Spawn({"python3", EnvOrDie("HA_SYNC_FAKE_KUBE_API"), "--cert",
+                 wrong_host_cert ? certs.wronghost_cert : certs.server_cert, "--key",
+                 wrong_host_cert ? certs.wronghost_key : certs.server_key, "--token", token, "--token-file",
+                 token_file},
+                {}, &stdin_fd, &out_fd, nullptr);
+    // Wait for "READY <api> <control>".
+    std::string line;
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (line.find('\n') == std::string::npos) {
+      pollfd p{out_fd, POLLIN, 0};
+      const int left = static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(limit - std::chrono::steady_clock::now()).count());
+      if (left <= 0 || ::poll(&p, 1, left) <= 0) break;
+      char buf[256];
+      const ssize_t n = ::read(out_fd, buf, sizeof buf);
+      if (n <= 0) break;
+      line.append(buf, static_cast<size_t>(n));
+    }
+    ::close(out_fd);
+    std::istringstream in(line);
+    std::string word;
+    in >> word >> api_port >> control_port;
+    if (word != "READY" || api_port <= 0 || control_port <= 0) {
+      throw std::runtime_error("the fake API server did not start: '" + line + "'");
+    }
+  }
+
+  ~Server() {
+    if (stdin_fd >= 0) ::close(stdin_fd);  // EOF on stdin ends the server
+    for (int i = 0; i < 200; ++i) {
+      int status;
+      if (::waitpid(pid, &status, WNOHANG) == pid) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(pid, SIGKILL);
+    WaitExit(pid);
+  }
+};
+
 FakeKubeApi::FakeKubeApi() : FakeKubeApi(Options{}) {}
 
 FakeKubeApi::FakeKubeApi(Options options) {
-  const TestCerts& certs = Certs();
-  token_file_ = dir_ / "token";
-  int out_fd = -1;
-  pid_ = Spawn({"python3", EnvOrDie("HA_SYNC_FAKE_KUBE_API"), "--cert",
-                options.wrong_host_cert ? certs.wronghost_cert : certs.server_cert, "--key",
-                options.wrong_host_cert ? certs.wronghost_key : certs.server_key, "--token", options.token,
-                "--token-file", token_file_},
-               {}, &stdin_fd_, &out_fd, nullptr);
-  // Wait for "READY <api> <control>".
-  std::string line;
-  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (line.find('\n') == std::string::npos) {
-    pollfd p{out_fd, POLLIN, 0};
-    const int left = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(limit - std::chrono::steady_clock::now()).count());
-    if (left <= 0 || ::poll(&p, 1, left) <= 0) break;
-    char buf[256];
-    const ssize_t n = ::read(out_fd, buf, sizeof buf);
-    if (n <= 0) break;
-    line.append(buf, static_cast<size_t>(n));
+  if (options.wrong_host_cert) {
+    server_ = std::make_shared<Server>(true, options.token);
+    api_port_ = server_->api_port;
+    return;
   }
-  ::close(out_fd);
-  std::istringstream in(line);
-  std::string word;
-  in >> word >> api_port_ >> control_port_;
-  if (word != "READY" || api_port_ <= 0 || control_port_ <= 0) {
-    throw std::runtime_error("the fake API server did not start: '" + line + "'");
-  }
+  static std::shared_ptr<Server> shared;  // ends with the test program (stdin EOF)
+  if (!shared) shared = std::make_shared<Server>(false, options.token);
+  server_ = shared;
+  // A fresh API port each time: an earlier test's stray request cannot reach this one.
+  json::value reply = Control("POST", "/reset", json::object{{"token", options.token}});
+  api_port_ = static_cast<int>(reply.as_object().at("api_port").as_int64());
 }
 
-FakeKubeApi::~FakeKubeApi() {
-  if (stdin_fd_ >= 0) ::close(stdin_fd_);  // EOF on stdin ends the server
-  for (int i = 0; i < 200; ++i) {
-    int status;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ::kill(pid_, SIGKILL);
-  WaitExit(pid_);
-}
+FakeKubeApi::~FakeKubeApi() = default;
+
+int FakeKubeApi::port() const { return api_port_; }
+const std::string& FakeKubeApi::token_file() const { return server_->token_file; }
 
 json::value FakeKubeApi::Control(const std::string& method, const std::string& path, const json::value& body) {
   boost::asio::io_context ioc;
   tcp::socket socket(ioc);
-  socket.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(control_port_)));
+  socket.connect(
+      tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(server_->control_port)));
   http::request<http::string_body> req;
   req.method_string(method);
   req.target(path);

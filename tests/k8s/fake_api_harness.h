@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,10 +41,15 @@ struct TestCerts {
 };
 const TestCerts& Certs();
 
+// A fake API server in its start state: no leases, no faults, empty log,
+// only `token` valid (and written to token_file()). Starting Python costs
+// about a second on a loaded machine, so instances with the default
+// certificate share one server process per test program, reset on
+// construction: use one such instance at a time.
 class FakeKubeApi {
  public:
   struct Options {
-    bool wrong_host_cert = false;  // present a certificate for another host
+    bool wrong_host_cert = false;  // present a certificate for another host (a private process)
     std::string token = "token-one";
   };
   FakeKubeApi();
@@ -52,9 +58,9 @@ class FakeKubeApi {
   FakeKubeApi(const FakeKubeApi&) = delete;
   FakeKubeApi& operator=(const FakeKubeApi&) = delete;
 
-  int port() const { return api_port_; }
-  std::string url() const { return "https://127.0.0.1:" + std::to_string(api_port_); }
-  const std::string& token_file() const { return token_file_; }
+  int port() const;
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port()); }
+  const std::string& token_file() const;
 
   // Control side.
   boost::json::value Control(const std::string& method, const std::string& path,
@@ -73,13 +79,11 @@ class FakeKubeApi {
   bool WaitForLog(const std::function<bool(const boost::json::array&)>& pred,
                   std::chrono::milliseconds limit = std::chrono::seconds(30));
 
+  struct Server;  // one python process
+
  private:
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1;
+  std::shared_ptr<Server> server_;
   int api_port_ = 0;
-  int control_port_ = 0;
-  ScratchDir dir_;
-  std::string token_file_;
 };
 
 // Log helpers.

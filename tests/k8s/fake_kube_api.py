@@ -23,6 +23,10 @@ Control side (plain HTTP on 127.0.0.1, JSON):
                        TLS server names (SNI) clients sent
   POST /faults         {"rules":[RULE,...]} appended; DELETE /faults clears
   POST /op             an out-of-band change, see Fake.op()
+  POST /reset          {"token": T}: back to the start state (no leases, no
+                       faults, empty log, only token T valid and written to
+                       the token file) on a new API port, answered with
+                       {"api_port": P}, so one server can serve many tests
 RULE = {"method":"PUT"|"*", "path":"substring", "skip":N, "times":N|-1,
         "action":"status"|"plain429"|"delay"|"hang"|"reset",
         "code":503, "retry_after":"1", "seconds":S, "apply":true|false}
@@ -256,6 +260,7 @@ class Fake:
 
     def __init__(self, token, token_file, namespaces):
         self.lock = threading.RLock()
+        self.default_namespaces = set(namespaces)
         self.rv = 100
         self.leases = {}  # (ns, name) -> stored object (canonical dict)
         self.namespaces = set(namespaces)
@@ -268,10 +273,42 @@ class Fake:
         self.down = False
         self.sni = []  # TLS server names the clients sent (None: no SNI)
         self.api_port = 0
+        self.api = None
+        self.generation = 0
+        self.ssl_context = None
         self.started = time.monotonic()
         self.shutdown = threading.Event()
         if token_file:
             self.write_token(token)
+
+    def start_api(self, port=0):
+        """(Re)opens the API listener. A reset moves to a new port and
+        generation: requests of an earlier test that are still queued or in
+        flight are dropped unseen (no log entry, no fault rule consumed)."""
+        old = self.api
+        with self.lock:
+            self.generation += 1
+            api = ApiServer(("127.0.0.1", port), self, self.ssl_context, self.generation)
+            self.api = api
+            self.api_port = api.server_address[1]
+        threading.Thread(target=api.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        if old is not None:
+            old.shutdown()
+            old.server_close()
+
+    def reset(self, token):
+        self.start_api()
+        with self.lock:
+            self.leases = {}
+            self.namespaces = set(self.default_namespaces)
+            self.tokens = {token}
+            self.deny = set()
+            self.rules = []
+            self.log = []
+            self.down = False
+            self.sni = []
+            if self.token_file:
+                self.write_token(token)
 
     def write_token(self, token):
         tmp = self.token_file + ".tmp"
@@ -392,6 +429,9 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def dispatch(self, method):
         fake = self.fake
+        if self.server.generation != fake.generation:  # a request of an earlier test
+            self.close_connection = True
+            self.abort_connection()
         path, _, query = self.path.partition("?")
         raw = self.read_body()
         with fake.lock:
@@ -747,15 +787,16 @@ class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, fake, ssl_context):
+    def __init__(self, addr, fake, ssl_context, generation):
         super().__init__(addr, ApiHandler)
         self.fake = fake
         self.ssl_context = ssl_context
+        self.generation = generation
 
     def finish_request(self, request, client_address):
         # TLS per connection in the connection's own thread, so one stalled
         # client cannot block the accept loop.
-        if self.fake.down:
+        if self.fake.down or self.generation != self.fake.generation:
             request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             request.close()
             return
@@ -835,6 +876,9 @@ class ControlHandler(BaseHTTPRequestHandler):
                 return self.reply(200, {})
             if self.path == "/op":
                 return self.reply(200, fake.op(req))
+            if self.path == "/reset":
+                fake.reset(req["token"])
+                return self.reply(200, {"api_port": fake.api_port})
         except (KeyError, ValueError) as e:
             return self.reply(400, {"error": str(e)})
         self.reply(404, {"error": "unknown path"})
@@ -866,12 +910,11 @@ def main():
         with fake.lock:
             fake.sni.append(server_name)
     ctx.sni_callback = record_sni
-    api = ApiServer(("127.0.0.1", args.port), fake, ctx)
-    fake.api_port = api.server_address[1]
+    fake.ssl_context = ctx
+    fake.start_api(args.port)
     control = ControlServer(("127.0.0.1", 0), fake)
-    threading.Thread(target=api.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     threading.Thread(target=control.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    print("READY %d %d" % (api.server_address[1], control.server_address[1]), flush=True)
+    print("READY %d %d" % (fake.api_port, control.server_address[1]), flush=True)
     try:
         # Runs until stdin closes (the test process ended) or a signal arrives.
         sys.stdin.read()
