@@ -252,7 +252,9 @@ TEST_CASE("racing contenders: exactly one wins, for a fresh and for an expired l
 
 TEST_CASE("renew conflict after a take-over: stop at once, do not release") {
   FakeKubeApi fake;
-  Made m = MakeLock(For(fake));
+  Setup s = For(fake);
+  s.ttl = 3;  // loss is noticed at the next renewal, after TTL/3
+  Made m = MakeLock(s);
   REQUIRE(m.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
   fake.Op({{"op", "take_over"}, {"name", kLease}, {"holder", "pod-thief/run-x"}});
   REQUIRE(WaitUntil([&] { return !m.lock->MayStillWrite(); }));
@@ -270,7 +272,9 @@ TEST_CASE("renew conflict after a take-over: stop at once, do not release") {
 
 TEST_CASE("a lease deleted under its holder is lost and never re-created") {
   FakeKubeApi fake;
-  Made m = MakeLock(For(fake));
+  Setup s = For(fake);
+  s.ttl = 3;  // loss is noticed at the next renewal, after TTL/3
+  Made m = MakeLock(s);
   REQUIRE(m.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
   fake.Op({{"op", "delete"}, {"name", kLease}});
   REQUIRE(WaitUntil([&] { return !m.lock->MayStillWrite(); }));
@@ -289,7 +293,9 @@ TEST_CASE("a lease deleted under its holder is lost and never re-created") {
 
 TEST_CASE("a lease deleted and re-created by someone else is lost") {
   FakeKubeApi fake;
-  Made m = MakeLock(For(fake));
+  Setup s = For(fake);
+  s.ttl = 3;  // loss is noticed at the next renewal, after TTL/3
+  Made m = MakeLock(s);
   REQUIRE(m.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
   fake.Op({{"op", "delete"}, {"name", kLease}});
   fake.PutLease(kLease, "pod-new/run-2", 60, 0);
