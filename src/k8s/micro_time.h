@@ -1,8 +1,9 @@
 // metav1.MicroTime, the type of a Lease's acquireTime and renewTime, exactly
 // as the API server writes it: "YYYY-MM-DDTHH:MM:SS.ffffffZ" (UTC, six
 // fractional digits, literal Z). The server rejects other digit counts with
-// 400 BadRequest, so we write only this form and, since the server emits only
-// this form, parse only this form (see /work/shared/k8s-lease.md §2.2).
+// 400 BadRequest (Go's time.Parse with RFC3339Micro, apimachinery
+// micro_time.go), so we write only this form and, since the server emits only
+// this form, parse only this form.
 //
 // Thread-safety: pure functions.
 #pragma once
