@@ -120,7 +120,9 @@ ApiResult ApiClient::Call(const char* method, const std::string& path, const std
 
     milliseconds wait = Backoff(backoff_step++);
     if (retry_after) wait = std::max(wait, milliseconds(int64_t{*retry_after} * 1000));
-    if (Clock::now() + wait >= deadline) return result;  // out of time: report the last failure
+    // Out of time (an attempt needs at least half a response timeout to be
+    // worth starting): report the last failure.
+    if (Clock::now() + wait + http_->timeouts().response / 2 >= deadline) return result;
     if (!SleepUntil(Clock::now() + wait, stop)) {
       result.interrupted = true;
       if (result.error.empty()) result.error = "interrupted by a signal";

@@ -13,7 +13,9 @@
 //    (k8s-lease.md §3.5). Failures before sending are retried.
 //  - DELETE is retried like a read: repeating an applied DELETE gives 404,
 //    which the lease code treats as "already gone".
-//  - an untrusted server certificate is final (permanent), not retried.
+//  - an untrusted server certificate is final (permanent), not retried;
+//  - a retry is not started when less than half a response timeout would be
+//    left of the deadline after its wait.
 // A stop flag (SIGTERM) ends the waiting between attempts.
 //
 // Thread-safety: calls may come from several threads; the token source is
