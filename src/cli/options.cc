@@ -79,12 +79,26 @@ bool IsValidLabel(const std::string& s) {
 
 }  // namespace
 
+bool IsValidNamespace(const std::string& ns) {
+  if (ns.empty() || ns.size() > 63) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(ns.front()) || !alnum(ns.back())) return false;
+  for (char c : ns) {
+    if (!alnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
 bool IsValidPairName(const std::string& pair) {
   if (pair.empty() || pair.size() > 253 - 8) return false;
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (!alnum(pair.front()) || !alnum(pair.back())) return false;
-  for (char c : pair) {
+  for (size_t i = 0; i < pair.size(); ++i) {
+    const char c = pair[i];
     if (!alnum(c) && c != '-' && c != '.') return false;
+    // DNS-1123 subdomain: each dot-separated label starts and ends alphanumeric
+    // (the API server answers 422 for "a..b" or "a.-b").
+    if (c == '.' && (!alnum(pair[i - 1]) || !alnum(pair[i + 1]))) return false;
   }
   return true;
 }
@@ -93,7 +107,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
   ParseResult r;
   Options& o = r.options;
   std::string lock_ttl, retain, threshold, workers, max_delete, block_size, min_age, trash_days,
-      skew_warn, queue_depth;
+      skew_warn, queue_depth, skew_margin, acquire_timeout;
   po::options_description desc(
       "Usage: ha-sync --src DIR --dest DIR --pair NAME [options]\n\n"
       "Syncs one folder pair in one direction: newest mtime wins, mtime preserved,\n"
@@ -107,6 +121,13 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     ("direction", po::value(&o.direction)->value_name("LABEL"), "label for logs, e.g. dell-to-hp (default: fwd)")
     ("db-dsn", po::value(&o.db_dsn)->value_name("DSN"), "audit database DSN (default: env HA_SYNC_DB_DSN)")
     ("lock-ttl", po::value(&lock_ttl)->value_name("SECONDS"), "lock time-to-live (default: 3600)")
+    ("lock", po::value(&o.lock)->value_name("auto|lease|flock"), "lock kind; auto = lease in a pod (KUBERNETES_SERVICE_HOST set), else flock (default: auto)")
+    ("lease-namespace", po::value(&o.lease_namespace)->value_name("NS"), "namespace of the Lease (default: the pod's namespace, else infrastructure)")
+    ("lease-skew-margin", po::value(&skew_margin)->value_name("SECONDS"), "clock-skew margin before a foreign lease counts as expired (default: 60)")
+    ("lease-acquire-timeout", po::value(&acquire_timeout)->value_name("SECONDS"), "give up taking the lease after this long when the API fails (default: 30)")
+    ("kube-api", po::value(&o.kube_api)->value_name("URL"), "Kubernetes API, https://HOST[:PORT] (default: in-cluster)")
+    ("kube-token-file", po::value(&o.kube_token_file)->value_name("FILE"), "bearer token file (default: the service-account token)")
+    ("kube-ca", po::value(&o.kube_ca)->value_name("FILE"), "CA file for the API server (default: the service-account ca.crt)")
     ("log-dir", po::value(&o.log_dir)->value_name("DIR"), "opslog and lock directory (default: /var/log/ha-sync)")
     ("log-retain-days", po::value(&retain)->value_name("N"), "delete opslogs older than N days (default: 10)")
     ("mtime-threshold", po::value(&threshold)->value_name("SECONDS"), "mtime equality tolerance (default: 2)")
@@ -170,6 +191,24 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
   }
   if (!lock_ttl.empty() && !ParseCount(lock_ttl, 1, 7 * 24 * 3600, &o.lock_ttl_seconds)) {
     return fail("--lock-ttl must be a whole number of seconds from 1 to 604800, got '" + lock_ttl + "'");
+  }
+  if (o.lock != "auto" && o.lock != "lease" && o.lock != "flock") {
+    return fail("--lock must be auto, lease or flock, got '" + o.lock + "'");
+  }
+  if (!o.lease_namespace.empty() && !IsValidNamespace(o.lease_namespace)) {
+    return fail("--lease-namespace '" + o.lease_namespace +
+                "' is not a Kubernetes namespace name ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63)");
+  }
+  if (!skew_margin.empty() && !ParseCount(skew_margin, 0, 86400, &o.lease_skew_margin_seconds)) {
+    return fail("--lease-skew-margin must be a whole number of seconds from 0 to 86400, got '" + skew_margin + "'");
+  }
+  if (!acquire_timeout.empty() &&
+      !ParseCount(acquire_timeout, 1, 3600, &o.lease_acquire_timeout_seconds)) {
+    return fail("--lease-acquire-timeout must be a whole number of seconds from 1 to 3600, got '" +
+                acquire_timeout + "'");
+  }
+  if (!o.kube_api.empty() && o.kube_api.rfind("https://", 0) != 0) {
+    return fail("--kube-api must be an https:// URL, got '" + o.kube_api + "'");
   }
   if (!retain.empty() && !ParseCount(retain, 0, 100000, &o.log_retain_days)) {
     return fail("--log-retain-days must be a whole number >= 0, got '" + retain + "'");

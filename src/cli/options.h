@@ -43,6 +43,15 @@ struct Options {
   double clock_skew_warn_seconds = 2;
   std::string status_addr;          // --status-addr HOST:PORT: live /status and /metrics
 
+  // Lock (docs/cli.md "Lock"): auto = lease when KUBERNETES_SERVICE_HOST is set, else flock.
+  std::string lock = "auto";
+  std::string lease_namespace;  // empty: the service-account namespace file, else "infrastructure"
+  int64_t lease_skew_margin_seconds = 60;
+  int64_t lease_acquire_timeout_seconds = 30;
+  std::string kube_api;  // https://HOST[:PORT]; empty: in-cluster environment
+  std::string kube_token_file;
+  std::string kube_ca;
+
   bool show_help = false;
   bool show_version = false;
 };
@@ -59,5 +68,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
 // Lease names are DNS subdomains: [a-z0-9]([-a-z0-9.]*[a-z0-9])?, and
 // "ha-sync-<pair>" must stay within 253 characters.
 bool IsValidPairName(const std::string& pair);
+// Namespaces are DNS labels: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63.
+bool IsValidNamespace(const std::string& ns);
 
 }  // namespace ha_sync::cli

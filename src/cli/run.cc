@@ -18,6 +18,7 @@
 #include "audit/audit_run.h"
 #include "audit/retention.h"
 #include "ha_sync/text.h"
+#include "cli/lock_select.h"
 #include "http/live_status.h"
 #include "io/file_lock.h"
 #include "io/file_ops.h"
@@ -245,7 +246,12 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   header.dest = options.dest;
   header.dry_run = options.dry_run;
 
-  io::FileLock lock(options.log_dir, options.pair, header.run_id);
+  auto made_lock = MakeRunLock(options, header.run_id, stop, ::getenv);
+  if (!made_lock.ok()) {
+    std::fprintf(stderr, "ha-sync: cannot take the lock: %s\n", made_lock.status().message().c_str());
+    return kExitFailed;
+  }
+  RunLock& lock = **made_lock;
   const RunLock::AcquireResult acquired = lock.Acquire();
   if (acquired.outcome == RunLock::Outcome::kHeldByOther) {
     std::printf("ha-sync: pair '%s' is locked by another run (%s); nothing done\n",
@@ -357,7 +363,9 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
 
   auto pruned = audit::RemoveOldOpslogs(options.log_dir, options.log_retain_days, NowMs());
   if (!pruned.ok()) std::fprintf(stderr, "ha-sync: warning: %s\n", pruned.status().message().c_str());
-  lock.Release();
+  if (Status released = lock.Release(); !released.ok()) {
+    std::fprintf(stderr, "ha-sync: warning: %s\n", released.message().c_str());
+  }
 
   if (footer.status == RunStatus::kFailed) return kExitFailed;
   if (footer.status == RunStatus::kPartialFailure) return kExitPartial;

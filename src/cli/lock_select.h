@@ -1,0 +1,35 @@
+// Chooses and builds the RunLock of one run from the options (docs/cli.md,
+// "Lock"): --lock flock -> FileLock in --log-dir; --lock lease -> Kubernetes
+// Lease "ha-sync-<pair>"; --lock auto -> lease when KUBERNETES_SERVICE_HOST
+// is set (we run in a pod), else flock. The lease holder is
+// "<pod-name>/<run-id>" with the pod name from $HOSTNAME.
+//
+// Thread-safety: call from the main thread; the lock's own contract applies.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "cli/options.h"
+#include "ha_sync/run_lock.h"
+#include "ha_sync/status.h"
+#include "k8s/kube_config.h"
+
+namespace ha_sync::cli {
+
+// "lease" or "flock".
+std::string ResolveLockKind(const Options& options, const k8s::EnvLookup& env);
+
+// The namespace of the lease: --lease-namespace, else the service-account
+// namespace file in `sa_dir`, else "infrastructure".
+std::string ResolveLeaseNamespace(const Options& options, const std::string& sa_dir);
+
+// Fails (nothing touched) when the lease configuration is incomplete or the
+// CA file cannot be loaded. `stop` interrupts the lease's acquire retries.
+Result<std::unique_ptr<RunLock>> MakeRunLock(const Options& options, const std::string& run_id,
+                                             const std::atomic<bool>* stop,
+                                             const k8s::EnvLookup& env,
+                                             const std::string& sa_dir = k8s::kServiceAccountDir);
+
+}  // namespace ha_sync::cli

@@ -1,0 +1,113 @@
+#include "cli/lock_select.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <map>
+
+#include "io/file_lock.h"
+#include "k8s/lease_lock.h"
+
+namespace ha_sync::cli {
+
+namespace {
+
+k8s::EnvLookup Env(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+}
+
+Options Parsed(std::vector<std::string> extra) {
+  std::vector<std::string> args = {"ha-sync", "--src", "/srv/a", "--dest", "/srv/b", "--pair", "media"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  ParseResult r = ParseOptions(args, nullptr);
+  REQUIRE(r.error.empty());
+  return r.options;
+}
+
+}  // namespace
+
+TEST_CASE("lock flags: defaults and validation") {
+  const Options o = Parsed({});
+  CHECK(o.lock == "auto");
+  CHECK(o.lease_namespace.empty());
+  CHECK(o.lease_skew_margin_seconds == 60);
+  CHECK(o.lease_acquire_timeout_seconds == 30);
+  const Options set = Parsed({"--lock", "lease", "--lease-namespace", "infra", "--lease-skew-margin", "5",
+                              "--kube-api", "https://127.0.0.1:6443", "--kube-token-file", "/t", "--kube-ca", "/c",
+                              "--lease-acquire-timeout", "2"});
+  CHECK(set.lock == "lease");
+  CHECK(set.lease_namespace == "infra");
+  CHECK(set.lease_skew_margin_seconds == 5);
+  CHECK(set.lease_acquire_timeout_seconds == 2);
+  CHECK(set.kube_api == "https://127.0.0.1:6443");
+  CHECK(set.kube_token_file == "/t");
+  CHECK(set.kube_ca == "/c");
+
+  auto error = [](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"ha-sync", "--src", "/srv/a", "--dest", "/srv/b", "--pair", "media"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ParseOptions(args, nullptr).error;
+  };
+  CHECK(error({"--lock", "none"}).find("--lock") != std::string::npos);
+  CHECK(error({"--lease-namespace", "Infra"}).find("--lease-namespace") != std::string::npos);
+  CHECK(error({"--lease-namespace", "a.b"}).find("--lease-namespace") != std::string::npos);
+  CHECK(error({"--lease-skew-margin", "-1"}).find("--lease-skew-margin") != std::string::npos);
+  CHECK(error({"--lease-acquire-timeout", "0"}).find("--lease-acquire-timeout") != std::string::npos);
+  CHECK(error({"--kube-api", "http://1.2.3.4"}).find("--kube-api") != std::string::npos);
+}
+
+TEST_CASE("pair names are DNS-1123 subdomains (they name the Lease)") {
+  CHECK(IsValidPairName("media"));
+  CHECK(IsValidPairName("a.b-c.d9"));
+  CHECK_FALSE(IsValidPairName("a..b"));
+  CHECK_FALSE(IsValidPairName("a.-b"));
+  CHECK_FALSE(IsValidPairName("a-.b"));
+  CHECK_FALSE(IsValidPairName("Media"));
+  CHECK_FALSE(IsValidPairName("a_b"));
+  CHECK(IsValidPairName(std::string(245, 'a')));
+  CHECK_FALSE(IsValidPairName(std::string(246, 'a')));
+}
+
+TEST_CASE("auto is the lease in a pod, flock elsewhere") {
+  const Options o = Parsed({});
+  CHECK(ResolveLockKind(o, Env({})) == "flock");
+  CHECK(ResolveLockKind(o, Env({{"KUBERNETES_SERVICE_HOST", ""}})) == "flock");
+  CHECK(ResolveLockKind(o, Env({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}})) == "lease");
+  CHECK(ResolveLockKind(Parsed({"--lock", "flock"}), Env({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}})) == "flock");
+  CHECK(ResolveLockKind(Parsed({"--lock", "lease"}), Env({})) == "lease");
+
+  auto flock = MakeRunLock(Parsed({}), "run1", nullptr, Env({}), "/nonexistent");
+  REQUIRE(flock.ok());
+  CHECK(dynamic_cast<io::FileLock*>(flock->get()) != nullptr);
+}
+
+TEST_CASE("the lease namespace: flag, else the service-account file, else infrastructure") {
+  char tmpl[] = "/tmp/ha-sync-sa-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  CHECK(ResolveLeaseNamespace(Parsed({}), dir) == "infrastructure");
+  std::ofstream(dir + "/namespace") << "storage\n";
+  CHECK(ResolveLeaseNamespace(Parsed({}), dir) == "storage");
+  CHECK(ResolveLeaseNamespace(Parsed({"--lease-namespace", "x"}), dir) == "x");
+  (void)std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+TEST_CASE("a lease without an API or with an unreadable CA fails before touching anything") {
+  auto none = MakeRunLock(Parsed({"--lock", "lease"}), "run1", nullptr, Env({}), "/nonexistent");
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.status().message().find("KUBERNETES_SERVICE_HOST") != std::string::npos);
+  auto no_ca = MakeRunLock(Parsed({"--lock", "lease", "--kube-api", "https://127.0.0.1:1", "--kube-ca", "/nonexistent/ca"}),
+                           "run1", nullptr, Env({}), "/nonexistent");
+  REQUIRE_FALSE(no_ca.ok());
+  CHECK(no_ca.status().message().find("/nonexistent/ca") != std::string::npos);
+  auto in_pod = MakeRunLock(Parsed({}), "run1", nullptr,
+                            Env({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}, {"KUBERNETES_SERVICE_PORT", "443"}}),
+                            "/nonexistent");
+  REQUIRE_FALSE(in_pod.ok());  // the in-cluster CA file is missing here
+  CHECK(in_pod.status().message().find("/nonexistent/ca.crt") != std::string::npos);
+}
+
+}  // namespace ha_sync::cli
