@@ -55,7 +55,12 @@ std::vector<std::string> Args(const FakeKubeApi& fake, const Trees& t, std::vect
   std::vector<std::string> args = {"--src", t.src, "--dest", t.dest, "--pair", "media", "--log-dir", t.logs,
                                    "--no-progress", "--lock", "lease", "--kube-api", fake.url(),
                                    "--kube-token-file", fake.token_file(), "--kube-ca", Certs().ca,
-                                   "--lock-ttl", std::to_string(ttl), "--lease-skew-margin", "1"};
+                                   "--lock-ttl", std::to_string(ttl), "--lease-skew-margin", "1",
+                                   // These tests read each run's opslog and count dest files:
+                                   // an unreachable store keeps the opslog (the audit suite
+                                   // covers storing), and no trash means no undo manifest.
+                                   "--db-dsn", "sqlite://" + t.logs + "/no-such-dir/audit.db",
+                                   "--trash-retain-days", "0"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
