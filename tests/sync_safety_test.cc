@@ -317,3 +317,22 @@ TEST_CASE("--exclude keeps a path out of the sync on both sides") {
 }
 
 }  // namespace ha_sync::test
+
+namespace ha_sync::test {
+
+TEST_CASE("the clock probe leaves both roots' mtimes as they were") {
+  TempDir t;
+  WriteFile(t / "a/f", "f", kT0);
+  MakeDirs(t / "b");
+  SetMtime(t / "a", kT0);
+  SetMtime(t / "b", kT0 + 5);
+  RunOutput r = RunHaSync(SyncArgs(t / "a", t / "b", t / "log"));
+  REQUIRE(r.exit_code == 0);
+  CHECK(MtimeNs(t / "a") == kT0);
+  CHECK(MtimeNs(t / "b") == kT0);  // dest root gets src root's time after its contents
+  r = RunHaSync(SyncArgs(t / "a", t / "b", t / "log"));  // a no-op run
+  CHECK(MtimeNs(t / "a") == kT0);
+  CHECK(MtimeNs(t / "b") == kT0);
+}
+
+}  // namespace ha_sync::test

@@ -24,6 +24,9 @@ int64_t MtimeNs(const struct stat& st) {
 Result<ClockReading> ProbeClock(int root_fd, const std::string& run_id, const std::string& display) {
   const std::string name = ".ha-sync-probe-" + run_id;
   const std::string shown = display + "/" + name;
+  // Creating and removing the probe changes the root's times: put them back.
+  struct stat root_before;
+  const bool have_root_times = ::fstat(root_fd, &root_before) == 0;
   const int64_t before = WallNs();
   const int fd = ::openat(root_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno(errno, "create clock probe", shown);
@@ -53,6 +56,10 @@ Result<ClockReading> ProbeClock(int root_fd, const std::string& run_id, const st
   }
   ::close(fd);
   ::unlinkat(root_fd, name.c_str(), 0);
+  if (have_root_times) {
+    const struct timespec times[2] = {root_before.st_atim, root_before.st_mtim};
+    ::futimens(root_fd, times);
+  }
   if (!status.ok()) return status;
   return reading;
 }
