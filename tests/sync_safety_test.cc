@@ -336,3 +336,28 @@ TEST_CASE("the clock probe leaves both roots' mtimes as they were") {
 }
 
 }  // namespace ha_sync::test
+
+namespace ha_sync::test {
+
+TEST_CASE("every change to dest is announced in the opslog before it happens") {
+  TempDir t;
+  WriteFile(t / "a/f", "f", kT0);
+  WriteFile(t / "a/d/g", "g", kT0);
+  MakeDirs(t / "b");
+  // An unreachable store keeps the opslog for reading.
+  RunOutput r = RunHaSync(SyncArgs(t / "a", t / "b", t / "log",
+                                   {"--db-dsn", "sqlite://" + (t / "no-dir/x.db")}));
+  REQUIRE(r.exit_code == 0);
+  std::string text;
+  for (const auto& [rel, d] : Describe(t / "log")) {
+    if (rel.rfind("opslog-", 0) == 0) text += ReadFile(t / ("log/" + rel));
+  }
+  size_t intents = 0, ops = 0;
+  for (size_t at = 0; (at = text.find("\"type\":\"intent\"", at)) != std::string::npos; ++at) ++intents;
+  for (size_t at = 0; (at = text.find("\"type\":\"op\"", at)) != std::string::npos; ++at) ++ops;
+  CHECK(ops == 3);  // f, d/, d/g
+  CHECK(intents == ops);
+  CHECK(text.find("\"type\":\"intent\"") < text.find("\"type\":\"op\""));
+}
+
+}  // namespace ha_sync::test

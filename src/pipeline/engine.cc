@@ -664,6 +664,7 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
         stack->push_back({node, *a.src, false, false, old, nullptr});
         return;
       }
+      sink_->OnIntent(op);
       Status s = io::MakeDir(node->dest_fd, name, rel);
       if (!s.ok()) {
         KeepOldState(node->rel, name, a.state);
@@ -792,6 +793,7 @@ bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
     }
   }
   io::CopyOutcome outcome;
+  sink_->OnIntent(op);
   Status s = copier_->Copy(node->src_fd, node->dest_fd, src.name, rel, copy_options, &outcome);
   if (!s.ok()) {
     if (s.err() != ECANCELED) Fail(std::move(op), s);
@@ -826,6 +828,7 @@ bool Engine::Impl::DoConflictCopy(const NodePtr& node, const Entry& src, const E
   const std::string loser_rel = Join(node->rel, loser);
   OpRecord keep = NewOp(OpKind::kCreate, loser_rel);
   keep.size_after = dest.size;
+  sink_->OnIntent(keep);
   if (::linkat(node->dest_fd, src.name.c_str(), node->dest_fd, loser.c_str(), 0) != 0) {
     Fail(std::move(keep), Status::FromErrno(errno, "keep conflict copy", loser_rel));
     return false;
@@ -846,7 +849,10 @@ bool Engine::Impl::DoSymlink(const NodePtr& node, ActionKind kind, const Entry& 
   if (dest != nullptr) op.size_before = dest->size;
   Status s;
   if (dest != nullptr && trash_) s = trash_->LinkIn(node->dest_fd, rel);
-  if (s.ok()) s = io::CopySymlinkAtomic(node->dest_fd, src, rel);
+  if (s.ok()) {
+    sink_->OnIntent(op);
+    s = io::CopySymlinkAtomic(node->dest_fd, src, rel);
+  }
   if (!s.ok()) {
     Fail(std::move(op), s);
     return false;
@@ -999,6 +1005,7 @@ Status Engine::Impl::RunDeletes() {
       parent_rel = parent;
     }
     // Files go to the trash; a directory is empty by now (its children went first).
+    sink_->OnIntent(op);
     s = trash_ && !r.is_dir ? trash_->MoveIn(parent_fd.get(), r.rel_path)
                             : io::RemoveEntry(parent_fd.get(), name, r.is_dir, r.rel_path);
     if (!s.ok()) {
