@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench_command.h"
 #include "cli/options.h"
 #include "cli/prune_db_command.h"
 #include "cli/run.h"
@@ -42,5 +43,6 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  if (parsed.options.bench) return RunBench(parsed.options, &g_stop);
   return RunSync(parsed.options, &g_stop);
 }

@@ -107,9 +107,11 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
   ParseResult r;
   Options& o = r.options;
   std::string lock_ttl, retain, threshold, workers, max_delete, block_size, min_age, trash_days,
-      skew_warn, queue_depth, skew_margin, acquire_timeout;
+      skew_warn, queue_depth, skew_margin, acquire_timeout, bench_seconds;
   po::options_description desc(
-      "Usage: ha-sync --src DIR --dest DIR --pair NAME [options]\n\n"
+      "Usage: ha-sync --src DIR --dest DIR --pair NAME [options]\n"
+      "       ha-sync --bench --src DIR --dest DIR [--bench-seconds N] [--bench-json FILE]\n"
+      "       ha-sync undo|prune-db ... (see docs/cli.md)\n\n"
       "Syncs one folder pair in one direction: newest mtime wins, mtime preserved,\n"
       "MD5 only when size matches and mtime differs, deletes only with --delete-missing.\n\n"
       "Options");
@@ -145,6 +147,9 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     ("trash-retain-days", po::value(&trash_days)->value_name("N"), "keep deleted and overwritten files in <dest>/.ha-sync-trash for N days; 0: no trash (default: 14)")
     ("clock-skew-warn", po::value(&skew_warn)->value_name("SECONDS"), "warn when the roots' mtime clocks differ by more (default: 2)")
     ("status-addr", po::value(&o.status_addr)->value_name("HOST:PORT"), "while running, serve live /status (JSON) and /metrics on HOST:PORT")
+    ("bench", po::bool_switch(&o.bench), "measure scan, read, write and MD5 rates of these mounts for each io engine and advise --workers/--block-size; changes no user file")
+    ("bench-seconds", po::value(&bench_seconds)->value_name("N"), "time bound of --bench (default: 60)")
+    ("bench-json", po::value(&o.bench_json)->value_name("FILE"), "with --bench, also write the figures as JSON to FILE ('-': JSON on stdout instead of the table)")
     ("dry-run", po::bool_switch(&o.dry_run), "plan only: print and record what would change")
     ("verbose", po::bool_switch(&o.verbose), "one line per operation")
     ("no-progress", "no progress line, even on a terminal")
@@ -176,13 +181,20 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
   };
   if (o.src.empty()) return fail("--src is required");
   if (o.dest.empty()) return fail("--dest is required");
-  if (o.pair.empty()) return fail("--pair is required");
+  if (o.pair.empty() && !o.bench) return fail("--pair is required");
   if (o.src[0] != '/') return fail("--src must be an absolute path, got '" + o.src + "'");
   if (o.dest[0] != '/') return fail("--dest must be an absolute path, got '" + o.dest + "'");
   if (o.log_dir.empty() || o.log_dir[0] != '/') {
     return fail("--log-dir must be an absolute path, got '" + o.log_dir + "'");
   }
-  if (!IsValidPairName(o.pair)) {
+  if (!bench_seconds.empty() && !ParseCount(bench_seconds, 1, 86400, &o.bench_seconds)) {
+    return fail("--bench-seconds must be a whole number of seconds from 1 to 86400, got '" + bench_seconds + "'");
+  }
+  if (!o.bench && (vm.count("bench-seconds") || vm.count("bench-json"))) {
+    return fail("--bench-seconds and --bench-json go with --bench");
+  }
+  if (o.bench && o.bench_json.empty() && vm.count("bench-json")) return fail("--bench-json needs a file name or '-'");
+  if (!(o.bench && o.pair.empty()) && !IsValidPairName(o.pair)) {
     return fail("--pair '" + o.pair +
                 "' is not a lowercase DNS name ([a-z0-9]([-a-z0-9.]*[a-z0-9])?); it names the lock");
   }

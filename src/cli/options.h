@@ -52,6 +52,11 @@ struct Options {
   std::string kube_token_file;
   std::string kube_ca;
 
+  // --bench (docs/cli.md "Benchmark"): measure instead of syncing.
+  bool bench = false;
+  int64_t bench_seconds = 60;  // --bench-seconds: bound on the whole measurement
+  std::string bench_json;      // --bench-json FILE: also write JSON there ("-": JSON on stdout)
+
   bool show_help = false;
   bool show_version = false;
 };

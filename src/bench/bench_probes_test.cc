@@ -1,0 +1,195 @@
+// The --bench measurements on real temp trees: both engines count exactly
+// the entries there are and find the same largest files; reads and writes
+// move the bytes they report; scratch files are removed; bounds end every
+// measurement; no source file is changed. io_uring cases are skipped (with
+// a message) where the kernel refuses it.
+#include "bench/bench_probes.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "io/dir_reader.h"
+#include "io/uring_probe.h"
+#include "io/uring_test_util.h"
+
+namespace ha_sync::bench {
+
+namespace {
+
+using io::testing::TempDir;
+
+Bounds Within(double seconds, const std::atomic<bool>* stop = nullptr) {
+  return Bounds{Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)), stop};
+}
+
+void Write(const std::string& path, size_t size, char fill) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  const std::string data(size, fill);
+  REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  ::close(fd);
+}
+
+// 3 top-level dirs x 4 subdirs x 5 files, plus 3 large files and a symlink:
+// 3 + 12 + 60 + 3 + 1 = 79 entries.
+void MakeTree(const std::string& root) {
+  for (int a = 0; a < 3; ++a) {
+    const std::string d = root + "/d" + std::to_string(a);
+    REQUIRE(::mkdir(d.c_str(), 0755) == 0);
+    for (int b = 0; b < 4; ++b) {
+      const std::string e = d + "/e" + std::to_string(b);
+      REQUIRE(::mkdir(e.c_str(), 0755) == 0);
+      for (int c = 0; c < 5; ++c) Write(e + "/f" + std::to_string(c), 100 + c, 'x');
+    }
+  }
+  Write(root + "/d1/big1", 3 << 20, 'a');
+  Write(root + "/d2/e3/big2", 2 << 20, 'b');
+  Write(root + "/big0", (1 << 20) + 5, 'c');
+  REQUIRE(::symlink("d0", (root + "/link").c_str()) == 0);
+}
+
+std::vector<Engine> Engines() {
+  std::vector<Engine> out = {Engine::kThreads};
+  const io::UringSupport uring = io::ProbeUring();
+  if (uring.usable) {
+    out.push_back(Engine::kUring);
+  } else {
+    MESSAGE("io_uring not usable, its cases skipped: " << uring.status.message());
+  }
+  return out;
+}
+
+int64_t MtimeNs(const std::string& path) {
+  struct stat st;
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  return st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+TEST_CASE("scan: every entry once, symlinks not followed, the largest files found, per engine") {
+  TempDir dir;
+  MakeTree(dir.path());
+  for (const Engine engine : Engines()) {
+    for (const unsigned in_flight : {1u, 4u, 32u}) {
+      CAPTURE(EngineName(engine));
+      CAPTURE(in_flight);
+      std::vector<SampleFile> largest;
+      const Measurement m = MeasureScan(dir.fd(), engine, in_flight, Within(30), {}, 2, 1 << 20, &largest);
+      CHECK(m.error == "");
+      CHECK(m.count == 79);
+      CHECK(m.complete);
+      CHECK(m.phase == "scan");
+      CHECK(m.engine == EngineName(engine));
+      REQUIRE(largest.size() == 2);
+      CHECK(largest[0].rel_path == "d1/big1");
+      CHECK(largest[0].size == (3 << 20));
+      CHECK(largest[1].rel_path == "d2/e3/big2");
+    }
+  }
+}
+
+TEST_CASE("scan: top-level names to skip are neither counted nor entered") {
+  TempDir dir;
+  MakeTree(dir.path());
+  for (const Engine engine : Engines()) {
+    const Measurement m = MeasureScan(dir.fd(), engine, 4, Within(30), {"d0", "big0"}, 0, 0, nullptr);
+    CHECK(m.count == 79 - 1 - 4 - 20 - 1);
+  }
+}
+
+TEST_CASE("scan: a bound that has passed ends the walk early, marked incomplete") {
+  TempDir dir;
+  MakeTree(dir.path());
+  std::atomic<bool> stop{true};
+  for (const Engine engine : Engines()) {
+    const Measurement m = MeasureScan(dir.fd(), engine, 4, Within(30, &stop), {}, 0, 0, nullptr);
+    CHECK_FALSE(m.complete);
+    CHECK(m.count < 79);
+  }
+}
+
+TEST_CASE("read: the sample's bytes, up to the byte bound; the files are unchanged") {
+  TempDir dir;
+  MakeTree(dir.path());
+  const int64_t before = MtimeNs(dir.path() + "/d1/big1");
+  const std::vector<SampleFile> sample = {{"d1/big1", 3 << 20}, {"d2/e3/big2", 2 << 20}, {"big0", (1 << 20) + 5}};
+  for (const Engine engine : Engines()) {
+    CAPTURE(EngineName(engine));
+    Measurement m = MeasureRead(dir.fd(), sample, engine, 2, 3, 256 << 10, int64_t{1} << 30, Within(30));
+    CHECK(m.error == "");
+    CHECK(m.bytes == (3 << 20) + (2 << 20) + (1 << 20) + 5);
+    CHECK(m.count == 3);
+    CHECK(m.complete);
+    m = MeasureRead(dir.fd(), sample, engine, 1, 2, 256 << 10, 1 << 20, Within(30));
+    CHECK(m.bytes == (1 << 20));
+    CHECK_FALSE(m.complete);
+  }
+  CHECK(MtimeNs(dir.path() + "/d1/big1") == before);
+}
+
+TEST_CASE("read: a sample path that became a symlink is refused, the others are read") {
+  TempDir dir;
+  MakeTree(dir.path());
+  const std::vector<SampleFile> sample = {{"link/e0/f0", 100}, {"big0", (1 << 20) + 5}};
+  for (const Engine engine : Engines()) {
+    const Measurement m = MeasureRead(dir.fd(), sample, engine, 1, 2, 1 << 20, int64_t{1} << 30, Within(30));
+    CHECK(m.bytes == (1 << 20) + 5);
+  }
+}
+
+TEST_CASE("write: fsynced bytes up to the bound, every scratch file removed") {
+  TempDir dir;
+  for (const Engine engine : Engines()) {
+    CAPTURE(EngineName(engine));
+    const Measurement m = MeasureWrite(dir.fd(), engine, 3, 2, 256 << 10, 1 << 20, 5 << 20, Within(30));
+    CHECK(m.error == "");
+    CHECK(m.bytes == (5 << 20));
+    CHECK(m.count >= 5);
+    std::vector<io::Entry> left;
+    REQUIRE(io::ListDirectory(dir.fd(), ".", &left).ok());
+    CHECK(left.empty());
+  }
+}
+
+TEST_CASE("write and metadata: a read-only folder is an error naming the file, not a rate") {
+  if (::geteuid() == 0) {
+    MESSAGE("running as root: permissions do not stop writes, case skipped");
+    return;
+  }
+  TempDir dir;
+  REQUIRE(::fchmod(dir.fd(), 0500) == 0);
+  for (const Engine engine : Engines()) {
+    const Measurement m = MeasureWrite(dir.fd(), engine, 2, 2, 64 << 10, 1 << 20, 4 << 20, Within(30));
+    CHECK(m.error.find("Permission denied") != std::string::npos);
+    CHECK(m.bytes == 0);
+  }
+  const Measurement m = MeasureMetadata(dir.fd(), 4, Within(30));
+  CHECK(m.error.find("Permission denied") != std::string::npos);
+  ::fchmod(dir.fd(), 0700);
+}
+
+TEST_CASE("metadata: operations counted until the bound, nothing left behind") {
+  TempDir dir;
+  const Measurement m = MeasureMetadata(dir.fd(), 8, Within(0.3));
+  CHECK(m.error == "");
+  CHECK(m.count > 0);
+  CHECK(m.seconds >= 0.3);
+  std::vector<io::Entry> left;
+  REQUIRE(io::ListDirectory(dir.fd(), ".", &left).ok());
+  CHECK(left.empty());
+}
+
+TEST_CASE("md5: bytes hashed up to the byte bound on every thread") {
+  const Measurement m = MeasureMd5(2, 64 << 10, 8 << 20, Within(30));
+  CHECK(m.bytes == (8 << 20));
+  CHECK(m.complete);
+  CHECK(m.Rate() > 0);
+}
+
+}  // namespace ha_sync::bench

@@ -1,0 +1,293 @@
+#include "cli/bench_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <dirent.h>
+#include <set>
+#include <thread>
+
+#include "bench/bench_probes.h"
+#include "bench/bench_report.h"
+#include "cli/run.h"
+#include "io/file_ops.h"
+#include "io/uring_probe.h"
+#include "pipeline/trash.h"
+
+namespace ha_sync::cli {
+
+namespace {
+
+using bench::Bounds;
+using bench::Clock;
+using bench::Engine;
+using bench::Measurement;
+
+constexpr int64_t kMiB = 1 << 20;
+constexpr int64_t kReadBytes = 1024 * kMiB;       // per engine
+constexpr int64_t kReadBlockBytes = 256 * kMiB;   // per block size of the sweep
+constexpr int64_t kWriteBytes = 512 * kMiB;       // per engine
+constexpr int64_t kWriteFileBytes = 64 * kMiB;
+constexpr int64_t kMd5Bytes = 4096 * kMiB;
+// The largest source files are the read sample; many, since on trees of
+// small files (photos) the largest may be a few hundred KiB.
+constexpr size_t kSampleFiles = 4096;
+const char kScratchPrefix[] = ".ha-sync-bench-";
+
+std::string HostName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "host";
+  std::string h = host;
+  std::replace(h.begin(), h.end(), '/', '_');
+  return h;
+}
+
+// Scratch folders of earlier benches on this host whose process is gone
+// (killed before it could clean up) are removed; others are left alone.
+void RemoveStaleScratch(int dest_fd, const std::string& own_prefix, std::vector<std::string>* notes) {
+  const int fd = ::openat(dest_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    ::close(fd);
+    return;
+  }
+  std::vector<std::string> stale;
+  while (struct dirent* de = ::readdir(d)) {
+    const std::string name = de->d_name;
+    if (name.rfind(own_prefix, 0) != 0) continue;
+    const std::string pid_text = name.substr(own_prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(name);
+  }
+  ::closedir(d);
+  for (const std::string& name : stale) {
+    Status s = pipeline::RemoveTreeAt(dest_fd, name, name);
+    notes->push_back(s.ok() ? "removed '" + name + "', left behind by an interrupted bench"
+                            : s.message());
+  }
+}
+
+class Progress {
+ public:
+  explicit Progress(double total_weight, double budget) : share_(budget / total_weight) {}
+  // Announces a measurement and returns its deadline.
+  Clock::time_point Start(const std::string& what, double weight) {
+    const double seconds = weight * share_;
+    std::fprintf(stderr, "ha-sync: bench: %s (up to %.1f s)\n", what.c_str(), seconds);
+    return Clock::now() + std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
+  }
+
+ private:
+  double share_;
+};
+
+}  // namespace
+
+int RunBench(const Options& o, std::atomic<bool>* stop) {
+  const Clock::time_point began = Clock::now();
+  bench::BenchReport report;
+  report.version = HA_SYNC_VERSION;
+  report.src = o.src;
+  report.dest = o.dest;
+  report.budget_seconds = static_cast<double>(o.bench_seconds);
+  report.workers = o.workers;
+  report.queue_depth = o.queue_depth;
+  report.block_size = o.block_size;
+
+  std::vector<Engine> engines;
+  if (o.io_engine != "uring") engines.push_back(Engine::kThreads);
+  if (o.io_engine != "threads") {
+    const io::UringSupport uring = io::ProbeUring();
+    if (uring.usable) {
+      engines.push_back(Engine::kUring);
+    } else if (o.io_engine == "uring") {
+      std::fprintf(stderr, "ha-sync: --io-engine=uring: %s\n", uring.status.message().c_str());
+      return kExitFailed;
+    } else {
+      report.notes.push_back("io_uring not measured: " + uring.status.message());
+    }
+  }
+
+  auto src = io::OpenRoot(o.src);
+  if (!src.ok()) {
+    std::fprintf(stderr, "ha-sync: %s\n", src.status().message().c_str());
+    return kExitFailed;
+  }
+  auto dest = io::OpenRoot(o.dest);
+  if (!dest.ok()) {
+    std::fprintf(stderr, "ha-sync: %s\n", dest.status().message().c_str());
+    ::close(*src);
+    return kExitFailed;
+  }
+  const int src_fd = *src, dest_fd = *dest;
+
+  const unsigned workers = static_cast<unsigned>(o.workers);
+  const unsigned depth = static_cast<unsigned>(o.queue_depth);
+  const size_t block = static_cast<size_t>(o.block_size);
+  std::set<int64_t> meta_levels = {1, 4, 16, 64, o.workers};
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::set<int64_t> md5_threads = {1, std::min<int64_t>(cores, o.workers)};
+  const std::vector<int64_t> block_sizes = {256 << 10, 1 << 20, 4 << 20};
+  const double e = static_cast<double>(engines.size());
+  const double total_weight = 6 * e + 2 * e + static_cast<double>(block_sizes.size()) + 2 * e +
+                              static_cast<double>(meta_levels.size()) + 0.5 * static_cast<double>(md5_threads.size());
+  Progress progress(total_weight, report.budget_seconds);
+  auto bounds = [&](const std::string& what, double weight) {
+    return Bounds{progress.Start(what, weight), stop};
+  };
+  auto add = [&](Measurement m, const std::string& root) {
+    if (!root.empty()) m.root = root;
+    report.rows.push_back(std::move(m));
+  };
+
+  const std::string scratch_prefix = kScratchPrefix + HostName() + "-";
+  const std::string scratch = scratch_prefix + std::to_string(::getpid());
+  const std::vector<std::string> skip = {".ha-sync-trash", scratch};
+
+  // Scans: src with the engines in order, dest in reverse order, so neither
+  // engine always meets the caches another scan warmed.
+  std::vector<bench::SampleFile> sample;
+  for (const Engine engine : engines) {
+    std::vector<bench::SampleFile> found;
+    add(bench::MeasureScan(src_fd, engine, workers,
+                           bounds(std::string("scan src, ") + bench::EngineName(engine), 3), skip,
+                           kSampleFiles, 1, &found),
+        "src");
+    if (found.size() > sample.size()) sample = std::move(found);
+  }
+  for (auto it = engines.rbegin(); it != engines.rend(); ++it) {
+    add(bench::MeasureScan(dest_fd, *it, workers,
+                           bounds(std::string("scan dest, ") + bench::EngineName(*it), 3), skip, 0, 0,
+                           nullptr),
+        "dest");
+  }
+
+  // Reads of the largest source files, cold (their pages are dropped).
+  if (!sample.empty()) {
+    int64_t total = 0;
+    for (const auto& f : sample) total += f.size;
+    report.notes.push_back("read sample: the " + std::to_string(sample.size()) + " largest source files found, " +
+                           std::to_string(sample.back().size) + " to " + std::to_string(sample.front().size) +
+                           " bytes, " + std::to_string(total) + " bytes in all");
+  }
+  const Engine preferred = engines.back();
+  for (const Engine engine : engines) {
+    if (sample.empty()) {
+      Measurement m;
+      m.phase = "read";
+      m.root = "src";
+      m.engine = bench::EngineName(engine);
+      m.param = workers;
+      m.error = "no non-empty source file found (in the part scanned)";
+      add(m, "");
+      continue;
+    }
+    add(bench::MeasureRead(src_fd, sample, engine, workers, depth, block, kReadBytes,
+                           bounds(std::string("read src, ") + bench::EngineName(engine), 2)),
+        "");
+  }
+  if (!sample.empty()) {
+    for (const int64_t b : block_sizes) {
+      Measurement m = bench::MeasureRead(
+          src_fd, sample, preferred, workers, depth, static_cast<size_t>(b), kReadBlockBytes,
+          bounds("read src in blocks of " + std::to_string(b >> 10) + " KiB, " + bench::EngineName(preferred), 1));
+      m.phase = "read-block";
+      m.param = b;
+      add(m, "");
+    }
+  }
+
+  // Writes and metadata round trips in a scratch folder under dest; the
+  // dest root's times are put back afterwards.
+  struct stat dest_before;
+  const bool have_times = ::fstat(dest_fd, &dest_before) == 0;
+  RemoveStaleScratch(dest_fd, scratch_prefix, &report.notes);
+  Status made = io::MakeDir(dest_fd, scratch, scratch);
+  int scratch_fd = -1;
+  if (made.ok()) {
+    auto fd = io::OpenChildDir(dest_fd, scratch, scratch);
+    if (fd.ok()) scratch_fd = *fd;
+    else made = fd.status();
+  }
+  auto failed_row = [&](const char* phase, const std::string& engine, int64_t param) {
+    Measurement m;
+    m.phase = phase;
+    m.root = "dest";
+    m.engine = engine;
+    m.param = param;
+    m.error = "cannot write under dest: " + made.message();
+    add(m, "");
+  };
+  for (const Engine engine : engines) {
+    if (scratch_fd < 0) {
+      failed_row("write", bench::EngineName(engine), workers);
+      continue;
+    }
+    add(bench::MeasureWrite(scratch_fd, engine, workers, depth, block, kWriteFileBytes, kWriteBytes,
+                            bounds(std::string("write dest, ") + bench::EngineName(engine), 2)),
+        "");
+  }
+  for (const int64_t level : meta_levels) {
+    if (scratch_fd < 0) {
+      failed_row("metadata", "threads", level);
+      continue;
+    }
+    add(bench::MeasureMetadata(scratch_fd, static_cast<unsigned>(level),
+                               bounds("create/remove in dest, " + std::to_string(level) + " in flight", 1)),
+        "");
+  }
+  if (scratch_fd >= 0) {
+    ::close(scratch_fd);
+    if (Status s = pipeline::RemoveTreeAt(dest_fd, scratch, scratch); !s.ok()) {
+      report.notes.push_back("could not remove the scratch folder: " + s.message());
+    }
+  }
+  if (have_times) {
+    const struct timespec times[2] = {dest_before.st_atim, dest_before.st_mtim};
+    ::futimens(dest_fd, times);
+  }
+
+  for (const int64_t threads : md5_threads) {
+    add(bench::MeasureMd5(static_cast<unsigned>(threads), block, kMd5Bytes,
+                          bounds("md5, " + std::to_string(threads) + " thread(s)", 0.5)),
+        "");
+  }
+  ::close(src_fd);
+  ::close(dest_fd);
+
+  report.elapsed_seconds = std::chrono::duration<double>(Clock::now() - began).count();
+  report.recommendation = bench::Recommend(report.rows);
+  const std::string json = bench::FormatJson(report);
+  if (o.bench_json == "-") {
+    std::fputs(json.c_str(), stdout);
+  } else {
+    std::fputs(bench::FormatTable(report).c_str(), stdout);
+    if (!o.bench_json.empty()) {
+      FILE* f = std::fopen(o.bench_json.c_str(), "w");
+      bool written = f != nullptr && std::fputs(json.c_str(), f) >= 0;
+      const int err = errno;
+      if (f != nullptr && std::fclose(f) != 0) written = false;
+      if (!written) {
+        std::fprintf(stderr, "ha-sync: %s\n",
+                     Status::FromErrno(err != 0 ? err : errno, "write", o.bench_json).message().c_str());
+        return kExitFailed;
+      }
+    }
+  }
+  if (stop->load()) {
+    std::fprintf(stderr, "ha-sync: bench interrupted; the figures cover the time before\n");
+    return kExitFailed;
+  }
+  const bool any_error = std::any_of(report.rows.begin(), report.rows.end(),
+                                     [](const Measurement& m) { return !m.error.empty(); });
+  return any_error ? kExitPartial : kExitOk;
+}
+
+}  // namespace ha_sync::cli
