@@ -166,6 +166,20 @@ TEST_CASE("e2e: a real run's rows carry its counts, bytes and MD5s; failures sta
     CHECK(std::get<std::string>(row[8]) == d.src);
     CHECK(std::get<std::string>(row[9]) == d.dest);
     CHECK_FALSE(IsNull(row[10]));
+    // The clock probe's readings are stored with the iteration: both roots
+    // are on this machine's filesystem, so the skew is small and the
+    // precision a power of ten from 1 ns to 1 s.
+    auto clock = conn->QueryAll("SELECT clock_skew_ns, mtime_precision_ns FROM sync_iterations WHERE "
+                                "sync_pair = 'photos'");
+    REQUIRE(clock.ok());
+    REQUIRE(clock->size() == 1);
+    REQUIRE_FALSE(IsNull(clock->at(0)[0]));
+    REQUIRE_FALSE(IsNull(clock->at(0)[1]));
+    CHECK(std::get<int64_t>(clock->at(0)[0]) >= 0);
+    CHECK(std::get<int64_t>(clock->at(0)[0]) < 2'000'000'000);
+    const int64_t precision = std::get<int64_t>(clock->at(0)[1]);
+    CHECK(precision >= 1);
+    CHECK(precision <= 1'000'000'000);
 
     auto ops = conn->QueryAll(
         "SELECT operation, status, size_before, size_after, md5_after, error_message, dry_run "

@@ -272,11 +272,12 @@ Status AuditStore::RunWriter::Finish(const RunFooter& f) {
   Status s = conn->Exec(
       "UPDATE sync_iterations SET status = ?, ended_at = ?, files_created = ?, files_updated = ?, "
       "files_deleted = ?, files_skipped = ?, files_failed = ?, total_bytes_transferred = ?, "
-      "error_message = ? WHERE id = ?",
+      "error_message = ?, clock_skew_ns = ?, mtime_precision_ns = ? WHERE id = ?",
       {std::string(ToString(f.status)), FormatSqlTime(f.ended_at_ms), ClampInt(f.counts.created),
        ClampInt(f.counts.updated), ClampInt(f.counts.deleted), ClampInt(f.counts.skipped),
        ClampInt(f.counts.failed), f.counts.bytes_transferred,
-       OptText(f.error_message, kMaxRunErrorChars), iteration_id_});
+       OptText(f.error_message, kMaxRunErrorChars), OptInt(f.clock_skew_ns),
+       OptInt(f.mtime_precision_ns), iteration_id_});
   if (!s.ok()) {
     Rollback();
     return s;

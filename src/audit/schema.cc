@@ -7,7 +7,9 @@ namespace ha_sync::audit {
 namespace {
 
 // The seed's DDL, verbatim in columns, types, enums, indexes and the foreign
-// key; additions: run_id + uq_run_id, InnoDB and utf8mb4 (4-byte UTF-8 names).
+// key; additions: run_id + uq_run_id, clock_skew_ns and mtime_precision_ns
+// (the clock probe's readings, docs/safety.md), InnoDB and utf8mb4 (4-byte
+// UTF-8 names).
 const char* const kMySqlSchema[] = {
     R"sql(CREATE TABLE IF NOT EXISTS sync_iterations (
   id BIGINT AUTO_INCREMENT PRIMARY KEY,
@@ -27,6 +29,8 @@ const char* const kMySqlSchema[] = {
   total_bytes_transferred BIGINT DEFAULT 0,
   error_message TEXT,
   run_id CHAR(32) NULL,
+  clock_skew_ns BIGINT NULL,
+  mtime_precision_ns BIGINT NULL,
   INDEX idx_pair (sync_pair),
   INDEX idx_started (started_at),
   INDEX idx_dry_run (dry_run),
@@ -73,7 +77,9 @@ const char* const kSqliteSchema[] = {
   files_failed INTEGER DEFAULT 0,
   total_bytes_transferred INTEGER DEFAULT 0,
   error_message TEXT,
-  run_id TEXT CHECK (run_id IS NULL OR length(run_id) <= 32)
+  run_id TEXT CHECK (run_id IS NULL OR length(run_id) <= 32),
+  clock_skew_ns INTEGER,
+  mtime_precision_ns INTEGER
 ))sql",
     "CREATE INDEX IF NOT EXISTS idx_pair ON sync_iterations (sync_pair)",
     "CREATE INDEX IF NOT EXISTS idx_started ON sync_iterations (started_at)",
@@ -98,19 +104,35 @@ const char* const kSqliteSchema[] = {
     "CREATE INDEX IF NOT EXISTS idx_iteration ON sync_operations (iteration_id)",
 };
 
-// A sync_iterations created from the seed's DDL (e.g. by an earlier tool)
-// has no run_id: add it. Two processes may race here; the loser's ALTER
-// fails with "duplicate column" and the re-check then finds the column.
-Status AddRunIdIfMissing(SqlConnection* conn) {
+// A sync_iterations created from the seed's DDL (e.g. by an earlier tool),
+// or by an earlier ha-sync, lacks the additions: add each missing column.
+// Two processes may race here; the loser's ALTER fails with "duplicate
+// column" and the re-check then finds the column.
+struct AddedColumn {
+  const char* name;
+  const char* mysql_add;   // ALTER TABLE sync_iterations ...
+  const char* sqlite_add;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"run_id", "ADD COLUMN run_id CHAR(32) NULL, ADD UNIQUE KEY uq_run_id (run_id)",
+     "ADD COLUMN run_id TEXT CHECK (run_id IS NULL OR length(run_id) <= 32)"},
+    {"clock_skew_ns", "ADD COLUMN clock_skew_ns BIGINT NULL", "ADD COLUMN clock_skew_ns INTEGER"},
+    {"mtime_precision_ns", "ADD COLUMN mtime_precision_ns BIGINT NULL",
+     "ADD COLUMN mtime_precision_ns INTEGER"},
+};
+
+Status AddColumnIfMissing(SqlConnection* conn, const AddedColumn& column) {
   const bool mysql = conn->dialect() == SqlDialect::kMySql;
   auto has_column = [&]() -> Result<bool> {
     auto rows = mysql ? conn->QueryAll(
                             "SELECT COUNT(*) FROM information_schema.columns WHERE "
                             "table_schema = DATABASE() AND table_name = 'sync_iterations' AND "
-                            "column_name = 'run_id'")
+                            "column_name = ?",
+                            {std::string(column.name)})
                       : conn->QueryAll(
                             "SELECT COUNT(*) FROM pragma_table_info('sync_iterations') "
-                            "WHERE name = 'run_id'");
+                            "WHERE name = ?",
+                            {std::string(column.name)});
     if (!rows.ok()) return rows.status();
     int64_t n = 0;
     return !rows->empty() && GetInt(rows->front().at(0), &n) && n > 0;
@@ -118,15 +140,18 @@ Status AddRunIdIfMissing(SqlConnection* conn) {
   auto present = has_column();
   if (!present.ok()) return present.status();
   if (*present) return Status::Ok();
-  Status s = mysql ? conn->Exec(
-                         "ALTER TABLE sync_iterations ADD COLUMN run_id CHAR(32) NULL, "
-                         "ADD UNIQUE KEY uq_run_id (run_id)")
-                   : conn->Exec(
-                         "ALTER TABLE sync_iterations ADD COLUMN run_id TEXT "
-                         "CHECK (run_id IS NULL OR length(run_id) <= 32)");
+  Status s = conn->Exec(std::string("ALTER TABLE sync_iterations ") +
+                        (mysql ? column.mysql_add : column.sqlite_add));
   if (!s.ok()) {
     present = has_column();
     if (!present.ok() || !*present) return s;
+  }
+  return Status::Ok();
+}
+
+Status AddMissingColumns(SqlConnection* conn) {
+  for (const AddedColumn& column : kAddedColumns) {
+    if (Status s = AddColumnIfMissing(conn, column); !s.ok()) return s;
   }
   return Status::Ok();
 }
@@ -148,13 +173,13 @@ Status EnsureSchema(SqlConnection* conn) {
   for (size_t i = 0; i < count; ++i) {
     const std::string sql = statements[i];
     // The unique run_id index of SQLite needs the column, which an older
-    // table may lack: add the column first.
+    // table may lack: add the columns first.
     if (sql.rfind("CREATE UNIQUE INDEX IF NOT EXISTS uq_run_id", 0) == 0) {
-      if (Status s = AddRunIdIfMissing(conn); !s.ok()) return s;
+      if (Status s = AddMissingColumns(conn); !s.ok()) return s;
     }
     if (Status s = conn->Exec(sql); !s.ok()) return s;
   }
-  if (conn->dialect() == SqlDialect::kMySql) return AddRunIdIfMissing(conn);
+  if (conn->dialect() == SqlDialect::kMySql) return AddMissingColumns(conn);
   return Status::Ok();
 }
 

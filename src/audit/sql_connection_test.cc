@@ -222,7 +222,7 @@ TEST_CASE("transactions: rollback discards, commit keeps, last insert id") {
   }
 }
 
-TEST_CASE("a seed-created sync_iterations without run_id gets the column") {
+TEST_CASE("a seed-created sync_iterations without run_id and clock columns gets them") {
   TempDir tmp;
   TestDatabases dbs(tmp.path());
   for (const auto& db : dbs.all()) {
@@ -231,9 +231,13 @@ TEST_CASE("a seed-created sync_iterations without run_id gets the column") {
     size_t count = 0;
     const char* const* ddl = SchemaStatements(conn->dialect(), &count);
     std::string seed = ddl[0];
-    // Strip the run_id addition to get the seed's table.
+    // Strip the additions to get the seed's table.
     if (conn->dialect() == SqlDialect::kMySql) {
-      seed.erase(seed.find("  run_id CHAR(32) NULL,\n"), std::string("  run_id CHAR(32) NULL,\n").size());
+      for (const std::string added : {"  run_id CHAR(32) NULL,\n", "  clock_skew_ns BIGINT NULL,\n",
+                                       "  mtime_precision_ns BIGINT NULL,\n"}) {
+        REQUIRE(seed.find(added) != std::string::npos);
+        seed.erase(seed.find(added), added.size());
+      }
       seed.erase(seed.find(",\n  UNIQUE KEY uq_run_id (run_id)"),
                  std::string(",\n  UNIQUE KEY uq_run_id (run_id)").size());
     } else {
@@ -241,6 +245,7 @@ TEST_CASE("a seed-created sync_iterations without run_id gets the column") {
       seed = seed.substr(0, at) + "\n)";
     }
     REQUIRE(seed.find("run_id") == std::string::npos);
+    REQUIRE(seed.find("clock_skew_ns") == std::string::npos);
     Status s = conn->Exec(seed);
     REQUIRE_MESSAGE(s.ok(), s.message());
     s = EnsureSchema(conn.get());
@@ -250,6 +255,13 @@ TEST_CASE("a seed-created sync_iterations without run_id gets the column") {
                            "started_at, run_id) VALUES ('p', 'd', '/a', '/b', ?, ?)",
                            {FormatSqlTime(0), std::string(32, 'c')})
                     .ok());
+    CHECK(conn->Exec("UPDATE sync_iterations SET clock_skew_ns = 1500000, mtime_precision_ns = 1000 "
+                     "WHERE run_id = ?",
+                     {std::string(32, 'c')})
+              .ok());
+    // A second EnsureSchema (every run calls it) finds everything in place.
+    s = EnsureSchema(conn.get());
+    CHECK_MESSAGE(s.ok(), s.message());
   }
 }
 

@@ -213,10 +213,21 @@ TEST_CASE("/api/iterations: filters and keyset pages") {
 
     json::value media = ui.GetJson("/api/iterations?pair=media&dry_run=0&limit=100");
     CHECK(media.at("iterations").as_array().size() == 10);
+    int with_clock = 0;
     for (const auto& it : media.at("iterations").as_array()) {
       CHECK(it.at("pair").as_string() == "media");
       CHECK(it.at("dry_run").as_bool() == false);
+      // Only the run whose probe was seeded carries clock readings; others are null.
+      if (!it.at("clock_skew_seconds").is_null()) {
+        ++with_clock;
+        CHECK(it.at("clock_skew_seconds").to_number<double>() == doctest::Approx(1.25));
+        CHECK(it.at("mtime_precision_ns").as_int64() == 1000);
+        CHECK(it.at("files_created").as_int64() == 12);
+      } else {
+        CHECK(it.at("mtime_precision_ns").is_null());
+      }
     }
+    CHECK(with_clock == 1);
     json::value dry = ui.GetJson("/api/iterations?dry_run=1");
     CHECK(dry.at("iterations").as_array().size() == 2);
     json::value failed = ui.GetJson("/api/iterations?status=failed");
@@ -429,6 +440,8 @@ TEST_CASE("/metrics: Prometheus text per pair, direction and mode") {
              "ha_sync_last_run_files_failed{pair=\"photos\",direction=\"dell-to-hp\",dry_run=\"false\"} 2\n",
              "ha_sync_last_run_files{pair=\"media\",direction=\"dell-to-hp\",dry_run=\"false\",outcome=\"created\"} 12\n",
              "ha_sync_running{pair=\"ai\",direction=\"dell-to-hp\"} 1\n",
+             "ha_sync_last_run_clock_skew_seconds{pair=\"media\",direction=\"dell-to-hp\",dry_run=\"false\"} 1.25\n",
+             "ha_sync_last_run_mtime_precision_seconds{pair=\"media\",direction=\"dell-to-hp\",dry_run=\"false\"} 1e-06\n",
              "ha_sync_running{pair=\"media\",direction=\"dell-to-hp\"} 0\n",
              "# TYPE ha_sync_last_run_end_timestamp_seconds gauge\n",
              "# TYPE ha_sync_last_success_timestamp_seconds gauge\n",
@@ -437,6 +450,8 @@ TEST_CASE("/metrics: Prometheus text per pair, direction and mode") {
       CHECK(m.find(line) != std::string::npos);
     }
     // The media run ended 12 minutes before the seed's "now" (to the ms).
+    // Runs that did not measure the clocks have no sample (not a made-up 0).
+    CHECK(m.find("ha_sync_last_run_clock_skew_seconds{pair=\"photos\"") == std::string::npos);
     const std::string end_key =
         "ha_sync_last_run_end_timestamp_seconds{pair=\"media\",direction=\"dell-to-hp\",dry_run=\"false\"} ";
     const size_t at = m.find(end_key);

@@ -396,6 +396,23 @@ Response DashboardApp::Metrics() {
       p.Sample("ha_sync_last_run_files", l, static_cast<double>(n));
     }
   }
+  // Only runs that measured the clocks (production runs that got as far as the probe).
+  p.Family("ha_sync_last_run_clock_skew_seconds", "gauge",
+           "Skew between the mtime clocks of src and dest measured by the newest finished run "
+           "(docs/safety.md); absent when that run did not measure it.");
+  for (const IterationRow& it : runs) {
+    if (it.clock_skew_ns) {
+      p.Sample("ha_sync_last_run_clock_skew_seconds", labels(it), static_cast<double>(*it.clock_skew_ns) / 1e9);
+    }
+  }
+  p.Family("ha_sync_last_run_mtime_precision_seconds", "gauge",
+           "The coarsest mtime precision of the two roots, from the newest finished run's probe.");
+  for (const IterationRow& it : runs) {
+    if (it.mtime_precision_ns) {
+      p.Sample("ha_sync_last_run_mtime_precision_seconds", labels(it),
+               static_cast<double>(*it.mtime_precision_ns) / 1e9);
+    }
+  }
   p.Family("ha_sync_last_success_timestamp_seconds", "gauge",
            "When a run of this pair, direction and mode last ended with status success (Unix time).");
   for (const LastSuccess& su : successes) {

@@ -66,6 +66,16 @@ json::object IterationJson(const IterationRow& it) {
   o["files_failed"] = it.files_failed;
   o["bytes_transferred"] = it.bytes_transferred;
   o["error_message"] = OptText(it.error_message);
+  if (it.clock_skew_ns) {
+    o["clock_skew_seconds"] = static_cast<double>(*it.clock_skew_ns) / 1e9;
+  } else {
+    o["clock_skew_seconds"] = nullptr;
+  }
+  if (it.mtime_precision_ns) {
+    o["mtime_precision_ns"] = *it.mtime_precision_ns;
+  } else {
+    o["mtime_precision_ns"] = nullptr;
+  }
   return o;
 }
 

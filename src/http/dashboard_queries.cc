@@ -1,5 +1,6 @@
 #include "http/dashboard_queries.h"
 
+#include <atomic>
 
 namespace ha_sync::http {
 
@@ -14,7 +15,25 @@ namespace {
 constexpr const char* kIterationColumns =
     "id, run_id, sync_pair, direction, src, dest, started_at, ended_at, status, dry_run, "
     "files_created, files_updated, files_deleted, files_skipped, files_failed, "
-    "total_bytes_transferred, error_message";
+    "total_bytes_transferred, error_message, clock_skew_ns, mtime_precision_ns";
+// The same on a table that ha-sync has not yet given the clock columns (the
+// dashboard was upgraded first; the next sync adds them): they read as NULL.
+constexpr const char* kIterationColumnsWithoutClock =
+    "id, run_id, sync_pair, direction, src, dest, started_at, ended_at, status, dry_run, "
+    "files_created, files_updated, files_deleted, files_skipped, files_failed, "
+    "total_bytes_transferred, error_message, NULL, NULL";
+
+// Once the columns are seen they stay (columns are only ever added).
+std::atomic<bool> g_clock_columns_seen{false};
+
+std::string IterationColumns(audit::SqlConnection* conn) {
+  if (g_clock_columns_seen.load()) return kIterationColumns;
+  if (conn->QueryAll("SELECT clock_skew_ns, mtime_precision_ns FROM sync_iterations WHERE 1 = 0").ok()) {
+    g_clock_columns_seen.store(true);
+    return kIterationColumns;
+  }
+  return kIterationColumnsWithoutClock;
+}
 
 constexpr const char* kOperationColumns =
     "id, iteration_id, dry_run, operation, filepath, size_before, size_after, md5_before, "
@@ -55,7 +74,7 @@ std::optional<int64_t> OptTime(const SqlValue& v) {
 
 Result<IterationRow> ReadIteration(const SqlRow& r) {
   IterationRow it;
-  if (r.size() != 17) return BadColumn("sync_iterations", "*");
+  if (r.size() != 19) return BadColumn("sync_iterations", "*");
   if (!GetInt(r[0], &it.id)) return BadColumn("sync_iterations", "id");
   it.run_id = OptText(r[1]);
   if (!GetText(r[2], &it.pair)) return BadColumn("sync_iterations", "sync_pair");
@@ -73,6 +92,8 @@ Result<IterationRow> ReadIteration(const SqlRow& r) {
   it.files_failed = IntOrZero(r[14]);
   it.bytes_transferred = IntOrZero(r[15]);
   it.error_message = OptText(r[16]);
+  it.clock_skew_ns = OptInt(r[17]);
+  it.mtime_precision_ns = OptInt(r[18]);
   return it;
 }
 
@@ -114,7 +135,7 @@ Result<std::vector<IterationRow>> ReadIterations(audit::SqlConnection* conn,
 // condition selects, grouped by pair, direction and mode.
 Result<std::vector<IterationRow>> NewestPerGroup(audit::SqlConnection* conn, const char* where) {
   const std::string sql =
-      std::string("SELECT ") + kIterationColumns +
+      std::string("SELECT ") + IterationColumns(conn) +
       " FROM sync_iterations JOIN (SELECT sync_pair AS g_pair, direction AS g_direction, "
       "dry_run AS g_dry_run, MAX(started_at) AS g_started FROM sync_iterations WHERE " + where +
       " GROUP BY sync_pair, direction, dry_run) newest ON sync_pair = g_pair AND direction = "
@@ -167,7 +188,7 @@ Result<std::vector<LastSuccess>> QueryLastSuccesses(audit::SqlConnection* conn) 
 
 Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
                                                   const IterationFilter& filter) {
-  std::string sql = std::string("SELECT ") + kIterationColumns + " FROM sync_iterations WHERE 1 = 1";
+  std::string sql = std::string("SELECT ") + IterationColumns(conn) + " FROM sync_iterations WHERE 1 = 1";
   std::vector<SqlValue> params;
   if (filter.pair) {
     sql += " AND sync_pair = ?";
@@ -201,7 +222,7 @@ Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
 
 Result<std::optional<IterationRow>> QueryIteration(audit::SqlConnection* conn, int64_t id) {
   auto rows = ReadIterations(
-      conn, std::string("SELECT ") + kIterationColumns + " FROM sync_iterations WHERE id = ?",
+      conn, std::string("SELECT ") + IterationColumns(conn) + " FROM sync_iterations WHERE id = ?",
       {SqlValue(id)});
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::optional<IterationRow>();

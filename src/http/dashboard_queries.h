@@ -39,6 +39,10 @@ struct IterationRow {
   int64_t files_failed = 0;
   int64_t bytes_transferred = 0;
   std::optional<std::string> error_message;
+  // The clock probe's readings (docs/safety.md); NULL for runs that did not
+  // measure them (dry-runs, crashed runs, runs before the columns existed).
+  std::optional<int64_t> clock_skew_ns;
+  std::optional<int64_t> mtime_precision_ns;
 };
 
 struct OperationRow {

@@ -124,6 +124,9 @@ Status SeedStandard(const audit::Dsn& dsn, int64_t now) {
     ops[2].size_after = 995000 + 400000;
     ops[2].bytes_transferred = 995000 + 400000;
     runs.push_back(MakeRun("media", "dell-to-hp", false, now - 12 * kMin - 40000, 40, ops));
+    // Its clock probe: the servers' mtime clocks 1.25 s apart, microsecond mtimes.
+    runs.back().footer.clock_skew_ns = 1'250'000'000;
+    runs.back().footer.mtime_precision_ns = 1000;
   }
   runs.push_back(MakeRun("media", "dell-to-hp", true, now - 3 * kMin - 2000, 2,
                          {Op(OpKind::kCreate, "new/a.jpg", 10), Op(OpKind::kCreate, "new/b.jpg", 20),
