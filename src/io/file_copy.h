@@ -27,6 +27,9 @@ struct CopyOptions {
   // Test seam: sleep this long after each block so tests can act mid-copy
   // (set from HA_SYNC_TEST_BLOCK_DELAY_MS; 0 in production).
   int block_delay_ms = 0;
+  // The source's size as listed (-1: unknown). Only a hint for choosing how
+  // to copy (uring_copier.h); the copy itself stats the open source.
+  int64_t expected_size = -1;
 };
 
 struct CopyOutcome {

@@ -234,6 +234,10 @@ void UringCopier::Release(size_t index) {
 
 Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
                          const std::string& display, const CopyOptions& options, CopyOutcome* out) {
+  if (options.expected_size >= 0 && options.expected_size <= opt_.small_file_bytes) {
+    return CopyFileAtomic(src_dirfd, dest_dirfd, name, display, options, out);
+  }
+  ring_copies_.fetch_add(1);
   Waiter waiter;
   // Runs requests that were all submitted together and waits for all of them.
   auto run = [&](std::initializer_list<Request*> reqs) {

@@ -136,6 +136,44 @@ TEST_CASE("uring copier: bytes, MD5, holes, mode and times match the source for 
   }
 }
 
+TEST_CASE("uring copier: files listed at or below the small-file size take blocking calls, others the ring") {
+  if (!UringUsable()) return;
+  Dirs d;
+  UringCopierOptions o;
+  o.block_size = 4096;
+  o.small_file_bytes = 4096;
+  auto made = UringCopier::Create(o);
+  REQUIRE(made.ok());
+  UringCopier& copier = **made;
+  struct Case {
+    std::string name;
+    size_t size;
+    int64_t hint;
+    bool ring;
+  };
+  const std::vector<Case> cases = {
+      {"small", 100, 100, false},        {"at-limit", 4096, 4096, false},
+      {"large", 20000, 20000, true},     {"no-hint", 100, -1, true},
+      // A hint is only a hint: the copy is right whatever the file is now.
+      {"grew", 9000, 100, false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const std::string data = Pattern(c.size, 9);
+    d.Write(c.name, data);
+    CopyOptions options;
+    options.block_size = 4096;
+    options.expected_size = c.hint;
+    CopyOutcome out;
+    const uint64_t before = copier.ring_copies();
+    Status s = copier.Copy(d.src, d.dest, c.name, c.name, options, &out);
+    REQUIRE_MESSAGE(s.ok(), s.message());
+    CHECK(copier.ring_copies() == before + (c.ring ? 1 : 0));
+    CHECK(d.ReadDest(c.name) == data);
+    CHECK(out.md5 == Md5::OfString(data));
+  }
+}
+
 TEST_CASE("uring copier: many callers share a two-buffer pool and replace existing targets") {
   if (!UringUsable()) return;
   Dirs d;

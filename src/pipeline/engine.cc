@@ -33,6 +33,10 @@ using io::FileType;
 
 namespace {
 
+// File operations queued ahead of the workers: enough for several
+// directories of a photo tree (~100 files each) to be in flight at once.
+constexpr size_t kQueuedFiles = 512;
+
 std::string Join(const std::string& dir, const std::string& name) {
   return dir.empty() ? name : dir + "/" + name;
 }
@@ -380,6 +384,7 @@ EngineResult Engine::Impl::Run() {
     uo.files_in_flight = static_cast<unsigned>(opt_.workers);
     uo.queue_depth = static_cast<unsigned>(opt_.queue_depth);
     uo.block_size = opt_.block_size;
+    uo.small_file_bytes = static_cast<int64_t>(opt_.block_size);
     struct stat src_st, dest_st;
     uo.copy_file_range = opt_.copy_file_range && ::fstat(src_root_fd_, &src_st) == 0 &&
                          ::fstat(dest_root_fd_, &dest_st) == 0 && src_st.st_dev == dest_st.st_dev;
@@ -398,7 +403,9 @@ EngineResult Engine::Impl::Run() {
     auto spool = DeleteSpool::Create();
     if (!spool.ok()) { fatal = spool.status(); break; }
     spool_ = std::move(*spool);
-    pool_ = std::make_unique<ThreadPool>(opt_.workers, opt_.workers * 4);
+    // Room for files of several directories, so the workers can spread over
+    // them (thread_pool.h); bounded, whatever the tree's size.
+    pool_ = std::make_unique<ThreadPool>(opt_.workers, std::max<size_t>(opt_.workers * 4, kQueuedFiles));
     bool needs_second_pass = false;
     SetStage(Stage::kScanning);
     fatal = WalkPass(&needs_second_pass);
@@ -746,7 +753,7 @@ void Engine::Impl::SubmitFileWork(const NodePtr& node, ActionKind kind, const En
       ok = DoCopy(node, kind, src, d);
     }
     if (!ok) KeepOldState(node->rel, src.name, old_copy ? &*old_copy : nullptr);
-  });
+  }, reinterpret_cast<uintptr_t>(node.get()));
 }
 
 bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src,
@@ -759,6 +766,7 @@ bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
   copy_options.fsync = opt_.fsync;
   copy_options.cancel = &aborted_;
   copy_options.block_delay_ms = opt_.test_block_delay_ms;
+  copy_options.expected_size = src.size;
 
   if (kind == ActionKind::kHashThenUpdate) {
     std::string src_md5, dest_md5;

@@ -19,22 +19,25 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::Submit(std::function<void()> task) {
+void ThreadPool::Submit(std::function<void()> task, uint64_t key) {
   std::unique_lock<std::mutex> lock(mu_);
-  not_full_.wait(lock, [this] { return queue_.size() < capacity_; });
-  queue_.push_back(std::move(task));
+  not_full_.wait(lock, [this] { return queued_ < capacity_; });
+  auto& q = queues_[key];
+  if (q.empty()) turns_.push_back(key);
+  q.push_back(std::move(task));
+  ++queued_;
   lock.unlock();
   not_empty_.notify_one();
 }
 
 void ThreadPool::Wait() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait(lock, [this] { return queue_.empty() && running_ == 0; });
+  idle_.wait(lock, [this] { return queued_ == 0 && running_ == 0; });
 }
 
 size_t ThreadPool::InFlight() {
   std::lock_guard<std::mutex> lock(mu_);
-  return queue_.size() + running_;
+  return queued_ + running_;
 }
 
 void ThreadPool::WorkerLoop() {
@@ -42,10 +45,19 @@ void ThreadPool::WorkerLoop() {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      not_empty_.wait(lock, [this] { return shutting_down_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // shutting down
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      not_empty_.wait(lock, [this] { return shutting_down_ || queued_ > 0; });
+      if (queued_ == 0) return;  // shutting down
+      const uint64_t key = turns_.front();
+      turns_.pop_front();
+      auto it = queues_.find(key);
+      task = std::move(it->second.front());
+      it->second.pop_front();
+      if (it->second.empty()) {
+        queues_.erase(it);
+      } else {
+        turns_.push_back(key);  // its next task waits for the other keys' turns
+      }
+      --queued_;
       ++running_;
     }
     not_full_.notify_one();
@@ -53,7 +65,7 @@ void ThreadPool::WorkerLoop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       --running_;
-      if (queue_.empty() && running_ == 0) idle_.notify_all();
+      if (queued_ == 0 && running_ == 0) idle_.notify_all();
     }
   }
 }

@@ -2,15 +2,23 @@
 // while the queue is full, which is the back-pressure that keeps the walk
 // from running ahead of the copies (memory stays bounded).
 //
+// Fairness: tasks carry a key (the engine uses the directory a file is in),
+// and workers take tasks round-robin across keys, oldest first within a key.
+// Why: the kernel serialises creates and renames within one directory (the
+// parent's inode lock, held across the NFS round trip), so files in flight
+// must be spread over directories to overlap; one key behaves as a FIFO.
+//
 // Thread-safety: Submit() and Wait() from the producer thread; tasks run on
 // the workers. The destructor waits for queued tasks.
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace ha_sync::pipeline {
@@ -22,7 +30,7 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  void Submit(std::function<void()> task);
+  void Submit(std::function<void()> task, uint64_t key = 0);
   // Returns when every submitted task has finished.
   void Wait();
   // Tasks queued or running right now.
@@ -36,7 +44,10 @@ class ThreadPool {
   std::condition_variable not_empty_;
   std::condition_variable not_full_;
   std::condition_variable idle_;
-  std::deque<std::function<void()>> queue_;
+  // Queued tasks per key, and the keys with tasks in round-robin order.
+  std::unordered_map<uint64_t, std::deque<std::function<void()>>> queues_;
+  std::deque<uint64_t> turns_;
+  size_t queued_ = 0;
   size_t running_ = 0;
   bool shutting_down_ = false;
   std::vector<std::thread> threads_;

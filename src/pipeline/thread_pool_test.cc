@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
 
 namespace ha_sync::pipeline {
 
@@ -27,6 +30,31 @@ TEST_CASE("every submitted task runs once; Wait returns when all are done") {
   CHECK(ran == 200);
   CHECK(max_in_flight <= 3);
   CHECK(pool.InFlight() == 0);
+}
+
+TEST_CASE("keys take turns: tasks of different keys interleave, one key stays in order") {
+  std::mutex mu;
+  std::vector<std::string> order;
+  std::atomic<bool> release{false};
+  ThreadPool pool(1, 100);
+  // Holds the only worker until everything below is queued.
+  pool.Submit([&] {
+    while (!release.load()) std::this_thread::yield();
+  });
+  for (int dir = 0; dir < 3; ++dir) {
+    for (int file = 0; file < 3; ++file) {
+      pool.Submit(
+          [&, dir, file] {
+            std::lock_guard<std::mutex> lock(mu);
+            order.push_back(std::to_string(dir) + "/" + std::to_string(file));
+          },
+          static_cast<uint64_t>(100 + dir));
+    }
+  }
+  release = true;
+  pool.Wait();
+  const std::vector<std::string> expected = {"0/0", "1/0", "2/0", "0/1", "1/1", "2/1", "0/2", "1/2", "2/2"};
+  CHECK(order == expected);
 }
 
 }  // namespace ha_sync::pipeline
