@@ -335,6 +335,38 @@ TEST_CASE("the clock probe leaves both roots' mtimes as they were") {
   CHECK(MtimeNs(t / "b") == kT0);
 }
 
+TEST_CASE("creating the trash folder leaves the dest root's mtime as the run set it") {
+  TempDir t;
+  WriteFile(t / "a/d/f", "v1", kT0);
+  WriteFile(t / "a/d/g", "g", kT0);
+  SetMtime(t / "a/d", kT0);
+  SetMtime(t / "a", kT0);
+  MakeDirs(t / "b");
+  REQUIRE(RunHaSync(SyncArgs(t / "a", t / "b", t / "log", {"--trash-retain-days", "0"})).exit_code == 0);
+  REQUIRE(MtimeNs(t / "b") == kT0);
+  REQUIRE_FALSE(Exists(t / "b/.ha-sync-trash"));
+  // An update deep in the tree: the old version goes to a trash folder
+  // created at the root during the walk; nothing else in the root changes.
+  WriteFile(t / "a/d/f", "v2-longer", kT0 + 10 * kSec);
+  SetMtime(t / "a/d", kT0);
+  REQUIRE(RunHaSync(SyncArgs(t / "a", t / "b", t / "log")).exit_code == 0);
+  CHECK(Exists(t / "b/.ha-sync-trash"));
+  CHECK(ReadFile(t / "b/d/f") == "v2-longer");
+  CHECK(MtimeNs(t / "b") == kT0);
+  CHECK(MtimeNs(t / "b/d") == kT0);
+  // A delete is the run's only change: the trash folder is created after
+  // the walk, in the delete phase.
+  RemoveTree(t / "b/.ha-sync-trash");
+  SetMtime(t / "b", kT0);
+  ::unlink((t / "a/d/g").c_str());
+  SetMtime(t / "a/d", kT0);
+  REQUIRE(RunHaSync(SyncArgs(t / "a", t / "b", t / "log", {"--delete-missing"})).exit_code == 0);
+  CHECK_FALSE(Exists(t / "b/d/g"));
+  CHECK(Exists(t / "b/.ha-sync-trash"));
+  CHECK(MtimeNs(t / "b") == kT0);
+  CHECK(MtimeNs(t / "b/d") == kT0);
+}
+
 }  // namespace ha_sync::test
 
 namespace ha_sync::test {

@@ -43,11 +43,21 @@ Result<int> Trash::OpenParentInTrash(const std::string& rel_path, std::string* n
   if (fd < 0) return Status::FromErrno(errno, "open", ".");
   std::string shown;
   for (const std::string& part : parts) {
+    const bool at_root = shown.empty();
     shown += shown.empty() ? part : "/" + part;
-    if (::mkdirat(fd, part.c_str(), 0700) != 0 && errno != EEXIST) {
-      const int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, "create trash folder", shown);
+    // Creating the trash folder changes the root's times, which the run has
+    // made equal to src's: put them back (the trash is ha-sync's own).
+    struct stat root_before;
+    const bool have_root_times = at_root && ::fstat(fd, &root_before) == 0;
+    if (::mkdirat(fd, part.c_str(), 0700) != 0) {
+      if (errno != EEXIST) {
+        const int err = errno;
+        ::close(fd);
+        return Status::FromErrno(err, "create trash folder", shown);
+      }
+    } else if (have_root_times) {
+      const struct timespec times[2] = {root_before.st_atim, root_before.st_mtim};
+      ::futimens(fd, times);
     }
     const int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     const int err = errno;
