@@ -151,6 +151,24 @@ class DirQueue {
   bool cut_ = false;
 };
 
+// Waits for every request still on the ring (after an error or the bound),
+// before the memory the requests point at goes away.
+void DrainRing(io::Ring* ring) {
+  std::vector<io::Completion> done;
+  while (ring->in_flight() > 0) {
+    done.clear();
+    if (!ring->SubmitAndReap(1, &done).ok()) break;
+  }
+}
+
+// Runs fn(i) on `count` threads (at least one) and joins them.
+template <typename Fn>
+void RunOnThreads(unsigned count, Fn fn) {
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < std::max(1u, count); ++i) threads.emplace_back(fn, i);
+  for (auto& t : threads) t.join();
+}
+
 Result<int> OpenDir(int root_fd, const std::string& rel) {
   if (rel.empty()) {
     const int fd = ::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -209,9 +227,7 @@ Measurement ScanWithThreads(int root_fd, unsigned in_flight, const Bounds& bound
       queue.Done();
     }
   };
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < std::max(1u, in_flight); ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  RunOnThreads(in_flight, [&](unsigned) { worker(); });
   m.seconds = SecondsSince(start);
   m.count = entries.load();
   m.complete = !queue.cut();
@@ -361,10 +377,7 @@ Measurement ScanWithUring(int root_fd, unsigned in_flight, const Bounds& bounds,
     }
   }
   // Drain (on error or bound) before the names the requests point at go.
-  while ((*ring)->in_flight() > 0) {
-    done.clear();
-    if (!(*ring)->SubmitAndReap(1, &done).ok()) break;
-  }
+  DrainRing(ring->get());
   queue.SetExternalBusy(false);
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -413,9 +426,7 @@ Measurement ReadWithThreads(int root_fd, const std::vector<SampleFile>& files, u
       if (cut) break;
     }
   };
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < std::max(1u, in_flight); ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  RunOnThreads(in_flight, [&](unsigned) { worker(); });
   m.seconds = SecondsSince(start);
   m.bytes = bytes.load();
   m.count = count.load();
@@ -547,10 +558,7 @@ Measurement ReadWithUring(int root_fd, const std::vector<SampleFile>& files, uns
       }
     }
   }
-  while ((*ring)->in_flight() > 0) {
-    done.clear();
-    if (!(*ring)->SubmitAndReap(1, &done).ok()) break;
-  }
+  DrainRing(ring->get());
   for (Active& a : active) {
     if (a.fd >= 0) ::close(a.fd);
   }
@@ -608,9 +616,7 @@ Measurement WriteWithThreads(int scratch_fd, unsigned in_flight, size_t block_si
       count.fetch_add(1);
     }
   };
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < std::max(1u, in_flight); ++i) threads.emplace_back(worker, i);
-  for (auto& t : threads) t.join();
+  RunOnThreads(in_flight, worker);
   m.seconds = SecondsSince(start);
   m.bytes = bytes.load();
   m.count = count.load();
@@ -721,10 +727,7 @@ Measurement WriteWithUring(int scratch_fd, unsigned in_flight, unsigned queue_de
       }
     }
   }
-  while ((*ring)->in_flight() > 0) {
-    done.clear();
-    if (!(*ring)->SubmitAndReap(1, &done).ok()) break;
-  }
+  DrainRing(ring->get());
   for (Active& a : active) {
     if (a.fd >= 0) finish(a);
   }
@@ -815,9 +818,7 @@ Measurement MeasureMetadata(int scratch_fd, unsigned in_flight, const Bounds& bo
       ops.fetch_add(1);
     }
   };
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < std::max(1u, in_flight); ++i) threads.emplace_back(worker, i);
-  for (auto& t : threads) t.join();
+  RunOnThreads(in_flight, worker);
   m.seconds = SecondsSince(start);
   m.count = ops.load();
   m.complete = m.error.empty();
@@ -844,9 +845,7 @@ Measurement MeasureMd5(unsigned threads, size_t block_size, int64_t max_bytes, c
     cut = true;
     (void)md5.FinishHex();
   };
-  std::vector<std::thread> pool;
-  for (unsigned i = 0; i < std::max(1u, threads); ++i) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  RunOnThreads(threads, [&](unsigned) { worker(); });
   m.seconds = SecondsSince(start);
   m.bytes = bytes.load();
   m.count = m.bytes / static_cast<int64_t>(block_size);
