@@ -461,6 +461,9 @@ def run_scenario(ws, args, name, cache, variants, datasets):
     if kind == "incremental":
         info_m = datasets[dataset + "-mut"]
         bytes_moved = info_m.get("changed_bytes")
+    # Each scenario's dest is made anew by its next use: free the space now
+    # (the full preset's outputs together outgrow the 40 GiB image).
+    rm_tree(base_dest)
     return {"scenario": name, "cache": cache, "dataset": dataset, "kind": kind, "fuse": fuse,
             "bytes": bytes_moved, "runs": runs, "tools": summarize(results)}
 
