@@ -26,6 +26,27 @@ std::string Trash::Stamp(int64_t ms) {
   return buf;
 }
 
+Result<int> OpenTrashFolder(int dest_root_fd) {
+  // Serialises creators in this process, so no one restores times another
+  // creator's mkdir has already changed.
+  static std::mutex create_mu;
+  std::lock_guard<std::mutex> lock(create_mu);
+  int fd = ::openat(dest_root_fd, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  if (errno != ENOENT) return Status::FromErrno(errno, "open", kTrashDirName);
+  struct stat root_before;
+  const bool have_root_times = ::fstat(dest_root_fd, &root_before) == 0;
+  if (::mkdirat(dest_root_fd, kTrashDirName, 0700) != 0) {
+    if (errno != EEXIST) return Status::FromErrno(errno, "create trash folder", kTrashDirName);
+  } else if (have_root_times) {
+    const struct timespec times[2] = {root_before.st_atim, root_before.st_mtim};
+    ::futimens(dest_root_fd, times);
+  }
+  fd = ::openat(dest_root_fd, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open", kTrashDirName);
+  return fd;
+}
+
 Result<int> Trash::OpenParentInTrash(const std::string& rel_path, std::string* name) {
   std::vector<std::string> parts = {kTrashDirName, run_dir_name_};
   size_t pos = 0;
@@ -39,25 +60,17 @@ Result<int> Trash::OpenParentInTrash(const std::string& rel_path, std::string* n
     pos = slash + 1;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  int fd = ::openat(dest_root_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open", ".");
-  std::string shown;
-  for (const std::string& part : parts) {
-    const bool at_root = shown.empty();
-    shown += shown.empty() ? part : "/" + part;
-    // Creating the trash folder changes the root's times, which the run has
-    // made equal to src's: put them back (the trash is ha-sync's own).
-    struct stat root_before;
-    const bool have_root_times = at_root && ::fstat(fd, &root_before) == 0;
-    if (::mkdirat(fd, part.c_str(), 0700) != 0) {
-      if (errno != EEXIST) {
-        const int err = errno;
-        ::close(fd);
-        return Status::FromErrno(err, "create trash folder", shown);
-      }
-    } else if (have_root_times) {
-      const struct timespec times[2] = {root_before.st_atim, root_before.st_mtim};
-      ::futimens(fd, times);
+  auto trash = OpenTrashFolder(dest_root_fd_);
+  if (!trash.ok()) return trash.status();
+  int fd = *trash;
+  std::string shown = kTrashDirName;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    shown += "/" + part;
+    if (::mkdirat(fd, part.c_str(), 0700) != 0 && errno != EEXIST) {
+      const int err = errno;
+      ::close(fd);
+      return Status::FromErrno(err, "create trash folder", shown);
     }
     const int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     const int err = errno;

@@ -18,6 +18,12 @@ namespace ha_sync::pipeline {
 
 inline constexpr const char* kTrashDirName = ".ha-sync-trash";
 
+// Opens <dest root>/.ha-sync-trash, creating it when missing. Creating it
+// changes the root's times, which a run makes equal to src's: they are put
+// back, since the trash is ha-sync's own. The one place that creates it
+// (the trash and the undo manifest both go through here).
+Result<int> OpenTrashFolder(int dest_root_fd);
+
 class Trash {
  public:
   // `dest_root_fd` stays owned by the caller and must outlive the Trash.

@@ -25,11 +25,9 @@ const char* TypeName(io::FileType t) {
 }  // namespace
 
 Status UndoManifest::OpenLocked() {
-  if (::mkdirat(dest_root_fd_, kTrashDirName, 0700) != 0 && errno != EEXIST) {
-    return Status::FromErrno(errno, "create", kTrashDirName);
-  }
-  const int dir = ::openat(dest_root_fd_, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dir < 0) return Status::FromErrno(errno, "open", kTrashDirName);
+  auto trash = OpenTrashFolder(dest_root_fd_);
+  if (!trash.ok()) return trash.status();
+  const int dir = *trash;
   const std::string name = FileName(run_dir_name_);
   fd_ = ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
   const int err = errno;
