@@ -793,29 +793,43 @@ Measurement MeasureMetadata(int scratch_fd, unsigned in_flight, const Bounds& bo
   std::atomic<bool> failed{false};
   std::mutex error_mu;
   const Clock::time_point start = Clock::now();
+  // Each thread works in a folder of its own: the kernel serialises creates
+  // and removes within one directory, which would hide the concurrency the
+  // server allows (a sync spreads its files over directories too).
   auto worker = [&](unsigned t) {
     char data[4096];
     FillRandom(data, sizeof data);
-    for (int64_t n = 0; !failed.load() && !bounds.Over(); ++n) {
-      const std::string name = ScratchName("m", t, n);
-      const int fd = ::openat(scratch_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      Status s;
+    const std::string dir_name = ScratchName("m", t, 0);
+    Status s;
+    int dir = -1;
+    if (::mkdirat(scratch_fd, dir_name.c_str(), 0700) != 0) {
+      s = Status::FromErrno(errno, "create", dir_name);
+    } else if ((dir = ::openat(scratch_fd, dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+      s = Status::FromErrno(errno, "open", dir_name);
+    }
+    for (int64_t n = 0; s.ok() && !failed.load() && !bounds.Over(); ++n) {
+      const std::string name = ScratchName("f", t, n);
+      const std::string shown = dir_name + "/" + name;
+      const int fd = ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
       if (fd < 0) {
-        s = Status::FromErrno(errno, "create", name);
-      } else {
-        if (::write(fd, data, sizeof data) != static_cast<ssize_t>(sizeof data)) {
-          s = Status::FromErrno(errno, "write", name);
-        }
-        if (::close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, "close", name);
-        if (::unlinkat(scratch_fd, name.c_str(), 0) != 0 && s.ok()) s = Status::FromErrno(errno, "remove", name);
+        s = Status::FromErrno(errno, "create", shown);
+        break;
       }
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (m.error.empty()) m.error = s.message();
-        failed = true;
-        return;
+      if (::write(fd, data, sizeof data) != static_cast<ssize_t>(sizeof data)) {
+        s = Status::FromErrno(errno, "write", shown);
       }
-      ops.fetch_add(1);
+      if (::close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, "close", shown);
+      if (::unlinkat(dir, name.c_str(), 0) != 0 && s.ok()) s = Status::FromErrno(errno, "remove", shown);
+      if (s.ok()) ops.fetch_add(1);
+    }
+    if (dir >= 0) {
+      ::close(dir);
+      ::unlinkat(scratch_fd, dir_name.c_str(), AT_REMOVEDIR);
+    }
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (m.error.empty()) m.error = s.message();
+      failed = true;
     }
   };
   RunOnThreads(in_flight, worker);

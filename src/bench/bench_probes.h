@@ -65,7 +65,8 @@ Measurement MeasureWrite(int scratch_fd, Engine engine, unsigned in_flight, unsi
                          const Bounds& bounds);
 
 // Creates a 4 KiB file, closes and removes it, `in_flight` at once on
-// threads: the per-file round trips of a copy that no cache can answer.
+// threads, each in a folder of its own under scratch_fd (removed after):
+// the per-file round trips of a copy that no cache can answer.
 Measurement MeasureMetadata(int scratch_fd, unsigned in_flight, const Bounds& bounds);
 
 // Hashes an in-memory buffer with MD5 on `threads` threads.
