@@ -151,6 +151,14 @@ class DirQueue {
   bool cut_ = false;
 };
 
+// The ring of one io_uring measurement, with io-wq limited to the requests
+// in flight as the io_uring executor does (uring_copier.h).
+Result<std::unique_ptr<io::Ring>> MeasurementRing(unsigned entries, unsigned in_flight) {
+  auto ring = io::Ring::Create(entries);
+  if (ring.ok()) (*ring)->SetMaxWorkers(in_flight, 0);
+  return ring;
+}
+
 // Waits for every request still on the ring (after an error or the bound),
 // before the memory the requests point at goes away.
 void DrainRing(io::Ring* ring) {
@@ -241,12 +249,11 @@ Measurement ScanWithThreads(int root_fd, unsigned in_flight, const Bounds& bound
 Measurement ScanWithUring(int root_fd, unsigned in_flight, const Bounds& bounds,
                           const std::vector<std::string>& skip, LargestFiles* largest) {
   Measurement m;
-  auto ring = io::Ring::Create(std::max(8u, in_flight));
+  auto ring = MeasurementRing(std::max(8u, in_flight), in_flight);
   if (!ring.ok()) {
     m.error = ring.status().message();
     return m;
   }
-  (*ring)->SetMaxWorkers(in_flight, 0);
   const unsigned limit = std::min(in_flight, (*ring)->capacity());
 
   struct Dir {
@@ -480,12 +487,11 @@ Measurement ReadWithUring(int root_fd, const std::vector<SampleFile>& files, uns
                           unsigned queue_depth, size_t block_size, int64_t max_bytes,
                           const Bounds& bounds) {
   Measurement m;
-  auto ring = io::Ring::Create(std::max(8u, in_flight * queue_depth));
+  auto ring = MeasurementRing(std::max(8u, in_flight * queue_depth), in_flight);
   if (!ring.ok()) {
     m.error = ring.status().message();
     return m;
   }
-  (*ring)->SetMaxWorkers(in_flight, 0);
   RingBuffers buffers(ring->get(), in_flight * queue_depth, block_size);
   if (!buffers.ok()) {
     m.error = "no memory for the read buffers";
@@ -627,12 +633,11 @@ Measurement WriteWithThreads(int scratch_fd, unsigned in_flight, size_t block_si
 Measurement WriteWithUring(int scratch_fd, unsigned in_flight, unsigned queue_depth, size_t block_size,
                            int64_t file_bytes, int64_t max_bytes, const Bounds& bounds) {
   Measurement m;
-  auto ring = io::Ring::Create(std::max(8u, in_flight * queue_depth + in_flight));
+  auto ring = MeasurementRing(std::max(8u, in_flight * queue_depth + in_flight), in_flight);
   if (!ring.ok()) {
     m.error = ring.status().message();
     return m;
   }
-  (*ring)->SetMaxWorkers(in_flight, 0);
   RingBuffers buffers(ring->get(), in_flight * queue_depth, block_size);
   if (!buffers.ok()) {
     m.error = "no memory for the write buffers";
