@@ -54,7 +54,14 @@ TEST_CASE("SIGKILL mid-copy leaves the old file; the next run completes and remo
   CHECK(ReadFile(t / "dest/big") == "old version");
   CHECK(TempFilesUnder(t / "dest").size() == 1);
 
-  RunOutput again = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log2"));
+  // A run with another log directory cannot prove the temp file is this
+  // pair's (pipeline/temp_tags.h): it leaves it and says so.
+  RunOutput other = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log2"));
+  CHECK(other.exit_code == 0);
+  CHECK(TempFilesUnder(t / "dest").size() == 1);
+  CHECK(other.err.find("no run of this pair made it") != std::string::npos);
+
+  RunOutput again = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log"));
   INFO(again.err);
   CHECK(again.exit_code == 0);
   CHECK(ReadFile(t / "dest/big") == kBig);

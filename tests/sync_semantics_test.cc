@@ -278,16 +278,30 @@ TEST_CASE("missing or non-directory roots fail with exit 1 naming the path") {
   CHECK_FALSE(Exists(t / "log"));  // nothing created before the roots are checked
 }
 
-TEST_CASE("temp files of other runs are never copied, and leftovers in dest are removed") {
+TEST_CASE("temp files are never copied; in dest only this pair's own leftovers are removed") {
   TempDir t;
   WriteFile(t / "src/.ha-sync.movie.mkv.00112233aabbccdd.tmp", "partial of another run", kT0);
   WriteFile(t / "src/movie.mkv", "complete", kT0);
-  WriteFile(t / "dest/.ha-sync.old.0011223344556677.tmp", "our leftover", kT0);
-  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log"));
+  // A user's file that only looks like a temp file (its tag was never
+  // registered by a run of this pair), with deletes on: kept, and said so.
+  WriteFile(t / "dest/.ha-sync.notes.0011223344556677.tmp", "a user's file", kT0);
+  WriteFile(t / "dest/sub/.ha-sync.x.0011223344556677.tmp", "another", kT0);
+  WriteFile(t / "src/sub/y", "y", kT0);
+  // A leftover of an earlier run of this pair: its tag is in the ledger.
+  MakeDirs(t / "log");
+  WriteFile(t / "log/temp-tags-test", "a1b2c3d4\n");
+  WriteFile(t / "dest/.ha-sync.old.a1b2c3d4deadbeef.tmp", "our leftover", kT0);
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--delete-missing"}));
+  INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK_FALSE(Exists(t / "dest/.ha-sync.movie.mkv.00112233aabbccdd.tmp"));
-  CHECK_FALSE(Exists(t / "dest/.ha-sync.old.0011223344556677.tmp"));
+  CHECK_FALSE(Exists(t / "dest/.ha-sync.old.a1b2c3d4deadbeef.tmp"));
+  CHECK(ReadFile(t / "dest/.ha-sync.notes.0011223344556677.tmp") == "a user's file");
+  CHECK(ReadFile(t / "dest/sub/.ha-sync.x.0011223344556677.tmp") == "another");
+  CHECK(r.err.find("left '.ha-sync.notes.0011223344556677.tmp' alone") != std::string::npos);
   CHECK(ReadFile(t / "dest/movie.mkv") == "complete");
+  // The run registered its own tag for the next run.
+  CHECK(ReadFile(t / "log/temp-tags-test").size() == 18);
 }
 
 TEST_CASE("dry-run prints the plan and changes nothing") {

@@ -512,17 +512,27 @@ TEST_CASE("prune: old operations, then old empty iterations; running rows stay")
   }
 }
 
-TEST_CASE("stored filepaths fit the column and stay decodable") {
+TEST_CASE("stored filepaths fit the column, and cut ones stay unique and name their digest") {
   const std::string utf8_long(4000, 'a');
   CHECK(StoredFilepath(utf8_long) == utf8_long);
   std::string bytes(3500, 'b');
   bytes[0] = '\xff';
   const std::string stored = StoredFilepath(bytes);
   CHECK(stored.size() <= kMaxFilepathChars);
+  const size_t mark = stored.rfind(kCutPathMark);
+  REQUIRE(mark != std::string::npos);
+  CHECK(stored.size() - mark == std::string(kCutPathMark).size() + 32);
   std::string decoded;
-  REQUIRE(DecodePathFromText(stored, &decoded));
+  REQUIRE(DecodePathFromText(stored.substr(0, mark), &decoded));
   CHECK(decoded == bytes.substr(0, decoded.size()));
-  CHECK(decoded.size() == 3069);
+
+  // Deep paths beyond 4096 bytes differing only at their end: two rows.
+  std::string deep_a(5000, 'd'), deep_b(5000, 'd');
+  deep_a += "/a";
+  deep_b += "/b";
+  CHECK(StoredFilepath(deep_a).size() == kMaxFilepathChars);
+  CHECK(StoredFilepath(deep_a) != StoredFilepath(deep_b));
+  CHECK(StoredFilepath(deep_a).rfind(std::string(4000, 'd'), 0) == 0);
   CHECK(FitColumn("abc\xC3\xA9z", 4) == "abc\xC3\xA9");
   CHECK(FitColumn("ab\xff", 10) == "ab\\xff");
 }

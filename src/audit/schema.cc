@@ -1,5 +1,7 @@
 #include "audit/schema.h"
 
+#include <openssl/evp.h>
+
 #include "ha_sync/text.h"
 
 namespace ha_sync::audit {
@@ -199,12 +201,23 @@ std::string FitColumn(const std::string& text, size_t max_chars) {
 std::string StoredFilepath(const std::string& path) {
   std::string text = EncodePathForText(path);
   if (text.size() <= kMaxFilepathChars) return text;
-  if (text.rfind("b64:", 0) == 0) {
-    // 4 + 4092 characters: a whole number of base64 quanta.
-    text.resize(4 + (kMaxFilepathChars - 4) / 4 * 4);
-    return text;
+  // Too long for the column: a cut form that stays unique, the path's own
+  // digest at its end (the opslog line keeps the whole path).
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(path.data(), path.size(), digest, &len, EVP_md5(), nullptr);
+  std::string suffix = kCutPathMark;
+  for (unsigned int i = 0; i < len; ++i) {
+    static const char kHex[] = "0123456789abcdef";
+    suffix += kHex[digest[i] >> 4];
+    suffix += kHex[digest[i] & 15];
   }
-  return FitColumn(text, kMaxFilepathChars);
+  const size_t room = kMaxFilepathChars - suffix.size();
+  if (text.rfind("b64:", 0) == 0) {
+    text.resize(4 + (room - 4) / 4 * 4);  // a whole number of base64 quanta
+    return text + suffix;
+  }
+  return FitColumn(text, room) + suffix;
 }
 
 }  // namespace ha_sync::audit

@@ -41,9 +41,11 @@ const char* const* SchemaStatements(SqlDialect dialect, size_t* count);
 std::string FitColumn(const std::string& text, size_t max_chars);
 
 // The filepath as stored: EncodePathForText(path), and when that is longer
-// than the column (only a non-UTF-8 path over 3069 bytes can be), the "b64:"
-// text cut to a whole base64 quantum, which still decodes to the path's
-// first bytes. docs/schema.md documents this.
+// than the column (a path beyond 4096 bytes, which syncs through dirfds, or
+// a non-UTF-8 one over 3069 bytes), that text cut (for "b64:" to a whole
+// base64 quantum) followed by kCutPathMark and the MD5 of the whole path,
+// so distinct paths stay distinct rows. docs/schema.md documents this.
+inline constexpr const char* kCutPathMark = "#cut-md5:";
 std::string StoredFilepath(const std::string& path);
 
 }  // namespace ha_sync::audit

@@ -106,7 +106,7 @@ bool IsValidPairName(const std::string& pair) {
 ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_dsn) {
   ParseResult r;
   Options& o = r.options;
-  std::string lock_ttl, retain, threshold, workers, max_delete, block_size, min_age, trash_days,
+  std::string lock_ttl, retain, threshold, workers, max_delete, max_delete_percent, block_size, min_age, trash_days,
       skew_warn, queue_depth, skew_margin, acquire_timeout, bench_seconds;
   po::options_description desc(
       "Usage: ha-sync --src DIR --dest DIR --pair NAME [options]\n"
@@ -135,6 +135,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
     ("mtime-threshold", po::value(&threshold)->value_name("SECONDS"), "mtime equality tolerance (default: 2)")
     ("delete-missing", po::bool_switch(&o.delete_missing), "delete dest entries missing in src")
     ("max-delete", po::value(&max_delete)->value_name("N|N%"), "abort before deleting more than N files or N% of dest files")
+    ("max-delete-percent", po::value(&max_delete_percent)->value_name("N"), "refuse to run or delete when a side lost more than N% of the files the sync state knows (an unmounted share); 100: off (default: 50)")
     ("workers", po::value(&workers)->value_name("N"), "files in flight (default: 4)")
     ("block-size", po::value(&block_size)->value_name("BYTES"), "copy block size (default: 1048576)")
     ("io-engine", po::value(&o.io_engine)->value_name("auto|uring|threads"), "how files are copied: io_uring, or blocking calls on the workers; auto falls back to threads with a warning when io_uring is refused (default: auto, or env HA_SYNC_IO_ENGINE)")
@@ -261,6 +262,10 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
       }
       o.max_delete_count = n;
     }
+  }
+  if (vm.count("max-delete-percent") &&
+      (!ParseNonNegativeDecimal(max_delete_percent, &o.max_vanished_percent) || o.max_vanished_percent > 100)) {
+    return fail("--max-delete-percent must be a number from 0 to 100, got '" + max_delete_percent + "'");
   }
   if (!min_age.empty() && !ParseNonNegativeDecimal(min_age, &o.min_age_seconds)) {
     return fail("--min-age must be a number of seconds >= 0, got '" + min_age + "'");

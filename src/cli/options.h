@@ -27,6 +27,7 @@ struct Options {
   bool verbose = false;
   std::optional<int64_t> max_delete_count;
   std::optional<double> max_delete_percent;
+  double max_vanished_percent = 50;  // --max-delete-percent (pipeline/root_guard.h)
   int64_t block_size = 1 << 20;
   // --io-engine: "auto" (io_uring when the kernel allows it, else threads
   // with one warning), "uring" (refusal is an error) or "threads"; the

@@ -24,7 +24,10 @@
 #include "io/file_ops.h"
 #include "io/uring_probe.h"
 #include "pipeline/engine.h"
+#include "pipeline/root_guard.h"
 #include "pipeline/sync_state.h"
+#include "pipeline/temp_tags.h"
+#include "pipeline/undo_manifest.h"
 
 namespace ha_sync::cli {
 
@@ -184,11 +187,14 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   eo.fsync = options.fsync;
   eo.max_delete_count = options.max_delete_count;
   eo.max_delete_percent = options.max_delete_percent;
+  eo.max_vanished_percent = options.max_vanished_percent;
+  eo.pair = options.pair;
   eo.direction = options.direction;
   eo.plan.min_age_ns = static_cast<int64_t>(options.min_age_seconds * 1e9);
   eo.trash_retain_days = options.trash_retain_days;
   eo.clock_skew_warn_ns = static_cast<int64_t>(options.clock_skew_warn_seconds * 1e9);
   eo.state_path = pipeline::StatePath(options.log_dir, options.pair);
+  eo.undo_dir = pipeline::UndoManifest::Dir(options.log_dir, options.pair);
   eo.excluded = options.excluded;
   if (const char* delay = std::getenv("HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
   eo.queue_depth = static_cast<size_t>(options.queue_depth);
@@ -261,6 +267,23 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   if (acquired.outcome == RunLock::Outcome::kError) {
     std::fprintf(stderr, "ha-sync: cannot take the lock: %s\n", acquired.status.message().c_str());
     return kExitFailed;
+  }
+
+  // Before any temp file exists: the tag that proves this run's temp files
+  // are ours to a later run (pipeline/temp_tags.h).
+  const std::string tags_path = pipeline::TempTagsPath(options.log_dir, options.pair);
+  if (!options.dry_run) {
+    auto tag = pipeline::RegisterTempTag(tags_path);
+    if (!tag.ok()) {
+      std::fprintf(stderr, "ha-sync: %s\n", tag.status().message().c_str());
+      return kExitFailed;
+    }
+    eo.temp_tag = *tag;
+  }
+  if (auto tags = pipeline::LoadTempTags(tags_path); tags.ok()) {
+    eo.own_temp_tags = std::move(*tags);
+  } else {
+    std::fprintf(stderr, "ha-sync: warning: %s; no temp file will be removed\n", tags.status().message().c_str());
   }
 
   header.started_at_ms = NowMs();
@@ -348,8 +371,10 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
       static_cast<long long>(c.failed), HumanBytes(static_cast<double>(c.bytes_transferred)).c_str(),
       seconds, HumanBytes(seconds > 0 ? static_cast<double>(c.bytes_transferred) / seconds : 0).c_str());
   if (!options.dry_run && options.trash_retain_days > 0 && c.created + c.updated + c.deleted > 0) {
-    std::printf("ha-sync: run %s; to revert it: ha-sync undo --dest %s --pair %s --run-id %s\n",
-                header.run_id.c_str(), options.dest.c_str(), options.pair.c_str(), header.run_id.c_str());
+    const bool default_log_dir = options.log_dir == Options().log_dir;
+    std::printf("ha-sync: run %s; to revert it: ha-sync undo --dest %s --pair %s --run-id %s%s%s\n",
+                header.run_id.c_str(), options.dest.c_str(), options.pair.c_str(), header.run_id.c_str(),
+                default_log_dir ? "" : " --log-dir ", default_log_dir ? "" : options.log_dir.c_str());
   }
   if (result.settling > 0) {
     std::printf("ha-sync: %lld file(s) modified within --min-age left for the next run\n",

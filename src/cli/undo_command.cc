@@ -13,6 +13,7 @@
 #include "io/file_ops.h"
 #include "pipeline/trash.h"
 #include "pipeline/undo.h"
+#include "pipeline/undo_manifest.h"
 
 namespace ha_sync::cli {
 namespace po = boost::program_options;
@@ -21,7 +22,7 @@ int RunUndoCommand(const std::vector<std::string>& args) {
   std::string dest, pair, run_id, log_dir = "/var/log/ha-sync";
   bool apply = false, help = false;
   po::options_description desc(
-      "Usage: ha-sync undo --dest DIR --pair NAME --run-id ID [--apply]\n\n"
+      "Usage: ha-sync undo --dest DIR --pair NAME --run-id ID [--log-dir DIR] [--apply]\n\n"
       "Reverts one earlier run in its destination: restores what it deleted or\n"
       "overwrote (from the trash) and removes what it created, only where dest is\n"
       "still as that run left it. Prints the plan unless --apply is given.\n\nOptions");
@@ -29,7 +30,7 @@ int RunUndoCommand(const std::vector<std::string>& args) {
     ("dest", po::value(&dest)->value_name("DIR"), "the destination of the run to undo")
     ("pair", po::value(&pair)->value_name("NAME"), "the pair (its lock is taken)")
     ("run-id", po::value(&run_id)->value_name("ID"), "the run to undo (opslog header, dashboard)")
-    ("log-dir", po::value(&log_dir)->value_name("DIR"), "opslog and lock directory (default: /var/log/ha-sync)")
+    ("log-dir", po::value(&log_dir)->value_name("DIR"), "opslog, lock and undo manifest directory, as given to the run (default: /var/log/ha-sync)")
     ("apply", po::bool_switch(&apply), "do it (default: only print the plan)")
     ("help", po::bool_switch(&help), "print this help");
   try {
@@ -74,7 +75,7 @@ int RunUndoCommand(const std::vector<std::string>& args) {
     ::close(dest_fd);
     return kExitFailed;
   }
-  auto plan = pipeline::PlanUndo(dest_fd, run_id);
+  auto plan = pipeline::PlanUndo(dest_fd, pipeline::UndoManifest::Dir(log_dir, pair), run_id);
   if (!plan.ok()) {
     std::fprintf(stderr, "ha-sync undo: %s\n", plan.status().message().c_str());
     ::close(dest_fd);

@@ -37,6 +37,11 @@ bool IsSyncTempName(const std::string& name) {
   return true;
 }
 
+uint32_t SyncTempTag(const std::string& temp_name) {
+  const size_t hex_start = temp_name.size() - kTempSuffix.size() - kRandomHexLen;
+  return static_cast<uint32_t>(std::stoul(temp_name.substr(hex_start, 8), nullptr, 16));
+}
+
 std::string MakeSyncTempName(const std::string& name, uint64_t random) {
   char hex[kRandomHexLen + 1];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(random));

@@ -27,10 +27,15 @@ struct Entry {
   std::string link_target;  // kSymlink only
 };
 
-// Temp files of ha-sync runs: ".ha-sync.<name>.<random>.tmp". They are never
-// copied and are removed from dest by the next run.
+// Temp files of ha-sync runs: ".ha-sync.<name>.<random>.tmp", <random> 16
+// hex digits whose first 8 are the run's tag (see SyncTempTag). They are
+// never copied; a later run removes one from dest only when its tag proves
+// a run of the same pair made it (pipeline/temp_tags.h).
 bool IsSyncTempName(const std::string& name);
 // The temp name for `name`, shortened so it fits in 255 bytes.
 std::string MakeSyncTempName(const std::string& name, uint64_t random);
+// The tag of a name for which IsSyncTempName() holds: the high 32 bits of
+// its <random> part (0 for untagged names).
+uint32_t SyncTempTag(const std::string& temp_name);
 
 }  // namespace ha_sync::io

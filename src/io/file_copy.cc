@@ -97,7 +97,7 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   }
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 
-  const std::string tmp = MakeSyncTempName(name, RandomU64());
+  const std::string tmp = MakeSyncTempName(name, TaggedRandom(options.temp_tag));
   Fd dst(::openat(dest_dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   0600));
   if (dst.get() < 0) return Status::FromErrno(errno, "create temp file for", display);
@@ -160,8 +160,9 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   return Status::Ok();
 }
 
-Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display) {
-  const std::string tmp = MakeSyncTempName(like.name, RandomU64());
+Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,
+                         uint32_t temp_tag) {
+  const std::string tmp = MakeSyncTempName(like.name, TaggedRandom(temp_tag));
   if (::symlinkat(like.link_target.c_str(), dest_dirfd, tmp.c_str()) != 0) {
     return Status::FromErrno(errno, "symlink", display);
   }

@@ -30,6 +30,8 @@ struct CopyOptions {
   // The source's size as listed (-1: unknown). Only a hint for choosing how
   // to copy (uring_copier.h); the copy itself stats the open source.
   int64_t expected_size = -1;
+  // The run's tag in temp names (dir_entry.h, SyncTempTag); 0: untagged.
+  uint32_t temp_tag = 0;
 };
 
 struct CopyOutcome {
@@ -43,7 +45,8 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
                       const std::string& display, const CopyOptions& options, CopyOutcome* out);
 
 // Re-creates the symlink `like` (its target and times) as dest_dirfd/name.
-Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display);
+Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,
+                         uint32_t temp_tag = 0);
 
 // MD5 of the regular file dirfd/name (not following a symlink).
 Status HashFile(int dirfd, const std::string& name, const std::string& display,

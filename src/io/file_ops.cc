@@ -62,7 +62,9 @@ Result<int> OpenDirBeneath(int root_fd, const std::string& rel_path) {
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   const long fd = ::syscall(SYS_openat2, root_fd, rel_path.c_str(), &how, sizeof how);
   if (fd >= 0) return static_cast<int>(fd);
-  if (errno == ENOSYS || errno == EPERM) return OpenDirByComponents(root_fd, rel_path);
+  // A path beyond PATH_MAX (deep trees sync through dirfds) is opened one
+  // component at a time.
+  if (errno == ENOSYS || errno == EPERM || errno == ENAMETOOLONG) return OpenDirByComponents(root_fd, rel_path);
   if (errno == ELOOP || errno == EXDEV) {
     return Status::Error("open directory '" + EscapeForDisplay(rel_path) +
                              "': a symlink or '..' in the path was refused",
@@ -139,5 +141,7 @@ uint64_t RandomU64() {
   thread_local std::mt19937_64 gen{std::random_device{}()};
   return gen();
 }
+
+uint64_t TaggedRandom(uint32_t tag) { return (uint64_t{tag} << 32) | (RandomU64() & 0xffffffffULL); }
 
 }  // namespace ha_sync::io

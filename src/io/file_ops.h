@@ -45,5 +45,7 @@ void ReportOwnerRefused(const std::string& display, int err);
 
 // A random 64-bit value for temp names (per-thread generator).
 uint64_t RandomU64();
+// Random low 32 bits under `tag` (the random part of a tagged temp name).
+uint64_t TaggedRandom(uint32_t tag);
 
 }  // namespace ha_sync::io

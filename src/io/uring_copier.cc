@@ -249,7 +249,7 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
   };
 
   // Open the source and create the temp file at once (two round trips in one).
-  const std::string tmp = MakeSyncTempName(name, RandomU64());
+  const std::string tmp = MakeSyncTempName(name, TaggedRandom(options.temp_tag));
   struct open_how src_how = {};
   src_how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
   struct open_how dst_how = {};

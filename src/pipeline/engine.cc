@@ -19,6 +19,7 @@
 #include "io/file_copier.h"
 #include "io/uring_copier.h"
 #include "io/file_ops.h"
+#include "io/unique_fd.h"
 #include "pipeline/clock_probe.h"
 #include "pipeline/delete_spool.h"
 #include "pipeline/sync_state.h"
@@ -36,6 +37,9 @@ namespace {
 // File operations queued ahead of the workers: enough for several
 // directories of a photo tree (~100 files each) to be in flight at once.
 constexpr size_t kQueuedFiles = 512;
+
+// --max-delete-percent applies only when more files than this would go.
+constexpr int64_t kVanishedFloor = 10;
 
 std::string Join(const std::string& dir, const std::string& name) {
   return dir.empty() ? name : dir + "/" + name;
@@ -74,26 +78,6 @@ std::string ConflictCopyName(const std::string& name, const std::string& stamp,
   return stem + mark + ext;
 }
 
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd = -1) : fd_(fd) {}
-  ~ScopedFd() { reset(); }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  int release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -132,6 +116,8 @@ class Engine::Impl {
     bool is_root = false;
     bool created = false;
     std::atomic<bool> changed{false};
+    bool deletes_here = false;        // deletes were spooled for entries in it
+    int64_t dest_mtime_before_ns = -1;  // dest's mtime when listed (-1: unknown)
     ~DirNode();
   };
   using NodePtr = std::shared_ptr<DirNode>;
@@ -139,7 +125,7 @@ class Engine::Impl {
   // A directory's two listings, made ahead of the walk by the listing pool
   // (on NFS each listing costs round trips; several run at once).
   struct Listing {
-    ScopedFd src_fd, dest_fd;
+    io::UniqueFd src_fd, dest_fd;
     Status src_status, dest_status;  // opening and listing each side
     std::vector<Entry> src, dest;
   };
@@ -150,6 +136,7 @@ class Engine::Impl {
     bool created = false;
     std::optional<StateEntry> old;  // the name's record in the parent's state
     std::shared_ptr<std::future<std::unique_ptr<Listing>>> listing;  // once prefetch started
+    int64_t dest_mtime_ns = -1;     // when dest_exists
   };
 
   bool Stopping() const { return aborted_.load(std::memory_order_acquire); }
@@ -220,6 +207,15 @@ class Engine::Impl {
   // walked, e.g. deleted on dest and waiting for the reverse run).
   void CarryStateSubtree(const std::string& rel);
   Status RunDeletes();
+  void RemoveExpiredManifests();
+  // A temp-named dest entry that a run of this pair made (temp_tags.h).
+  bool IsOwnTemp(const Entry& e) const {
+    const uint32_t tag = io::SyncTempTag(e.name);
+    return e.type != FileType::kDir && tag != 0 &&
+           std::binary_search(opt_.own_temp_tags.begin(), opt_.own_temp_tags.end(), tag);
+  }
+  // --max-delete-percent (root_guard.h tells the checks made before the run).
+  Status CheckVanishedShare(int64_t files) const;
   void Monitor();
 
   const EngineOptions opt_;
@@ -266,6 +262,11 @@ Engine::Impl::DirNode::~DirNode() {
       s = io::ApplyAttributes(dest_fd, src_attrs, display);
     }
     if (!s.ok()) eng->Warn("directory attributes not applied: " + s.message());
+  }
+  if (!eng->opt_.dry_run && !created && dest_mtime_before_ns >= 0 && (changed.load() || deletes_here)) {
+    // So that `ha-sync undo` can put the directory's time back too.
+    eng->Remember(OpKind::kUpdate, rel.empty() ? "." : rel, FileType::kDir, 0, src_attrs.mtime_ns,
+                  "mtime:" + std::to_string(dest_mtime_before_ns));
   }
   if (src_fd >= 0 && !is_root) ::close(src_fd);
   if (dest_fd >= 0 && !is_root) ::close(dest_fd);
@@ -338,10 +339,10 @@ EngineResult Engine::Impl::Run() {
   EngineResult result;
   auto src = io::OpenRoot(opt_.src_root);
   if (!src.ok()) { result.fatal = src.status(); return result; }
-  ScopedFd src_root(*src);
+  io::UniqueFd src_root(*src);
   auto dest = io::OpenRoot(opt_.dest_root);
   if (!dest.ok()) { result.fatal = dest.status(); return result; }
-  ScopedFd dest_root(*dest);
+  io::UniqueFd dest_root(*dest);
   src_root_fd_ = src_root.get();
   dest_root_fd_ = dest_root.get();
 
@@ -376,7 +377,7 @@ EngineResult Engine::Impl::Run() {
   result.had_state = state_reader_ != nullptr;
   if (!opt_.dry_run && opt_.trash_retain_days > 0) {
     trash_ = std::make_unique<Trash>(dest_root_fd_, stamp_ + "-" + opt_.run_id);
-    manifest_ = std::make_unique<UndoManifest>(dest_root_fd_, trash_->run_dir_name());
+    if (!opt_.undo_dir.empty()) manifest_ = std::make_unique<UndoManifest>(opt_.undo_dir, trash_->run_dir_name());
   }
 
   if (opt_.io_uring && !opt_.dry_run) {
@@ -439,6 +440,7 @@ EngineResult Engine::Impl::Run() {
   if (!opt_.dry_run) {
     auto removed = Trash::RemoveExpired(dest_root_fd_, opt_.trash_retain_days, NowMs());
     if (!removed.ok()) Warn("trash cleanup: " + removed.status().message());
+    RemoveExpiredManifests();
   }
   SetStage(Stage::kDone);
   result.fatal = fatal;
@@ -476,7 +478,7 @@ void Engine::Impl::StartListing(PendingDir* p) {
   p->listing = std::make_shared<std::future<std::unique_ptr<Listing>>>(promise->get_future());
   // The task holds its own copy of what it reads (the parent node keeps the
   // parent fds open until the listing is consumed or dropped).
-  PendingDir copy{p->parent, p->src, p->dest_exists, p->created, std::nullopt, nullptr};
+  PendingDir copy{p->parent, p->src, p->dest_exists, p->created, std::nullopt, nullptr, p->dest_mtime_ns};
   listing_pool_->Submit([promise, copy = std::move(copy)] {
     promise->set_value(ListPending(copy, Join(copy.parent->rel, copy.src.name)));
   });
@@ -492,6 +494,10 @@ Status Engine::Impl::WalkPass(bool* needs_second_pass) {
   root->src_fd = src_root_fd_;
   root->dest_fd = dest_root_fd_;
   root->src_attrs = root_attrs;
+  Entry dest_root_attrs;
+  if (io::StatEntry(dest_root_fd_, ".", opt_.dest_root, &dest_root_attrs).ok()) {
+    root->dest_mtime_before_ns = dest_root_attrs.mtime_ns;
+  }
 
   const size_t listing_threads = std::clamp<size_t>(opt_.workers * 2, 4, 32);
   lookahead_ = listing_threads * 2;
@@ -526,6 +532,7 @@ Status Engine::Impl::WalkPass(bool* needs_second_pass) {
     node->rel = rel;
     node->src_attrs = p.src;
     node->created = p.created;
+    node->dest_mtime_before_ns = p.dest_mtime_ns;
     const Status& failed = !l->src_status.ok() ? l->src_status : l->dest_status;
     if (!failed.ok()) {
       // Never plan anything, deletes least of all, against a directory we could not read.
@@ -601,6 +608,7 @@ Status Engine::Impl::ProcessDir(const NodePtr& node, std::vector<Entry> src_entr
   // Visit subdirectories in name order: the stack pops the last one first.
   std::reverse(stack->begin() + static_cast<std::ptrdiff_t>(stack_base), stack->end());
   if (spooled_here && !opt_.dry_run) {
+    node->deletes_here = true;
     SpoolRecord m;
     m.kind = SpoolRecord::Kind::kRestoreDirTimes;
     m.is_dir = true;
@@ -644,8 +652,11 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
       CountSkipped();
       return;
     case ActionKind::kRemoveStaleTemp:
-      if (!opt_.dry_run) {
-        Status s = io::RemoveEntry(node->dest_fd, name, a.dest->type == FileType::kDir, rel);
+      if (!IsOwnTemp(*a.dest)) {
+        Warn("left '" + EscapeForDisplay(rel) +
+             "' alone: it is named like an ha-sync temp file, but no run of this pair made it");
+      } else if (!opt_.dry_run) {
+        Status s = io::RemoveEntry(node->dest_fd, name, false, rel);
         if (s.ok()) Warn("removed a temp file left by an earlier run: '" + EscapeForDisplay(rel) + "'");
         else Warn(s.message());
       }
@@ -668,7 +679,7 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
       OpRecord op = NewOp(OpKind::kCreate, rel + "/");
       if (opt_.dry_run || node->dest_fd < 0) {
         Record(std::move(op));
-        stack->push_back({node, *a.src, false, false, old, nullptr});
+        stack->push_back({node, *a.src, false, false, old, nullptr, -1});
         return;
       }
       sink_->OnIntent(op);
@@ -681,11 +692,11 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
       node->changed = true;
       Record(std::move(op));
       Remember(OpKind::kCreate, rel, FileType::kDir, 0, a.src->mtime_ns);
-      stack->push_back({node, *a.src, false, true, old, nullptr});
+      stack->push_back({node, *a.src, false, true, old, nullptr, -1});
       return;
     }
     case ActionKind::kDescend:
-      stack->push_back({node, *a.src, true, false, old, nullptr});
+      stack->push_back({node, *a.src, true, false, old, nullptr, a.dest->mtime_ns});
       return;
     case ActionKind::kDelete:
     case ActionKind::kReplace: {
@@ -702,7 +713,7 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
         if (opt_.dry_run) {  // plan the creates now, as if dest were missing
           if (a.src->type == FileType::kDir) {
             Record(NewOp(OpKind::kCreate, rel + "/"));
-            stack->push_back({node, *a.src, false, false, old, nullptr});
+            stack->push_back({node, *a.src, false, false, old, nullptr, -1});
           } else {
             SubmitFileWork(node,
                            a.src->type == FileType::kSymlink ? ActionKind::kCreateSymlink
@@ -767,6 +778,7 @@ bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
   copy_options.cancel = &aborted_;
   copy_options.block_delay_ms = opt_.test_block_delay_ms;
   copy_options.expected_size = src.size;
+  copy_options.temp_tag = opt_.temp_tag;
 
   if (kind == ActionKind::kHashThenUpdate) {
     std::string src_md5, dest_md5;
@@ -859,7 +871,7 @@ bool Engine::Impl::DoSymlink(const NodePtr& node, ActionKind kind, const Entry& 
   if (dest != nullptr && trash_) s = trash_->LinkIn(node->dest_fd, rel);
   if (s.ok()) {
     sink_->OnIntent(op);
-    s = io::CopySymlinkAtomic(node->dest_fd, src, rel);
+    s = io::CopySymlinkAtomic(node->dest_fd, src, rel, opt_.temp_tag);
   }
   if (!s.ok()) {
     Fail(std::move(op), s);
@@ -895,7 +907,7 @@ Status Engine::Impl::SpoolSubtree(int parent_fd, const std::string& rel, const E
   if (entry.type == FileType::kDir) {
     auto fd = io::OpenChildDir(parent_fd, entry.name, rel);
     if (!fd.ok()) return fd.status();
-    ScopedFd dir(*fd);
+    io::UniqueFd dir(*fd);
     std::vector<Entry> children;
     Status s = io::ListDirectory(dir.get(), rel, &children);
     if (!s.ok()) return s;
@@ -917,7 +929,7 @@ Status Engine::Impl::SpoolSubtree(int parent_fd, const std::string& rel, const E
         const bool known = k < state.size() && state[k].name == child.name;
         const bool young = plan_.min_age_ns > 0 && child.type != FileType::kDir &&
                            child.mtime_ns > plan_.now_ns - plan_.min_age_ns;
-        if (!known || young || !SameAsState(child, state[k], plan_.threshold_ns)) {
+        if (!known || young || !SameAsState(child, state[k])) {
           *all_deleted = false;
           continue;
         }
@@ -939,6 +951,26 @@ Status Engine::Impl::SpoolSubtree(int parent_fd, const std::string& rel, const E
   Status s = spool_->Append(r);
   if (s.ok()) AddPending(OpKind::kDelete, 1, 0);
   return s;
+}
+
+Status Engine::Impl::CheckVanishedShare(int64_t files) const {
+  // The share of what the last sync saw that is now to go; a partly
+  // unmounted src (a nested mount) looks exactly like that. Without state
+  // (a first run) nothing was seen yet: --max-delete is the limit there.
+  // A few files are an ordinary edit, and go to the trash anyway.
+  if (!state_reader_ || files <= kVanishedFloor) return Status::Ok();
+  const int64_t known = state_reader_->files();
+  if (opt_.max_vanished_percent >= 100 || known <= 0) return Status::Ok();
+  const double pct = 100.0 * static_cast<double>(files) / static_cast<double>(known);
+  if (pct <= opt_.max_vanished_percent) return Status::Ok();
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "refusing to delete %lld of the %lld files the sync state knows (%.1f%%): more "
+                "than --max-delete-percent %g; nothing was deleted (is part of the source "
+                "unmounted? if this is intended, rerun with --max-delete-percent 100)",
+                static_cast<long long>(files), static_cast<long long>(known), pct,
+                opt_.max_vanished_percent);
+  return Status::Error("pair '" + opt_.pair + "': " + buf);
 }
 
 Status Engine::Impl::RunDeletes() {
@@ -967,9 +999,10 @@ Status Engine::Impl::RunDeletes() {
       return Status::Error(buf);
     }
   }
+  if (Status guard = CheckVanishedShare(files); !guard.ok()) return guard;
   Status s = spool_->Rewind();
   if (!s.ok()) return s;
-  ScopedFd parent_fd;
+  io::UniqueFd parent_fd;
   std::string parent_rel = "\x01";  // no path equals this: forces the first open
   SpoolRecord r;
   Status read_status;
@@ -979,7 +1012,7 @@ Status Engine::Impl::RunDeletes() {
       if (opt_.dry_run) continue;
       auto fd = io::OpenDirBeneath(dest_root_fd_, r.rel_path);
       if (!fd.ok()) { Warn(fd.status().message()); continue; }
-      ScopedFd dir(*fd);
+      io::UniqueFd dir(*fd);
       Entry like;
       like.atime_ns = r.atime_ns;
       like.mtime_ns = r.mtime_ns;
@@ -1033,37 +1066,21 @@ Status Engine::Impl::RunDeletes() {
   return read_status;
 }
 
+void Engine::Impl::RemoveExpiredManifests() {
+  if (opt_.undo_dir.empty()) return;
+  io::UniqueFd dir(::open(opt_.undo_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0) return;  // no run of this pair kept one yet
+  // A manifest is of use only while its trash is kept.
+  const int64_t days = std::max<int64_t>(opt_.trash_retain_days, 1);
+  auto removed = Trash::RemoveExpiredIn(dir.get(), opt_.undo_dir, days, NowMs());
+  if (!removed.ok()) Warn("undo manifest cleanup: " + removed.status().message());
+}
+
 Engine::Engine(EngineOptions options, OpSink* sink, const RunLock* lock,
                const std::atomic<bool>* stop)
     : impl_(new Impl(std::move(options), sink, lock, stop)) {}
 Engine::~Engine() { delete impl_; }
 EngineResult Engine::Run() { return impl_->Run(); }
 const Progress& Engine::progress() const { return impl_->progress_; }
-
-Status CheckRoots(const EngineOptions& options) {
-  std::vector<Entry> src_entries, dest_entries;
-  auto src = io::OpenRoot(options.src_root);
-  if (!src.ok()) return src.status();
-  ScopedFd src_fd(*src);
-  auto dest = io::OpenRoot(options.dest_root);
-  if (!dest.ok()) return dest.status();
-  ScopedFd dest_fd(*dest);
-  if (!options.plan.delete_missing) return Status::Ok();
-  Status s = io::ListDirectory(src_fd.get(), options.src_root, &src_entries);
-  if (!s.ok()) return s;
-  s = io::ListDirectory(dest_fd.get(), options.dest_root, &dest_entries);
-  if (!s.ok()) return s;
-  auto real = [](const std::vector<Entry>& v) {
-    size_t n = 0;
-    for (const Entry& e : v) n += io::IsSyncTempName(e.name) ? 0 : 1;
-    return n;
-  };
-  if (real(src_entries) == 0 && real(dest_entries) > 0) {
-    return Status::Error("refusing to run: source '" + EscapeForDisplay(options.src_root) +
-                         "' is empty while destination '" + EscapeForDisplay(options.dest_root) +
-                         "' is not, and --delete-missing is set (is the source mounted?)");
-  }
-  return Status::Ok();
-}
 
 }  // namespace ha_sync::pipeline

@@ -42,6 +42,13 @@ struct EngineOptions {
   // Deleted and overwritten files go to <dest>/.ha-sync-trash/ for this
   // many days; 0 deletes and overwrites for real.
   int64_t trash_retain_days = 14;
+  // With the trash: where the undo manifest goes (UndoManifest::Dir(), in
+  // the log directory); empty: no manifest, the run cannot be undone.
+  std::string undo_dir;
+  // Temp names carry temp_tag; a temp-named dest entry is removed only when
+  // its tag is in own_temp_tags (sorted; see pipeline/temp_tags.h).
+  uint32_t temp_tag = 0;
+  std::vector<uint32_t> own_temp_tags;
   // Probe both roots' mtime clocks and widen the mtime window (not in dry-run).
   bool probe_clocks = true;
   int64_t clock_skew_warn_ns = 2'000'000'000;
@@ -60,6 +67,11 @@ struct EngineOptions {
   // --max-delete: at most this many files, or this percent of dest files.
   std::optional<int64_t> max_delete_count;
   std::optional<double> max_delete_percent;
+  // --max-delete-percent: with a sync state, refuse to delete more than 10
+  // files when they are beyond this share of the files it knows; see
+  // pipeline/root_guard.h for the checks made before a run. 100: no limit.
+  double max_vanished_percent = 50;
+  std::string pair;  // names the pair in refusals
 };
 
 class OpSink {
@@ -119,10 +131,5 @@ class Engine {
   class Impl;
   Impl* impl_;
 };
-
-// The refuse-before-touching guard of DESIGN.md §3: roots must be
-// directories; with deletes enabled, an empty src beside a non-empty dest
-// is refused (an unmounted share looks exactly like that).
-Status CheckRoots(const EngineOptions& options);
 
 }  // namespace ha_sync::pipeline

@@ -66,6 +66,12 @@ struct Planner {
     if (s.type == FileType::kSymlink) return s.link_target == d.link_target;
     return s.size == d.size && SameTime(s, d);
   }
+  // The same to the nanosecond (or to the coarser side's precision).
+  static bool Identical(const Entry& s, const Entry& d) {
+    if (s.type == FileType::kSymlink) return s.link_target == d.link_target;
+    return s.size == d.size &&
+           (MtimeMatchesRecord(s.mtime_ns, d.mtime_ns) || MtimeMatchesRecord(d.mtime_ns, s.mtime_ns));
+  }
 
   Action SourceOnly(const Entry& s, const StateEntry* st) const {
     if (s.type == FileType::kOther) {
@@ -73,7 +79,7 @@ struct Planner {
                   "special file (fifo, socket or device) skipped");
     }
     if (Young(&s)) return Make(ActionKind::kSettling, &s, nullptr, st, NextState::kKeepOld);
-    if (state != nullptr && st != nullptr && o.delete_missing && SameAsState(s, *st, o.threshold_ns)) {
+    if (state != nullptr && st != nullptr && o.delete_missing && SameAsState(s, *st)) {
       return Make(ActionKind::kDeletedOnDest, &s, nullptr, st, NextState::kKeepOld);
     }
     switch (s.type) {
@@ -88,7 +94,7 @@ struct Planner {
     if (Young(&d)) return Make(ActionKind::kSettling, nullptr, &d, st, NextState::kKeepOld);
     if (state == nullptr) return Make(ActionKind::kDelete, nullptr, &d, st, NextState::kDrop);
     if (st == nullptr) return Make(ActionKind::kNewOnDest, nullptr, &d, st, NextState::kDrop);
-    if (!SameAsState(d, *st, o.threshold_ns)) {
+    if (!SameAsState(d, *st)) {
       return Make(ActionKind::kDestChangedKeep, nullptr, &d, st, NextState::kDrop);
     }
     return Make(ActionKind::kDelete, nullptr, &d, st, NextState::kDrop);
@@ -115,28 +121,41 @@ struct Planner {
                       "; left unchanged (use --delete-missing to make dest match)");
     }
     if (s.type == FileType::kDir) return Make(ActionKind::kDescend, &s, &d, st, NextState::kRecordSource);
-    if (Equal(s, d)) return Make(ActionKind::kInSync, &s, &d, st, NextState::kRecordSource);
+    // With a record of the last sync, any difference from it is a change,
+    // however small; the --mtime-threshold window is only for two sides
+    // no record covers.
+    const bool recorded = state != nullptr && st != nullptr;
+    if (recorded ? Identical(s, d) : Equal(s, d)) {
+      return Make(ActionKind::kInSync, &s, &d, st, NextState::kRecordSource);
+    }
     if (Young(&s) || Young(&d)) return Make(ActionKind::kSettling, &s, &d, st, NextState::kKeepOld);
     const bool future = o.now_ns > 0 && s.mtime_ns > o.now_ns + o.threshold_ns;
 
     // A name the state does not know was never synced: the seed's rules
     // apply to it as to a pair without state (an overwritten dest version
     // still goes to the trash).
-    if (state != nullptr && st != nullptr) {
-      const bool s_same = SameAsState(s, *st, o.threshold_ns);
-      const bool d_same = SameAsState(d, *st, o.threshold_ns);
-      if (s_same && d_same) return Make(ActionKind::kInSync, &s, &d, st, NextState::kKeepOld);
-      if (s_same) return Make(ActionKind::kDestNewer, &s, &d, st, NextState::kKeepOld);
-      if (future) return FutureDated(s, d, st);
-      if (d_same) return CopyOver(s, d, st);
-      // Changed on both sides (or new on both): the newer wins, the loser is kept.
-      const int64_t diff = s.mtime_ns - d.mtime_ns;
-      if (diff < -o.threshold_ns) return Make(ActionKind::kDestNewer, &s, &d, st, NextState::kKeepOld);
-      if (s.type == FileType::kSymlink) {
-        return Make(ActionKind::kConflict, &s, &d, st, NextState::kKeepOld,
-                    "conflict: symlink changed on both sides; left unchanged");
+    const bool targets_differ = s.type == FileType::kSymlink && s.link_target != d.link_target;
+    if (recorded) {
+      const bool s_same = SameAsState(s, *st);
+      const bool d_same = SameAsState(d, *st);
+      if (s_same && d_same && !targets_differ) {
+        return Make(ActionKind::kInSync, &s, &d, st, NextState::kKeepOld);
       }
-      return Make(ActionKind::kConflictCopy, &s, &d, st, NextState::kRecordSource);
+      if (s_same && !d_same) return Make(ActionKind::kDestNewer, &s, &d, st, NextState::kKeepOld);
+      if (future) return FutureDated(s, d, st);
+      if (d_same && !s_same) return CopyOver(s, d, st);
+      if (!s_same && !d_same) {
+        // Changed on both sides (or new on both): the newer wins, the loser is kept.
+        const int64_t diff = s.mtime_ns - d.mtime_ns;
+        if (diff < -o.threshold_ns) return Make(ActionKind::kDestNewer, &s, &d, st, NextState::kKeepOld);
+        if (s.type == FileType::kSymlink) {
+          return Make(ActionKind::kConflict, &s, &d, st, NextState::kKeepOld,
+                      "conflict: symlink changed on both sides; left unchanged");
+        }
+        return Make(ActionKind::kConflictCopy, &s, &d, st, NextState::kRecordSource);
+      }
+      // Both as recorded but the link targets differ (retargeted keeping its
+      // time): the record cannot tell which side changed; the seed's rules do.
     }
 
     // No record: the seed's rules.

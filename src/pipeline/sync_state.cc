@@ -55,12 +55,24 @@ Status Corrupt(const std::string& path) {
 
 }  // namespace
 
-bool SameAsState(const io::Entry& e, const StateEntry& s, int64_t threshold_ns) {
+bool MtimeMatchesRecord(int64_t observed_ns, int64_t recorded_ns) {
+  if (observed_ns == recorded_ns) return true;
+  // A side whose filesystem keeps coarser times (whole seconds, microseconds)
+  // stores the recorded time cut to its precision: the observed value's
+  // trailing zeros tell which precision to cut the record to.
+  for (int64_t unit = 1'000'000'000; unit > 1; unit /= 10) {
+    if (observed_ns % unit != 0) continue;
+    const int64_t cut = recorded_ns - ((recorded_ns % unit) + unit) % unit;
+    return observed_ns == cut;
+  }
+  return false;
+}
+
+bool SameAsState(const io::Entry& e, const StateEntry& s) {
   if (e.type != s.type) return false;
   if (e.type == io::FileType::kDir) return true;
   if (e.type == io::FileType::kFile && e.size != s.size) return false;
-  const int64_t diff = e.mtime_ns - s.mtime_ns;
-  return diff <= threshold_ns && diff >= -threshold_ns;
+  return MtimeMatchesRecord(e.mtime_ns, s.mtime_ns);
 }
 
 std::string StatePath(const std::string& log_dir, const std::string& pair) {
@@ -86,6 +98,10 @@ Status StateReader::BuildIndex() {
   if (!ReadExact(file_, magic, kMagicLen) || std::memcmp(magic, kMagic, kMagicLen) != 0) {
     return Corrupt(path_);
   }
+  // A directory may have several blocks (overrides are appended): the last
+  // one counts, for the index and for the number of files.
+  std::unordered_map<std::string, int64_t> files_per_dir;
+  int64_t* files_here = nullptr;
   for (;;) {
     char tag;
     if (std::fread(&tag, 1, 1, file_) != 1) break;
@@ -93,14 +109,18 @@ Status StateReader::BuildIndex() {
       std::string dir;
       if (!ReadString(file_, &dir)) return Corrupt(path_);
       index_[dir] = std::ftell(file_);
+      files_here = &files_per_dir[dir];
+      *files_here = 0;
     } else if (tag == 'E') {
       StateEntry e;
-      if (!ReadEntry(file_, &e)) return Corrupt(path_);
+      if (!ReadEntry(file_, &e) || files_here == nullptr) return Corrupt(path_);
+      if (e.type != io::FileType::kDir) ++*files_here;
     } else {
       return Corrupt(path_);
     }
   }
   if (std::ferror(file_)) return Status::FromErrno(errno, "read sync state", path_);
+  for (const auto& [dir, n] : files_per_dir) files_ += n;
   return Status::Ok();
 }
 

@@ -36,9 +36,15 @@ struct StateEntry {
   int64_t mtime_ns = 0;
 };
 
-// True when `e` still looks like the recorded state (same type; for files
-// same size; for files and symlinks an mtime within `threshold_ns`).
-bool SameAsState(const io::Entry& e, const StateEntry& s, int64_t threshold_ns);
+// True when `e` is exactly as recorded: same type; for files the same size;
+// for files and symlinks the same mtime, to the nanosecond or to the
+// coarser precision the side's filesystem keeps (MtimeMatchesRecord). No
+// --mtime-threshold here: the state holds the exact values of the last
+// sync, so any difference is a change (docs/safety.md).
+bool SameAsState(const io::Entry& e, const StateEntry& s);
+// observed == recorded, or observed is recorded cut to a whole number of
+// seconds, or of 10^k ns (the observed value's own precision).
+bool MtimeMatchesRecord(int64_t observed_ns, int64_t recorded_ns);
 
 std::string StatePath(const std::string& log_dir, const std::string& pair);
 
@@ -52,6 +58,8 @@ class StateReader {
   // the directory was not recorded).
   Status LoadDir(const std::string& dir, std::vector<StateEntry>* entries);
   int64_t directories() const { return static_cast<int64_t>(index_.size()); }
+  // Files and symlinks recorded, in all directories.
+  int64_t files() const { return files_; }
 
  private:
   StateReader(FILE* file, std::string path) : file_(file), path_(std::move(path)) {}
@@ -59,6 +67,7 @@ class StateReader {
   FILE* file_;
   std::string path_;
   std::unordered_map<std::string, long> index_;  // dir -> offset of its first 'E'
+  int64_t files_ = 0;
 };
 
 class StateWriter {

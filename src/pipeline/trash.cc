@@ -133,19 +133,25 @@ Result<int64_t> Trash::RemoveExpired(int dest_root_fd, int64_t retain_days, int6
     if (errno == ENOENT) return int64_t{0};
     return Status::FromErrno(errno, "open", kTrashDirName);
   }
+  auto removed = RemoveExpiredIn(fd, kTrashDirName, retain_days, now_ms);
+  ::close(fd);
+  return removed;
+}
+
+Result<int64_t> Trash::RemoveExpiredIn(int dir_fd, const std::string& display, int64_t retain_days,
+                                       int64_t now_ms) {
   std::vector<io::Entry> runs;
-  Status s = io::ListDirectory(fd, kTrashDirName, &runs);
+  Status s = io::ListDirectory(dir_fd, display, &runs);
   int64_t removed = 0;
   const std::string cutoff = Stamp(now_ms - retain_days * 86400 * 1000);
   for (const auto& run : runs) {
     if (!s.ok()) break;
     // Names start with the stamp, so they compare in time order.
     if (run.name.size() >= cutoff.size() && run.name.compare(0, cutoff.size(), cutoff) < 0) {
-      s = RemoveTreeAt(fd, run.name, std::string(kTrashDirName) + "/" + run.name);
+      s = RemoveTreeAt(dir_fd, run.name, display + "/" + run.name);
       if (s.ok()) ++removed;
     }
   }
-  ::close(fd);
   if (!s.ok()) return s;
   return removed;
 }

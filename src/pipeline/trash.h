@@ -39,6 +39,10 @@ class Trash {
   // Removes run folders whose time stamp is older than `retain_days`.
   // Returns how many were removed.
   static Result<int64_t> RemoveExpired(int dest_root_fd, int64_t retain_days, int64_t now_ms);
+  // The same for any folder whose entries are named "<stamp>...", e.g. the
+  // undo manifests in the log directory (undo_manifest.h).
+  static Result<int64_t> RemoveExpiredIn(int dir_fd, const std::string& display, int64_t retain_days,
+                                         int64_t now_ms);
   // "20261125T210000Z"
   static std::string Stamp(int64_t ms);
 

@@ -1,7 +1,7 @@
-// The trash folder is ha-sync's own: creating it, from whichever of its two
-// users comes first (a file moved in, or the run's undo manifest), never
-// changes the dest root's times, and many threads creating it at once make
-// one folder.
+// The trash folder is ha-sync's own: it appears only when something is
+// moved or linked into it, creating it never changes the dest root's times,
+// and many threads creating it at once make one folder. The undo manifest
+// lives outside the share.
 #include "pipeline/trash.h"
 
 #include <doctest/doctest.h>
@@ -34,16 +34,22 @@ void CheckRootTimes(int fd) {
 
 }  // namespace
 
-TEST_CASE("the undo manifest creating the trash folder leaves the root's times") {
-  TempDir root;
-  SetRootTimes(root.fd());
-  UndoManifest manifest(root.fd(), "20261126T000000Z-run");
+TEST_CASE("the undo manifest goes to its own folder, created with the first record") {
+  TempDir logs;
+  const std::string dir = UndoManifest::Dir(logs.path(), "photos");
+  UndoManifest manifest(dir, "20261126T000000Z-run");
+  struct stat st;
+  CHECK(::stat(dir.c_str(), &st) != 0);  // nothing before the first record
   UndoRecord r;
   r.path = "a/b";
   REQUIRE(manifest.Append(r).ok());
-  struct stat st;
-  CHECK(::fstatat(root.fd(), kTrashDirName, &st, AT_SYMLINK_NOFOLLOW) == 0);
-  CheckRootTimes(root.fd());
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  std::vector<UndoRecord> back;
+  REQUIRE(UndoManifest::Read(fd, UndoManifest::FileName("20261126T000000Z-run"), &back).ok());
+  ::close(fd);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].path == "a/b");
 }
 
 TEST_CASE("moving a file into a new trash folder leaves the root's times") {

@@ -11,6 +11,7 @@
 #include "ha_sync/text.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
+#include "io/unique_fd.h"
 #include "pipeline/trash.h"
 
 namespace ha_sync::pipeline {
@@ -77,31 +78,49 @@ std::string Describe(const UndoStep& s) {
   return p;
 }
 
-Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& run_id) {
-  const int trash_fd = ::openat(dest_root_fd, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (trash_fd < 0) return Status::FromErrno(errno, "open", kTrashDirName);
+namespace {
+
+// The "<stamp>-<run-id>" whose manifest is in dir_fd, or "".
+std::string FindRunDirName(int dir_fd, const std::string& display, const std::string& run_id) {
   std::vector<io::Entry> entries;
-  Status s = io::ListDirectory(trash_fd, kTrashDirName, &entries);
-  UndoPlan plan;
+  if (!io::ListDirectory(dir_fd, display, &entries).ok()) return "";
+  const std::string suffix = "-" + run_id + ".undo.jsonl";
   for (const auto& e : entries) {
-    const std::string suffix = "-" + run_id + ".undo.jsonl";
-    if (e.name.size() > suffix.size() && e.name.compare(e.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      plan.run_dir_name = e.name.substr(0, e.name.size() - std::string(".undo.jsonl").size());
+    if (e.name.size() > suffix.size() &&
+        e.name.compare(e.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return e.name.substr(0, e.name.size() - std::string(".undo.jsonl").size());
     }
   }
-  std::vector<UndoRecord> records;
-  if (s.ok() && plan.run_dir_name.empty()) {
-    s = Status::Error("no undo manifest for run '" + run_id + "' in " + kTrashDirName +
-                      " (wrong --dest, trash expired, or the run kept no trash)");
-  }
-  if (s.ok()) s = UndoManifest::Read(trash_fd, UndoManifest::FileName(plan.run_dir_name), &records);
-  const int run_fd = s.ok() ? ::openat(trash_fd, plan.run_dir_name.c_str(),
-                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                            : -1;
-  ::close(trash_fd);
-  if (!s.ok()) return s;
+  return "";
+}
 
+}  // namespace
+
+Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& manifest_dir, const std::string& run_id) {
+  UndoPlan plan;
+  std::vector<UndoRecord> records;
+  // The manifest is in the log directory; runs of older versions kept it in
+  // the dest trash folder.
+  io::UniqueFd dir(::open(manifest_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() >= 0) plan.run_dir_name = FindRunDirName(dir.get(), manifest_dir, run_id);
+  if (plan.run_dir_name.empty()) {
+    dir.reset(::openat(dest_root_fd, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (dir.get() >= 0) plan.run_dir_name = FindRunDirName(dir.get(), kTrashDirName, run_id);
+  }
+  if (plan.run_dir_name.empty()) {
+    return Status::Error("no undo manifest for run '" + run_id + "' in '" + EscapeForDisplay(manifest_dir) +
+                         "' nor in the destination's " + kTrashDirName +
+                         " (wrong --dest, --pair or --log-dir, expired, or the run kept no trash)");
+  }
+  Status s = UndoManifest::Read(dir.get(), UndoManifest::FileName(plan.run_dir_name), &records);
+  if (!s.ok()) return s;
+  // The run's trash folder exists only when the run moved something there.
+  io::UniqueFd trash(::openat(dest_root_fd, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  const int run_fd = trash.get() < 0 ? -1
+                                      : ::openat(trash.get(), plan.run_dir_name.c_str(),
+                                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   std::set<std::string> created;  // paths this run created (files and dirs)
+  std::vector<UndoStep> dir_times;  // directory mtimes to put back, last
   std::set<std::string> consumed;  // conflict copies used to restore an update
   for (const auto& r : records) {
     if (r.op == OpKind::kCreate) created.insert(r.path);
@@ -114,6 +133,18 @@ Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& run_id) {
     io::Entry now;
     const bool exists = StatBeneath(dest_root_fd, r.path, &now);
     UndoStep step{UndoStep::Kind::kRemoveCreated, r, {}, 0};
+    if (r.op == OpKind::kUpdate && r.type == io::FileType::kDir) {
+      // A directory whose contents the run changed: its times go back after
+      // everything inside it (each step changes them); only a time, so a
+      // directory gone since is no reason to refuse.
+      const std::string prev = r.previous.value_or("");
+      if (exists && now.type == io::FileType::kDir && prev.rfind("mtime:", 0) == 0) {
+        step.kind = UndoStep::Kind::kRestoreMtime;
+        step.old_mtime_ns = std::stoll(prev.substr(6));
+        dir_times.push_back(std::move(step));
+      }
+      continue;
+    }
     if (r.op == OpKind::kCreate) {
       if (consumed.count(r.path) != 0) continue;  // restored over its original name
       if (!exists) { refuse(r, "created by that run but gone since"); continue; }
@@ -146,6 +177,7 @@ Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& run_id) {
       } else if (prev.rfind("mtime:", 0) == 0) {
         step.kind = UndoStep::Kind::kRestoreMtime;
         step.old_mtime_ns = std::stoll(prev.substr(6));
+
       } else {
         refuse(r, "no previous version was kept");
         continue;
@@ -162,6 +194,9 @@ Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& run_id) {
     }
     plan.steps.push_back(std::move(step));
   }
+  for (UndoStep& step : dir_times) {
+    if (created.count(step.record.path) == 0) plan.steps.push_back(std::move(step));
+  }
   if (run_fd >= 0) ::close(run_fd);
   return plan;
 }
@@ -176,7 +211,7 @@ Status ApplyUndo(int dest_root_fd, const UndoPlan& plan, const std::string& undo
     std::string parent, name;
     Split(r.path, &parent, &name);
     OpRecord op;
-    op.filepath = r.type == io::FileType::kDir ? r.path + "/" : r.path;
+    op.filepath = r.path == "." ? r.path : r.type == io::FileType::kDir ? r.path + "/" : r.path;
     op.started_at_ms = NowMs();
     Status s;
     auto dest_parent = MakeDirsBeneath(dest_root_fd, parent);

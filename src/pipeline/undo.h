@@ -1,5 +1,5 @@
-// Undoing one run (`ha-sync undo`): from the run's undo manifest and trash
-// folder in dest, put back what it deleted or overwrote and remove what it
+// Undoing one run (`ha-sync undo`): from the run's undo manifest (in the
+// log directory) and trash folder in dest, put back what it deleted or overwrote and remove what it
 // created, but only where dest is still exactly as that run left it. The
 // whole undo is refused (nothing is touched) when any path has changed
 // since; the refusals name the paths. Removed and replaced versions go to
@@ -33,8 +33,9 @@ struct UndoPlan {
   std::vector<std::string> refusals; // "path: why" (non-empty: refuse)
 };
 
-// Finds the run's trash folder and manifest in dest and checks every path.
-Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& run_id);
+// Finds the run's manifest (in `manifest_dir`, UndoManifest::Dir(), else in
+// dest's trash folder) and its trash folder, and checks every path.
+Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& manifest_dir, const std::string& run_id);
 
 // Executes a plan without refusals; each step is reported as an operation
 // (as seen from dest) to `on_op`. Stops at the first failing step.

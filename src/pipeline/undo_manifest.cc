@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "ha_sync/text.h"
-#include "pipeline/trash.h"
 
 namespace ha_sync::pipeline {
 namespace json = boost::json;
@@ -25,14 +24,12 @@ const char* TypeName(io::FileType t) {
 }  // namespace
 
 Status UndoManifest::OpenLocked() {
-  auto trash = OpenTrashFolder(dest_root_fd_);
-  if (!trash.ok()) return trash.status();
-  const int dir = *trash;
-  const std::string name = FileName(run_dir_name_);
-  fd_ = ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-  const int err = errno;
-  ::close(dir);
-  if (fd_ < 0) return Status::FromErrno(err, "create undo manifest", std::string(kTrashDirName) + "/" + name);
+  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "create undo manifest folder", dir_);
+  }
+  const std::string path = dir_ + "/" + FileName(run_dir_name_);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd_ < 0) return Status::FromErrno(errno, "create undo manifest", path);
   return Status::Ok();
 }
 

@@ -1,10 +1,15 @@
-// What one run changed in dest, kept beside its trash folder so the run can
-// be undone (`ha-sync undo`): <dest>/.ha-sync-trash/<stamp>-<run-id>.undo.jsonl,
-// one JSON line per successful operation, appended as it happens:
+// What one run changed in dest, kept in the log directory beside the sync
+// state so the run can be undone (`ha-sync undo`) without anything of
+// ha-sync's in the share: <log-dir>/undo-<pair>/<stamp>-<run-id>.undo.jsonl
+// (runs before this layout kept it in <dest>/.ha-sync-trash/, where undo
+// still looks), one JSON line per successful operation, appended as it
+// happens:
 //   {"op":"create|update|delete","path":<encoded>,"type":"file|dir|symlink",
 //    "size":N,"mtime_ns":N,"previous":"trash"|"conflict:<encoded path>"|null}
 // size/mtime_ns describe dest after the operation (for a delete: before it).
-// "previous" says where the version the operation replaced or removed is.
+// "previous" says where the version the operation replaced or removed is;
+// "mtime:<ns>" is the mtime before the run (a file whose data was equal, or
+// a directory whose contents the run changed: path "." is the root).
 //
 // Thread-safety: Append() may be called from several threads.
 #pragma once
@@ -33,21 +38,24 @@ struct UndoRecord {
 
 class UndoManifest {
  public:
-  // <trash>/<run_dir_name>.undo.jsonl under dest_root_fd (which must outlive
-  // this object); the file is created with the first record, so a run that
-  // changes nothing leaves no trace.
-  UndoManifest(int dest_root_fd, std::string run_dir_name)
-      : dest_root_fd_(dest_root_fd), run_dir_name_(std::move(run_dir_name)) {}
+  // <dir>/<run_dir_name>.undo.jsonl; the folder and the file are created
+  // with the first record, so a run that changes nothing leaves no trace.
+  UndoManifest(std::string dir, std::string run_dir_name)
+      : dir_(std::move(dir)), run_dir_name_(std::move(run_dir_name)) {}
   ~UndoManifest();
   Status Append(const UndoRecord& record);
 
   static std::string FileName(const std::string& run_dir_name) { return run_dir_name + ".undo.jsonl"; }
+  // The folder of a pair's manifests: <log_dir>/undo-<pair>.
+  static std::string Dir(const std::string& log_dir, const std::string& pair) {
+    return log_dir + "/undo-" + pair;
+  }
   // Reads a manifest (all records, in order).
   static Status Read(int trash_dir_fd, const std::string& file_name, std::vector<UndoRecord>* records);
 
  private:
   Status OpenLocked();
-  const int dest_root_fd_;
+  const std::string dir_;
   const std::string run_dir_name_;
   std::mutex mu_;
   int fd_ = -1;  // guarded by mu_
