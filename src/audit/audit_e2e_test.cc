@@ -378,6 +378,21 @@ TEST_CASE("e2e: SIGKILL at every fault point, then a rerun: each operation store
       REQUIRE(its->size() == 2);
       CHECK(std::get<std::string>(its->at(0)[0]) == p.killed_status);
       CHECK(std::get<std::string>(its->at(1)[0]) == "success");
+      if (std::string(p.killed_status) == "failed") {
+        // The crashed run's error states how many of its rows were stored.
+        auto killed = conn->QueryAll(
+            "SELECT id, error_message FROM sync_iterations WHERE sync_pair = ? ORDER BY started_at "
+            "LIMIT 1", {pair});
+        REQUIRE(killed.ok());
+        int64_t id = 0;
+        REQUIRE(GetInt(killed->at(0)[0], &id));
+        const int64_t rows = QueryInt(conn.get(), "SELECT COUNT(*) FROM sync_operations WHERE iteration_id = ?", {id});
+        const std::string error = std::get<std::string>(killed->at(0)[1]);
+        INFO(error);
+        CHECK(error.find("; " + std::to_string(rows) + " operation(s) recorded before it stopped") !=
+              std::string::npos);
+        if (std::string(p.spec).rfind("opslog.op_appended", 0) == 0) CHECK(rows >= 30);
+      }
       struct stat st;
       for (int i = 0; i < kFiles; i += 7) {
         CHECK(::stat((d.dest + "/f" + std::to_string(i)).c_str(), &st) == 0);
