@@ -74,6 +74,15 @@ std::string ConflictCopyName(const std::string& name, const std::string& stamp,
   return stem + mark + ext;
 }
 
+// The operation a thread is doing that the live counters show as pending
+// (Engine::Impl::WorkScope): its record takes it off pending.
+struct PendingWork {
+  OpKind kind;
+  int64_t bytes;
+  bool settled = false;
+};
+thread_local PendingWork* t_pending_work = nullptr;
+
 class ScopedFd {
  public:
   explicit ScopedFd(int fd = -1) : fd_(fd) {}
@@ -158,9 +167,33 @@ class Engine::Impl {
     progress_.stage.store(static_cast<int>(stage));
   }
   void AddPending(OpKind kind, int64_t n, int64_t bytes) {
+    std::lock_guard<std::mutex> lock(progress_.ops_mu);
     progress_.pending[static_cast<int>(kind)].fetch_add(n, std::memory_order_relaxed);
     progress_.bytes_pending.fetch_add(bytes, std::memory_order_relaxed);
   }
+  // Pending work on this thread (a file task, a spooled delete): the first
+  // Record() of its kind settles it in the same step as counting it done or
+  // failed, so the live status never counts it twice; work that ends with
+  // no record of its kind (dropped, or a conflict copy that failed early)
+  // is settled when the scope ends.
+  class WorkScope {
+   public:
+    WorkScope(Impl* impl, OpKind kind, int64_t bytes)
+        : impl_(impl), work_{kind, bytes}, outer_(t_pending_work) {
+      t_pending_work = &work_;
+    }
+    ~WorkScope() {
+      t_pending_work = outer_;
+      if (!work_.settled) impl_->AddPending(work_.kind, -1, -work_.bytes);
+    }
+    WorkScope(const WorkScope&) = delete;
+    WorkScope& operator=(const WorkScope&) = delete;
+
+   private:
+    Impl* impl_;
+    PendingWork work_;
+    PendingWork* outer_;
+  };
   void Record(OpRecord op);
   void Warn(const std::string& message) { sink_->OnWarning(message); }
   void CountSkipped() {
@@ -277,10 +310,19 @@ void Engine::Impl::Record(OpRecord op) {
     std::lock_guard<std::mutex> lock(mu_);
     counts_.Add(op);
   }
-  progress_.ops_done.fetch_add(1, std::memory_order_relaxed);
-  progress_.bytes_done.fetch_add(op.bytes_transferred, std::memory_order_relaxed);
-  (op.status == OpStatus::kFail ? progress_.failed : progress_.done)[static_cast<int>(op.operation)]
-      .fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(progress_.ops_mu);
+    PendingWork* work = t_pending_work;
+    if (work != nullptr && !work->settled && work->kind == op.operation) {
+      progress_.pending[static_cast<int>(work->kind)].fetch_sub(1, std::memory_order_relaxed);
+      progress_.bytes_pending.fetch_sub(work->bytes, std::memory_order_relaxed);
+      work->settled = true;
+    }
+    progress_.ops_done.fetch_add(1, std::memory_order_relaxed);
+    progress_.bytes_done.fetch_add(op.bytes_transferred, std::memory_order_relaxed);
+    (op.status == OpStatus::kFail ? progress_.failed : progress_.done)[static_cast<int>(op.operation)]
+        .fetch_add(1, std::memory_order_relaxed);
+  }
   sink_->OnOperation(op);
 }
 
@@ -419,7 +461,7 @@ EngineResult Engine::Impl::Run() {
     }
     // Spooled deletes that were not done (refused, disabled, stopped) are
     // no longer pending.
-    progress_.pending[static_cast<int>(OpKind::kDelete)].store(0);
+    AddPending(OpKind::kDelete, -progress_.pending[static_cast<int>(OpKind::kDelete)].load(), 0);
     if (fatal.ok() && Stopping()) fatal = Status::Error(abort_reason_);
     spool_.reset();
     // A type replacement deleted dest entries; the second pass creates them
@@ -736,12 +778,7 @@ void Engine::Impl::SubmitFileWork(const NodePtr& node, ActionKind kind, const En
   AddPending(pending_kind, 1, pending_bytes);
   pool_->Submit([this, node, kind, src, dest_copy, old_copy, pending_kind, pending_bytes] {
     progress_.queued.fetch_sub(1, std::memory_order_relaxed);
-    struct Settle {  // the work is no longer pending however it ends
-      Impl* impl;
-      OpKind kind;
-      int64_t bytes;
-      ~Settle() { impl->AddPending(kind, -1, -bytes); }
-    } settle{this, pending_kind, pending_bytes};
+    WorkScope work(this, pending_kind, pending_bytes);  // no longer pending however it ends
     if (Stopping()) return;  // never started: nothing to record
     const Entry* d = dest_copy ? &*dest_copy : nullptr;
     bool ok;
@@ -991,7 +1028,7 @@ Status Engine::Impl::RunDeletes() {
       }
       continue;
     }
-    AddPending(OpKind::kDelete, -1, 0);
+    WorkScope work(this, OpKind::kDelete, 0);
     OpRecord op = NewOp(OpKind::kDelete, r.is_dir ? r.rel_path + "/" : r.rel_path);
     if (!r.is_dir) op.size_before = r.size;
     if (opt_.dry_run) {

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -88,8 +89,13 @@ struct Progress {
   // For the live status: per OpKind (index static_cast<int>(OpKind)),
   // operations finished (ok / failed) and decided on but not finished yet
   // (file work submitted, deletes spooled); and the bytes still to copy.
+  // An operation leaves `pending` in the same step as it enters `done` or
+  // `failed`, under ops_mu; a reader that takes ops_mu while it loads
+  // done, failed, pending, bytes_done and bytes_pending sees every
+  // operation exactly once (planned = done + failed + pending).
   std::atomic<int> stage{static_cast<int>(Stage::kStarting)};
   std::atomic<int64_t> stage_started_ms{0};
+  mutable std::mutex ops_mu;
   std::atomic<int64_t> done[3] = {};
   std::atomic<int64_t> failed[3] = {};
   std::atomic<int64_t> pending[3] = {};
