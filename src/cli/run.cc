@@ -98,9 +98,10 @@ class RunSink : public pipeline::OpSink {
     }
     ClearProgressLocked();
     const std::string path = EscapeForDisplay(op.filepath);
+    const char* error = op.error_message ? op.error_message->c_str() : "";
     if (op.status == OpStatus::kFail) {
-      std::fprintf(stderr, "ha-sync: %s%s failed: %s\n", options_.dry_run ? "(dry-run) " : "",
-                   ToString(op.operation), op.error_message ? op.error_message->c_str() : "");
+      std::fprintf(stderr, "ha-sync: %s%s '%s' failed: %s\n", options_.dry_run ? "(dry-run) " : "",
+                   ToString(op.operation), path.c_str(), error);
     } else if (options_.dry_run) {
       std::printf("would %-6s %12s  %s\n", ToString(op.operation),
                   op.size_after ? std::to_string(*op.size_after).c_str()
