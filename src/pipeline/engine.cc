@@ -33,6 +33,9 @@ using io::FileType;
 
 namespace {
 
+constexpr char kCancelledCopy[] =
+    "cancelled: the run was stopped before this copy finished; nothing was changed";
+
 // File operations queued ahead of the workers: enough for several
 // directories of a photo tree (~100 files each) to be in flight at once.
 constexpr size_t kQueuedFiles = 512;
@@ -841,7 +844,10 @@ bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
   sink_->OnIntent(op);
   Status s = copier_->Copy(node->src_fd, node->dest_fd, src.name, rel, copy_options, &outcome);
   if (!s.ok()) {
-    if (s.err() != ECANCELED) Fail(std::move(op), s);
+    // Its intent is in the opslog: a copy the stop cut short is recorded
+    // as such (the copier removed its temp file; the target is untouched).
+    if (s.err() == ECANCELED) s = Status::Error(kCancelledCopy, ECANCELED);
+    Fail(std::move(op), s);
     return false;
   }
   op.size_after = outcome.bytes;
