@@ -72,6 +72,39 @@ TEST_CASE("a conflict's line on stderr names its file, escaped") {
   CHECK(failure_lines == 2);
 }
 
+TEST_CASE("a directory created whose source cannot be listed gets one line: its failed create") {
+  if (::geteuid() != 0) return;  // needs to drop to another user (CI runs as root)
+  TempDir t;
+  WriteFile(t / "src/locked/inside", "root only", kT0);
+  ::chmod((t / "src/locked").c_str(), 0700);  // root-owned: unreadable for nobody
+  WriteFile(t / "src/open/f", "everyone", kT0);
+  MakeDirs(t / "dest");
+  MakeDirs(t / "log");
+  for (const char* d : {"src", "src/open", "src/open/f", "dest", "log"}) {
+    REQUIRE(::chown((t / d).c_str(), 65534, 65534) == 0);
+  }
+  RunOutput r = RunHaSyncAs(65534, SyncArgs(t / "src", t / "dest", t / "log", {"--verbose"}));
+  INFO(r.out, r.err);
+  CHECK(r.exit_code == 2);
+  int lines = 0;
+  for (const std::string& line : Lines(r.out + r.err)) {
+    if (line.find("locked/") != std::string::npos) ++lines;
+  }
+  CHECK(lines == 1);
+  CHECK(r.err.find("ha-sync: create 'locked/' failed: ") != std::string::npos);
+  CHECK(r.err.find("the directory was created empty") != std::string::npos);
+  CHECK(r.out.find("open/") != std::string::npos);  // the readable one: its create line
+  int records = 0;
+  for (const auto& op : ReadOps(t / "log")) {
+    if (op.filepath != "locked/") continue;
+    ++records;
+    CHECK(op.status == OpStatus::kFail);
+    CHECK(op.operation == OpKind::kCreate);
+  }
+  CHECK(records == 1);
+  CHECK(Exists(t / "dest/open/f"));
+}
+
 TEST_CASE("SIGTERM: the console's counts are the stored ones; cancelled copies are recorded as such") {
   TempDir t;
   const std::string big(8 << 20, 'N');  // 8 blocks of 1 MiB, 150 ms each

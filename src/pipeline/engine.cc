@@ -162,6 +162,9 @@ class Engine::Impl {
     bool created = false;
     std::optional<StateEntry> old;  // the name's record in the parent's state
     std::shared_ptr<std::future<std::unique_ptr<Listing>>> listing;  // once prefetch started
+    // A directory this run creates (or, in dry-run, plans): its one record,
+    // made when the directory is visited and its listing tells how it went.
+    std::optional<OpRecord> create_op;
   };
 
   bool Stopping() const { return aborted_.load(std::memory_order_acquire); }
@@ -521,7 +524,7 @@ void Engine::Impl::StartListing(PendingDir* p) {
   p->listing = std::make_shared<std::future<std::unique_ptr<Listing>>>(promise->get_future());
   // The task holds its own copy of what it reads (the parent node keeps the
   // parent fds open until the listing is consumed or dropped).
-  PendingDir copy{p->parent, p->src, p->dest_exists, p->created, std::nullopt, nullptr};
+  PendingDir copy{p->parent, p->src, p->dest_exists, p->created, std::nullopt, nullptr, std::nullopt};
   listing_pool_->Submit([promise, copy = std::move(copy)] {
     promise->set_value(ListPending(copy, Join(copy.parent->rel, copy.src.name)));
   });
@@ -576,13 +579,28 @@ Status Engine::Impl::WalkPass(bool* needs_second_pass) {
       // Never plan anything, deletes least of all, against a directory we could not read.
       scan_errors_.fetch_add(1);
       KeepOldState(p.parent->rel, p.src.name, p.old ? &*p.old : nullptr);
-      Fail(NewOp(p.dest_exists ? OpKind::kUpdate : OpKind::kCreate, rel + "/"), failed);
+      if (!p.create_op) {
+        Fail(NewOp(p.dest_exists ? OpKind::kUpdate : OpKind::kCreate, rel + "/"), failed);
+      } else if (p.created) {
+        // One line for the path: the create, failed, saying what is on dest.
+        Fail(std::move(*p.create_op),
+             Status::Error(failed.message() +
+                               "; the directory was created empty, nothing in it was synced",
+                           failed.err()));
+      } else {
+        Fail(std::move(*p.create_op), failed);
+      }
       continue;
     }
+    if (p.create_op) Record(std::move(*p.create_op));
     node->src_fd = l->src_fd.release();
     node->dest_fd = l->dest_fd.release();
     p.parent.reset();
     (void)ProcessDir(node, std::move(l->src), std::move(l->dest), &stack, needs_second_pass);
+  }
+  // Stopped: directories created (or planned) but not visited still get their line.
+  for (PendingDir& p : stack) {
+    if (p.create_op) Record(std::move(*p.create_op));
   }
   stack.clear();  // drops unconsumed listings (their fds close with them)
   listing_pool_.reset();
@@ -712,8 +730,7 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
     case ActionKind::kCreateDir: {
       OpRecord op = NewOp(OpKind::kCreate, rel + "/");
       if (opt_.dry_run || node->dest_fd < 0) {
-        Record(std::move(op));
-        stack->push_back({node, *a.src, false, false, old, nullptr});
+        stack->push_back({node, *a.src, false, false, old, nullptr, std::move(op)});
         return;
       }
       sink_->OnIntent(op);
@@ -724,13 +741,12 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
         return;
       }
       node->changed = true;
-      Record(std::move(op));
       Remember(OpKind::kCreate, rel, FileType::kDir, 0, a.src->mtime_ns);
-      stack->push_back({node, *a.src, false, true, old, nullptr});
+      stack->push_back({node, *a.src, false, true, old, nullptr, std::move(op)});
       return;
     }
     case ActionKind::kDescend:
-      stack->push_back({node, *a.src, true, false, old, nullptr});
+      stack->push_back({node, *a.src, true, false, old, nullptr, std::nullopt});
       return;
     case ActionKind::kDelete:
     case ActionKind::kReplace: {
@@ -746,8 +762,8 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
         *needs_second_pass = true;
         if (opt_.dry_run) {  // plan the creates now, as if dest were missing
           if (a.src->type == FileType::kDir) {
-            Record(NewOp(OpKind::kCreate, rel + "/"));
-            stack->push_back({node, *a.src, false, false, old, nullptr});
+            stack->push_back(
+                {node, *a.src, false, false, old, nullptr, NewOp(OpKind::kCreate, rel + "/")});
           } else {
             SubmitFileWork(node,
                            a.src->type == FileType::kSymlink ? ActionKind::kCreateSymlink
