@@ -289,6 +289,7 @@ class Engine::Impl {
   std::unique_ptr<UndoManifest> manifest_;  // with the trash: what `ha-sync undo` reverts
   std::atomic<int64_t> settling_{0};
   std::atomic<int64_t> scan_errors_{0};
+  std::atomic<int64_t> planned_conflicts_{0};
   bool deletes_disabled_ = false;
 };
 
@@ -492,6 +493,7 @@ EngineResult Engine::Impl::Run() {
   result.fatal = fatal;
   result.settling = settling_.load();
   result.deletes_disabled = deletes_disabled_;
+  result.planned_conflicts = planned_conflicts_.load();
   std::lock_guard<std::mutex> lock(mu_);
   result.counts = counts_;
   return result;
@@ -716,6 +718,9 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
     case ActionKind::kConflict: {
       OpRecord op = NewOp(OpKind::kUpdate, rel);
       if (a.dest->type == FileType::kFile) op.size_before = a.dest->size;
+      // In a dry-run the record is the one the real run will write: part
+      // of the plan, not a failure of the dry-run (EngineResult).
+      if (opt_.dry_run) planned_conflicts_.fetch_add(1, std::memory_order_relaxed);
       Fail(std::move(op), Status::Error(a.reason));
       return;
     }

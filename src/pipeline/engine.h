@@ -109,6 +109,10 @@ struct EngineResult {
   int64_t settling = 0;        // left for the next run by --min-age
   bool had_state = false;      // the pair's sync state was used
   bool deletes_disabled = false;  // scan errors: no delete was done
+  // Dry-run only: conflicts in the plan. Each is recorded as the failed
+  // update the real run will record (and so is in counts.failed), but the
+  // dry-run itself did not fail on it.
+  int64_t planned_conflicts = 0;
   int64_t window_ns = 0;       // mtime window used (threshold widened by the clock probe)
   std::optional<int64_t> clock_skew_ns;     // between the roots' mtime clocks
   std::optional<int64_t> mtime_precision_ns;  // coarsest of the two roots
