@@ -289,6 +289,58 @@ TEST_CASE("e2e: dry-runs are stored once per distinct plan; production ignores t
   }
 }
 
+TEST_CASE("e2e: a dry-run's conflict is part of its plan: stored once, then already current") {
+  TempDir tmp;
+  TestDatabases dbs(tmp.path());
+  for (const auto& db : dbs.all()) {
+    CAPTURE(db.name);
+    Dirs d(tmp.path() + "/" + db.name);
+    MakeFile(d.src + "/new.txt", "alpha", 1700000000);
+    MakeFile(d.src + "/both.txt", "abc", 1700000000);  // equal mtime, size differs: conflict
+    MakeFile(d.dest + "/both.txt", "ab", 1700000000);
+    auto conn = db.Connect();
+
+    ProcessResult first = Sync(d, "conf", db.dsn_text, {"--dry-run"});
+    INFO(first.out, first.err);
+    CHECK(first.exit_code == 0);
+    CHECK(first.out.find("would fail ") != std::string::npos);
+    CHECK(first.out.find(" 2  both.txt  (conflict: equal mtime but size differs") != std::string::npos);
+    CHECK(first.out.find("(dry-run): success;") != std::string::npos);
+    auto it = conn->QueryAll(
+        "SELECT status, files_created, files_failed, error_message, started_at FROM sync_iterations "
+        "WHERE sync_pair = 'conf' AND dry_run = 1");
+    REQUIRE(it.ok());
+    REQUIRE(it->size() == 1);
+    CHECK(std::get<std::string>(it->at(0)[0]) == "success");
+    int64_t n = -1;
+    CHECK((GetInt(it->at(0)[1], &n) && n == 1));
+    CHECK((GetInt(it->at(0)[2], &n) && n == 1));  // the real run will fail it: counted as planned
+    CHECK(IsNull(it->at(0)[3]));
+    int64_t first_ms = 0;
+    REQUIRE(ParseSqlTime(std::get<std::string>(it->at(0)[4]), &first_ms));
+    auto rows = conn->QueryAll(
+        "SELECT operation, status, size_before, error_message FROM sync_operations WHERE filepath = 'both.txt'");
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() == 1);
+    CHECK(std::get<std::string>(rows->at(0)[0]) == "update");
+    CHECK(std::get<std::string>(rows->at(0)[1]) == "fail");
+    CHECK((GetInt(rows->at(0)[2], &n) && n == 2));
+    CHECK(std::get<std::string>(rows->at(0)[3]).rfind("conflict: equal mtime but size differs", 0) == 0);
+
+    // Identical: the exact message, the same exit code, nothing written.
+    ProcessResult again = Sync(d, "conf", db.dsn_text, {"--dry-run"});
+    CHECK(again.exit_code == first.exit_code);
+    CHECK(again.out.find("\n" + AuditRun::AlreadyCurrentMessage(first_ms) + "\n") != std::string::npos);
+    CHECK(QueryInt(conn.get(), "SELECT COUNT(*) FROM sync_iterations WHERE sync_pair = 'conf'") == 1);
+    CHECK(PairOps(conn.get(), "conf") == 2);
+
+    // The real run still fails the conflict (exit 2) and names the file.
+    ProcessResult real = Sync(d, "conf", db.dsn_text);
+    CHECK(real.exit_code == 2);
+    CHECK(real.err.find("ha-sync: update 'both.txt' failed: conflict: ") != std::string::npos);
+  }
+}
+
 TEST_CASE("e2e: database down at start: warned once, opslog kept, stored once when it is back") {
   TempDir tmp;
   TestDatabases dbs(tmp.path());
@@ -378,6 +430,21 @@ TEST_CASE("e2e: SIGKILL at every fault point, then a rerun: each operation store
       REQUIRE(its->size() == 2);
       CHECK(std::get<std::string>(its->at(0)[0]) == p.killed_status);
       CHECK(std::get<std::string>(its->at(1)[0]) == "success");
+      if (std::string(p.killed_status) == "failed") {
+        // The crashed run's error states how many of its rows were stored.
+        auto killed = conn->QueryAll(
+            "SELECT id, error_message FROM sync_iterations WHERE sync_pair = ? ORDER BY started_at "
+            "LIMIT 1", {pair});
+        REQUIRE(killed.ok());
+        int64_t id = 0;
+        REQUIRE(GetInt(killed->at(0)[0], &id));
+        const int64_t rows = QueryInt(conn.get(), "SELECT COUNT(*) FROM sync_operations WHERE iteration_id = ?", {id});
+        const std::string error = std::get<std::string>(killed->at(0)[1]);
+        INFO(error);
+        CHECK(error.find("; " + std::to_string(rows) + " operation(s) recorded before it stopped") !=
+              std::string::npos);
+        if (std::string(p.spec).rfind("opslog.op_appended", 0) == 0) CHECK(rows >= 30);
+      }
       struct stat st;
       for (int i = 0; i < kFiles; i += 7) {
         CHECK(::stat((d.dest + "/f" + std::to_string(i)).c_str(), &st) == 0);

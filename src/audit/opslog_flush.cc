@@ -82,6 +82,10 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
   } else {
     std::optional<RunFooter> footer;
     RunCounts counts;
+    // Rows handed to the writer: writer.rows() counts only the batches sent
+    // so far, and the last batch goes out with Finish(), after the footer's
+    // text below is made.
+    int64_t added = 0;
     int64_t last_ms = result.header.started_at_ms;
     // Intents not yet followed by their op line, by (operation, filepath).
     std::multimap<std::pair<OpKind, std::string>, OpRecord> open_intents;
@@ -96,6 +100,7 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
           open_intents.erase(it);
         }
         if (Status s = writer.Add(*op); !s.ok()) return s;
+        ++added;
       } else if (const auto* intent = std::get_if<OpIntent>(&line)) {
         open_intents.emplace(std::make_pair(intent->op.operation, intent->op.filepath), intent->op);
       } else if (const auto* f = std::get_if<RunFooter>(&line)) {
@@ -113,6 +118,7 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
       counts.Add(op);
       if (footer) ++footer->counts.failed;
       if (Status s = writer.Add(op); !s.ok()) return s;
+      ++added;
     }
     result.bad_lines = reader.bad_lines();
     if (!footer) {
@@ -125,7 +131,7 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
       footer->counts = counts;
       footer->error_message =
           "the run did not finish: its opslog has no footer (the process was killed or crashed); " +
-          std::to_string(writer.rows()) + " operation(s) recorded before it stopped";
+          std::to_string(added) + " operation(s) recorded before it stopped";
     }
     if (result.bad_lines > 0) {
       footer->error_message = (footer->error_message ? *footer->error_message + "; " : "") +

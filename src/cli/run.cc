@@ -76,6 +76,14 @@ std::string HumanBytes(double bytes) {
   return buf;
 }
 
+// A conflict in a dry-run's plan: recorded as the failed update the real
+// run will record (its reason, from src/pipeline/planner.cc, starts with
+// "conflict:"); the dry-run itself did not fail on it.
+bool IsPlannedConflict(const OpRecord& op) {
+  return op.dry_run && op.status == OpStatus::kFail && op.operation == OpKind::kUpdate &&
+         op.error_message && op.error_message->rfind("conflict:", 0) == 0;
+}
+
 // The audit stage's single writer: every operation goes to the opslog
 // (one write per line, before anything else sees it), then to the terminal.
 class RunSink : public pipeline::OpSink {
@@ -101,9 +109,14 @@ class RunSink : public pipeline::OpSink {
     }
     ClearProgressLocked();
     const std::string path = EscapeForDisplay(op.filepath);
-    if (op.status == OpStatus::kFail) {
-      std::fprintf(stderr, "ha-sync: %s%s failed: %s\n", options_.dry_run ? "(dry-run) " : "",
-                   ToString(op.operation), op.error_message ? op.error_message->c_str() : "");
+    const char* error = op.error_message ? op.error_message->c_str() : "";
+    if (op.status == OpStatus::kFail && options_.dry_run && IsPlannedConflict(op)) {
+      // Part of the plan: the real run will leave it and record it as failed.
+      std::printf("would %-6s %12s  %s  (%s)\n", "fail",
+                  op.size_before ? std::to_string(*op.size_before).c_str() : "-", path.c_str(), error);
+    } else if (op.status == OpStatus::kFail) {
+      std::fprintf(stderr, "ha-sync: %s%s '%s' failed: %s\n", options_.dry_run ? "(dry-run) " : "",
+                   ToString(op.operation), path.c_str(), error);
     } else if (options_.dry_run) {
       std::printf("would %-6s %12s  %s\n", ToString(op.operation),
                   op.size_after ? std::to_string(*op.size_after).c_str()
@@ -352,9 +365,10 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   if (!result.fatal.ok()) {
     footer.status = RunStatus::kFailed;
     footer.error_message = result.fatal.message();
-  } else if (result.counts.failed > 0) {
+  } else if (result.counts.failed > result.planned_conflicts) {
     footer.status = RunStatus::kPartialFailure;
-    footer.error_message = std::to_string(result.counts.failed) + " operation(s) failed";
+    footer.error_message =
+        std::to_string(result.counts.failed - result.planned_conflicts) + " operation(s) failed";
   } else {
     footer.status = RunStatus::kSuccess;
   }

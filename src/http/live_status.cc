@@ -2,6 +2,7 @@
 
 #include <boost/json/array.hpp>
 #include <chrono>
+#include <mutex>
 
 #include "ha_sync/op_record.h"
 #include "http/dashboard_json.h"
@@ -87,13 +88,18 @@ LiveStatus::Snapshot LiveStatus::Take() {
   s.stage_elapsed_ms = stage_start > 0 ? std::max<int64_t>(0, s.now_ms - stage_start) : s.elapsed_ms;
   s.dirs = p.dirs_scanned.load();
   s.entries = p.entries_scanned.load();
-  for (int k = 0; k < 3; ++k) {
-    s.done[k] = p.done[k].load();
-    s.failed[k] = p.failed[k].load();
-    s.pending[k] = std::max<int64_t>(0, p.pending[k].load());
+  {
+    // One consistent view: an operation moving from pending to done is
+    // counted once (engine.h, Progress).
+    std::lock_guard<std::mutex> ops_lock(p.ops_mu);
+    for (int k = 0; k < 3; ++k) {
+      s.done[k] = p.done[k].load();
+      s.failed[k] = p.failed[k].load();
+      s.pending[k] = std::max<int64_t>(0, p.pending[k].load());
+    }
+    s.bytes_done = p.bytes_done.load();
+    s.bytes_pending = std::max<int64_t>(0, p.bytes_pending.load());
   }
-  s.bytes_done = p.bytes_done.load();
-  s.bytes_pending = std::max<int64_t>(0, p.bytes_pending.load());
   s.queued = p.queued.load();
   if (const int64_t skew = p.clock_skew_ns.load(); skew >= 0) s.clock_skew_ns = skew;
 

@@ -34,6 +34,9 @@ using io::FileType;
 
 namespace {
 
+constexpr char kCancelledCopy[] =
+    "cancelled: the run was stopped before this copy finished; nothing was changed";
+
 // File operations queued ahead of the workers: enough for several
 // directories of a photo tree (~100 files each) to be in flight at once.
 constexpr size_t kQueuedFiles = 512;
@@ -78,6 +81,14 @@ std::string ConflictCopyName(const std::string& name, const std::string& stamp,
   return stem + mark + ext;
 }
 
+// The operation a thread is doing that the live counters show as pending
+// (Engine::Impl::WorkScope): its record takes it off pending.
+struct PendingWork {
+  OpKind kind;
+  int64_t bytes;
+  bool settled = false;
+};
+thread_local PendingWork* t_pending_work = nullptr;
 
 }  // namespace
 
@@ -136,6 +147,9 @@ class Engine::Impl {
     bool created = false;
     std::optional<StateEntry> old;  // the name's record in the parent's state
     std::shared_ptr<std::future<std::unique_ptr<Listing>>> listing;  // once prefetch started
+    // A directory this run creates (or, in dry-run, plans): its one record,
+    // made when the directory is visited and its listing tells how it went.
+    std::optional<OpRecord> create_op;
     int64_t dest_mtime_ns = -1;     // when dest_exists
   };
 
@@ -145,9 +159,33 @@ class Engine::Impl {
     progress_.stage.store(static_cast<int>(stage));
   }
   void AddPending(OpKind kind, int64_t n, int64_t bytes) {
+    std::lock_guard<std::mutex> lock(progress_.ops_mu);
     progress_.pending[static_cast<int>(kind)].fetch_add(n, std::memory_order_relaxed);
     progress_.bytes_pending.fetch_add(bytes, std::memory_order_relaxed);
   }
+  // Pending work on this thread (a file task, a spooled delete): the first
+  // Record() of its kind settles it in the same step as counting it done or
+  // failed, so the live status never counts it twice; work that ends with
+  // no record of its kind (dropped, or a conflict copy that failed early)
+  // is settled when the scope ends.
+  class WorkScope {
+   public:
+    WorkScope(Impl* impl, OpKind kind, int64_t bytes)
+        : impl_(impl), work_{kind, bytes}, outer_(t_pending_work) {
+      t_pending_work = &work_;
+    }
+    ~WorkScope() {
+      t_pending_work = outer_;
+      if (!work_.settled) impl_->AddPending(work_.kind, -1, -work_.bytes);
+    }
+    WorkScope(const WorkScope&) = delete;
+    WorkScope& operator=(const WorkScope&) = delete;
+
+   private:
+    Impl* impl_;
+    PendingWork work_;
+    PendingWork* outer_;
+  };
   void Record(OpRecord op);
   void Warn(const std::string& message) { sink_->OnWarning(message); }
   void CountSkipped() {
@@ -246,6 +284,7 @@ class Engine::Impl {
   std::unique_ptr<UndoManifest> manifest_;  // with the trash: what `ha-sync undo` reverts
   std::atomic<int64_t> settling_{0};
   std::atomic<int64_t> scan_errors_{0};
+  std::atomic<int64_t> planned_conflicts_{0};
   bool deletes_disabled_ = false;
 };
 
@@ -278,10 +317,19 @@ void Engine::Impl::Record(OpRecord op) {
     std::lock_guard<std::mutex> lock(mu_);
     counts_.Add(op);
   }
-  progress_.ops_done.fetch_add(1, std::memory_order_relaxed);
-  progress_.bytes_done.fetch_add(op.bytes_transferred, std::memory_order_relaxed);
-  (op.status == OpStatus::kFail ? progress_.failed : progress_.done)[static_cast<int>(op.operation)]
-      .fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(progress_.ops_mu);
+    PendingWork* work = t_pending_work;
+    if (work != nullptr && !work->settled && work->kind == op.operation) {
+      progress_.pending[static_cast<int>(work->kind)].fetch_sub(1, std::memory_order_relaxed);
+      progress_.bytes_pending.fetch_sub(work->bytes, std::memory_order_relaxed);
+      work->settled = true;
+    }
+    progress_.ops_done.fetch_add(1, std::memory_order_relaxed);
+    progress_.bytes_done.fetch_add(op.bytes_transferred, std::memory_order_relaxed);
+    (op.status == OpStatus::kFail ? progress_.failed : progress_.done)[static_cast<int>(op.operation)]
+        .fetch_add(1, std::memory_order_relaxed);
+  }
   sink_->OnOperation(op);
 }
 
@@ -420,7 +468,7 @@ EngineResult Engine::Impl::Run() {
     }
     // Spooled deletes that were not done (refused, disabled, stopped) are
     // no longer pending.
-    progress_.pending[static_cast<int>(OpKind::kDelete)].store(0);
+    AddPending(OpKind::kDelete, -progress_.pending[static_cast<int>(OpKind::kDelete)].load(), 0);
     if (fatal.ok() && Stopping()) fatal = Status::Error(abort_reason_);
     spool_.reset();
     // A type replacement deleted dest entries; the second pass creates them
@@ -446,6 +494,7 @@ EngineResult Engine::Impl::Run() {
   result.fatal = fatal;
   result.settling = settling_.load();
   result.deletes_disabled = deletes_disabled_;
+  result.planned_conflicts = planned_conflicts_.load();
   std::lock_guard<std::mutex> lock(mu_);
   result.counts = counts_;
   return result;
@@ -478,7 +527,8 @@ void Engine::Impl::StartListing(PendingDir* p) {
   p->listing = std::make_shared<std::future<std::unique_ptr<Listing>>>(promise->get_future());
   // The task holds its own copy of what it reads (the parent node keeps the
   // parent fds open until the listing is consumed or dropped).
-  PendingDir copy{p->parent, p->src, p->dest_exists, p->created, std::nullopt, nullptr, p->dest_mtime_ns};
+  PendingDir copy{p->parent, p->src, p->dest_exists, p->created, std::nullopt, nullptr, std::nullopt,
+                  p->dest_mtime_ns};
   listing_pool_->Submit([promise, copy = std::move(copy)] {
     promise->set_value(ListPending(copy, Join(copy.parent->rel, copy.src.name)));
   });
@@ -538,13 +588,28 @@ Status Engine::Impl::WalkPass(bool* needs_second_pass) {
       // Never plan anything, deletes least of all, against a directory we could not read.
       scan_errors_.fetch_add(1);
       KeepOldState(p.parent->rel, p.src.name, p.old ? &*p.old : nullptr);
-      Fail(NewOp(p.dest_exists ? OpKind::kUpdate : OpKind::kCreate, rel + "/"), failed);
+      if (!p.create_op) {
+        Fail(NewOp(p.dest_exists ? OpKind::kUpdate : OpKind::kCreate, rel + "/"), failed);
+      } else if (p.created) {
+        // One line for the path: the create, failed, saying what is on dest.
+        Fail(std::move(*p.create_op),
+             Status::Error(failed.message() +
+                               "; the directory was created empty, nothing in it was synced",
+                           failed.err()));
+      } else {
+        Fail(std::move(*p.create_op), failed);
+      }
       continue;
     }
+    if (p.create_op) Record(std::move(*p.create_op));
     node->src_fd = l->src_fd.release();
     node->dest_fd = l->dest_fd.release();
     p.parent.reset();
     (void)ProcessDir(node, std::move(l->src), std::move(l->dest), &stack, needs_second_pass);
+  }
+  // Stopped: directories created (or planned) but not visited still get their line.
+  for (PendingDir& p : stack) {
+    if (p.create_op) Record(std::move(*p.create_op));
   }
   stack.clear();  // drops unconsumed listings (their fds close with them)
   listing_pool_.reset();
@@ -664,6 +729,9 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
     case ActionKind::kConflict: {
       OpRecord op = NewOp(OpKind::kUpdate, rel);
       if (a.dest->type == FileType::kFile) op.size_before = a.dest->size;
+      // In a dry-run the record is the one the real run will write: part
+      // of the plan, not a failure of the dry-run (EngineResult).
+      if (opt_.dry_run) planned_conflicts_.fetch_add(1, std::memory_order_relaxed);
       Fail(std::move(op), Status::Error(a.reason));
       return;
     }
@@ -678,8 +746,7 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
     case ActionKind::kCreateDir: {
       OpRecord op = NewOp(OpKind::kCreate, rel + "/");
       if (opt_.dry_run || node->dest_fd < 0) {
-        Record(std::move(op));
-        stack->push_back({node, *a.src, false, false, old, nullptr, -1});
+        stack->push_back({node, *a.src, false, false, old, nullptr, std::move(op), -1});
         return;
       }
       sink_->OnIntent(op);
@@ -690,13 +757,12 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
         return;
       }
       node->changed = true;
-      Record(std::move(op));
       Remember(OpKind::kCreate, rel, FileType::kDir, 0, a.src->mtime_ns);
-      stack->push_back({node, *a.src, false, true, old, nullptr, -1});
+      stack->push_back({node, *a.src, false, true, old, nullptr, std::move(op), -1});
       return;
     }
     case ActionKind::kDescend:
-      stack->push_back({node, *a.src, true, false, old, nullptr, a.dest->mtime_ns});
+      stack->push_back({node, *a.src, true, false, old, nullptr, std::nullopt, a.dest->mtime_ns});
       return;
     case ActionKind::kDelete:
     case ActionKind::kReplace: {
@@ -712,8 +778,8 @@ void Engine::Impl::HandleAction(const NodePtr& node, const Action& a,
         *needs_second_pass = true;
         if (opt_.dry_run) {  // plan the creates now, as if dest were missing
           if (a.src->type == FileType::kDir) {
-            Record(NewOp(OpKind::kCreate, rel + "/"));
-            stack->push_back({node, *a.src, false, false, old, nullptr, -1});
+            stack->push_back(
+                {node, *a.src, false, false, old, nullptr, NewOp(OpKind::kCreate, rel + "/"), -1});
           } else {
             SubmitFileWork(node,
                            a.src->type == FileType::kSymlink ? ActionKind::kCreateSymlink
@@ -747,12 +813,7 @@ void Engine::Impl::SubmitFileWork(const NodePtr& node, ActionKind kind, const En
   AddPending(pending_kind, 1, pending_bytes);
   pool_->Submit([this, node, kind, src, dest_copy, old_copy, pending_kind, pending_bytes] {
     progress_.queued.fetch_sub(1, std::memory_order_relaxed);
-    struct Settle {  // the work is no longer pending however it ends
-      Impl* impl;
-      OpKind kind;
-      int64_t bytes;
-      ~Settle() { impl->AddPending(kind, -1, -bytes); }
-    } settle{this, pending_kind, pending_bytes};
+    WorkScope work(this, pending_kind, pending_bytes);  // no longer pending however it ends
     if (Stopping()) return;  // never started: nothing to record
     const Entry* d = dest_copy ? &*dest_copy : nullptr;
     bool ok;
@@ -816,7 +877,10 @@ bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
   sink_->OnIntent(op);
   Status s = copier_->Copy(node->src_fd, node->dest_fd, src.name, rel, copy_options, &outcome);
   if (!s.ok()) {
-    if (s.err() != ECANCELED) Fail(std::move(op), s);
+    // Its intent is in the opslog: a copy the stop cut short is recorded
+    // as such (the copier removed its temp file; the target is untouched).
+    if (s.err() == ECANCELED) s = Status::Error(kCancelledCopy, ECANCELED);
+    Fail(std::move(op), s);
     return false;
   }
   op.size_after = outcome.bytes;
@@ -1024,7 +1088,7 @@ Status Engine::Impl::RunDeletes() {
       }
       continue;
     }
-    AddPending(OpKind::kDelete, -1, 0);
+    WorkScope work(this, OpKind::kDelete, 0);
     OpRecord op = NewOp(OpKind::kDelete, r.is_dir ? r.rel_path + "/" : r.rel_path);
     if (!r.is_dir) op.size_before = r.size;
     if (opt_.dry_run) {

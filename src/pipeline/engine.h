@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -100,8 +101,13 @@ struct Progress {
   // For the live status: per OpKind (index static_cast<int>(OpKind)),
   // operations finished (ok / failed) and decided on but not finished yet
   // (file work submitted, deletes spooled); and the bytes still to copy.
+  // An operation leaves `pending` in the same step as it enters `done` or
+  // `failed`, under ops_mu; a reader that takes ops_mu while it loads
+  // done, failed, pending, bytes_done and bytes_pending sees every
+  // operation exactly once (planned = done + failed + pending).
   std::atomic<int> stage{static_cast<int>(Stage::kStarting)};
   std::atomic<int64_t> stage_started_ms{0};
+  mutable std::mutex ops_mu;
   std::atomic<int64_t> done[3] = {};
   std::atomic<int64_t> failed[3] = {};
   std::atomic<int64_t> pending[3] = {};
@@ -115,6 +121,10 @@ struct EngineResult {
   int64_t settling = 0;        // left for the next run by --min-age
   bool had_state = false;      // the pair's sync state was used
   bool deletes_disabled = false;  // scan errors: no delete was done
+  // Dry-run only: conflicts in the plan. Each is recorded as the failed
+  // update the real run will record (and so is in counts.failed), but the
+  // dry-run itself did not fail on it.
+  int64_t planned_conflicts = 0;
   int64_t window_ns = 0;       // mtime window used (threshold widened by the clock probe)
   std::optional<int64_t> clock_skew_ns;     // between the roots' mtime clocks
   std::optional<int64_t> mtime_precision_ns;  // coarsest of the two roots
