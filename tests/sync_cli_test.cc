@@ -71,4 +71,85 @@ TEST_CASE("old opslogs are pruned by --log-retain-days") {
   CHECK(Exists(t / "log/opslog-other-fwd-2026-01-01T00:00:00.000Z.jsonl"));
 }
 
+// Issue 13: an empty value is a usage error for every value flag, so it can
+// never switch a guard off (`--max-delete ''` used to mean "no cap").
+TEST_CASE("an empty value for any value flag exits 64 and touches nothing") {
+  TempDir t;
+  WriteFile(t / "src/keep", "k", 1);
+  WriteFile(t / "dest/only-in-dest", "d", 1);
+  const auto before = Describe(t / "dest");
+  for (const char* flag :
+       {"--max-delete", "--workers", "--block-size", "--mtime-threshold", "--lock-ttl",
+        "--queue-depth", "--min-age", "--trash-retain-days", "--clock-skew-warn",
+        "--log-retain-days", "--db-dsn", "--lease-skew-margin", "--lease-acquire-timeout",
+        "--lease-namespace", "--direction", "--lock", "--io-engine", "--status-addr", "--exclude",
+        "--require-marker", "--kube-api", "--kube-token-file", "--kube-ca", "--log-dir"}) {
+    for (bool with_equals : {false, true}) {
+      std::vector<std::string> extra = {"--delete-missing"};
+      if (with_equals) {
+        extra.push_back(std::string(flag) + "=");
+      } else {
+        extra.insert(extra.end(), {flag, ""});
+      }
+      RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", extra),
+                              {"HA_SYNC_DB_DSN=sqlite://" + t / "env.db"});
+      INFO(std::string(flag), " ", with_equals, ": ", r.err);
+      CHECK(r.exit_code == 64);
+      CHECK(r.err.rfind(std::string("ha-sync: ") + flag, 0) == 0);  // the first line names it
+      CHECK(r.out.empty());
+    }
+  }
+  CHECK(Describe(t / "dest") == before);
+  CHECK_FALSE(Exists(t / "log"));
+  CHECK_FALSE(Exists(t / "env.db"));
+}
+
+TEST_CASE("--max-delete '' with --delete-missing is refused; the cap is never dropped") {
+  TempDir t;
+  MakeDirs(t / "src");
+  WriteFile(t / "src/a", "a", 1);
+  for (int i = 0; i < 5; ++i) WriteFile(t / ("dest/gone" + std::to_string(i)), "x", 1);
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log",
+                                   {"--delete-missing", "--max-delete", ""}));
+  CHECK(r.exit_code == 64);
+  CHECK(r.err.find("--max-delete was given an empty value") != std::string::npos);
+  for (int i = 0; i < 5; ++i) CHECK(Exists(t / ("dest/gone" + std::to_string(i))));
+  CHECK_FALSE(Exists(t / "dest/a"));
+}
+
+TEST_CASE("switches: --delete-missing=false does not delete, =true does") {
+  TempDir t;
+  WriteFile(t / "src/a", "a", 1);
+  WriteFile(t / "src/b", "b", 1);
+  MakeDirs(t / "dest");
+  REQUIRE(RunHaSync(SyncArgs(t / "src", t / "dest", t / "log")).exit_code == 0);
+  REQUIRE(Exists(t / "dest/b"));
+  RemoveTree(t / "src/b");  // deleted on src after a sync: a delete to propagate
+  RunOutput off = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--delete-missing=false"}));
+  INFO(off.err);
+  CHECK(off.exit_code == 0);
+  CHECK(Exists(t / "dest/b"));
+  RunOutput on = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--delete-missing=TRUE"}));
+  INFO(on.err);
+  CHECK(on.exit_code == 0);
+  CHECK_FALSE(Exists(t / "dest/b"));
+  CHECK(Exists(t / "dest/a"));
+}
+
+TEST_CASE("switches: --dry-run=false syncs, --dry-run=yes only plans, --dry-run=maybe exits 64") {
+  TempDir t;
+  WriteFile(t / "src/a", "a", 1);
+  MakeDirs(t / "dest");
+  RunOutput bad = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--dry-run=maybe"}));
+  CHECK(bad.exit_code == 64);
+  CHECK(bad.err.find("--dry-run takes no value or one of true|false|1|0|yes|no") != std::string::npos);
+  RunOutput plan = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--dry-run=yes"}));
+  CHECK(plan.exit_code == 0);
+  CHECK(plan.out.find("would create") != std::string::npos);
+  CHECK_FALSE(Exists(t / "dest/a"));
+  RunOutput real = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--dry-run=false"}));
+  CHECK(real.exit_code == 0);
+  CHECK(Exists(t / "dest/a"));
+}
+
 }  // namespace ha_sync::test

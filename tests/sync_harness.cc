@@ -171,8 +171,15 @@ void RemoveTree(const std::string& path) {
 }
 
 Running StartHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env) {
-  const char* bin = std::getenv("HA_SYNC_BIN");
-  if (bin == nullptr) throw std::runtime_error("HA_SYNC_BIN is not set (run through meson test)");
+  return StartProgram("HA_SYNC_BIN", args, env);
+}
+
+Running StartProgram(const char* bin_env, const std::vector<std::string>& args,
+                     const std::vector<std::string>& env) {
+  const char* bin = std::getenv(bin_env);
+  if (bin == nullptr) {
+    throw std::runtime_error(std::string(bin_env) + " is not set (run through meson test)");
+  }
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) Die("pipe");
   posix_spawn_file_actions_t fa;
@@ -197,7 +204,7 @@ Running StartHaSync(const std::vector<std::string>& args, const std::vector<std:
   ::close(err_pipe[1]);
   if (rc != 0) {
     errno = rc;
-    Die("spawn ha-sync");
+    Die(std::string("spawn ") + bin);
   }
   return {pid, out_pipe[0], err_pipe[0]};
 }

@@ -57,6 +57,10 @@ struct Running {
 RunOutput RunHaSyncAs(uid_t uid, const std::vector<std::string>& args);
 Running StartHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 RunOutput Wait(Running running);
+// Starts the program whose path is in the environment variable `bin_env`
+// (HA_SYNC_BIN, HA_SYNC_UI_BIN) with `args`; `env` as for RunHaSync.
+Running StartProgram(const char* bin_env, const std::vector<std::string>& args,
+                     const std::vector<std::string>& env = {});
 
 // The standard argument list for src -> dest with a private log dir.
 std::vector<std::string> SyncArgs(const std::string& src, const std::string& dest,

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 namespace ha_sync::cli {
 
 namespace {
@@ -91,6 +93,89 @@ TEST_CASE("--status-addr takes HOST:PORT") {
   CHECK(Parse({"--status-addr", "9102"}).error ==
         "--status-addr '9102' is not HOST:PORT (no ':PORT')");
   CHECK(Parse({"--status-addr", "host.example:80"}).error.find("--status-addr") == 0);
+}
+
+}  // namespace ha_sync::cli
+
+namespace ha_sync::cli {
+
+// Issue 13: "was the flag given" is decided by the flag's presence, never by
+// its value being non-empty, so an empty value cannot turn a guard off.
+TEST_CASE("every value flag of ha-sync rejects an empty value") {
+  for (const char* flag :
+       {"--src", "--dest", "--pair", "--direction", "--db-dsn", "--lock-ttl", "--lock",
+        "--lease-namespace", "--lease-skew-margin", "--lease-acquire-timeout", "--kube-api",
+        "--kube-token-file", "--kube-ca", "--log-dir", "--log-retain-days", "--mtime-threshold",
+        "--max-delete", "--workers", "--block-size", "--io-engine", "--queue-depth", "--min-age",
+        "--require-marker", "--exclude", "--trash-retain-days", "--clock-skew-warn",
+        "--status-addr", "--bench-seconds", "--bench-json"}) {
+    INFO(std::string(flag));
+    // --src, --dest and --pair are in Parse()'s own arguments already.
+    std::vector<std::string> args = {"ha-sync", "--src", "/srv/a", "--dest", "/srv/b", "--pair", "p"};
+    for (size_t i = 1; i < args.size(); i += 2) {
+      if (args[i] == flag) args[i + 1] = "";
+    }
+    if (std::find(args.begin(), args.end(), flag) == args.end()) args.insert(args.end(), {flag, ""});
+    ParseResult r = ParseOptions(args, nullptr);
+    CHECK(r.error.find(std::string(flag) + " was given an empty value") == 0);
+    CHECK(r.error.find('\n') == std::string::npos);
+  }
+  // The help text lists no value flag that the loop above misses.
+  const std::string help = Parse({"--help"}).help;
+  size_t value_flags = 0;
+  for (size_t at = help.find("\n  --"); at != std::string::npos; at = help.find("\n  --", at + 1)) {
+    const size_t end = help.find_first_of(" \n", at + 5);
+    if (help.compare(end, 3, " [=") != 0) ++value_flags;  // switches show [=BOOL(=true)]
+  }
+  CHECK(value_flags == 29);
+}
+
+TEST_CASE("--max-delete '' keeps the delete cap a usage error, not off") {
+  ParseResult r = Parse({"--delete-missing", "--max-delete", ""});
+  CHECK_FALSE(r.error.empty());
+  CHECK_FALSE(r.options.max_delete_count.has_value());
+  CHECK_FALSE(r.options.max_delete_percent.has_value());
+  CHECK(Parse({"--max-delete", "0"}).options.max_delete_count == 0);
+}
+
+TEST_CASE("an explicit empty --db-dsn never falls back to the environment or SQLite") {
+  ParseResult r = Parse({"--db-dsn", ""}, "u:p@tcp(h:3306)/db");
+  CHECK(r.error.find("--db-dsn was given an empty value") == 0);
+  CHECK(Parse({"--db-dsn="}, "u:p@tcp(h:3306)/db").error.find("--db-dsn") != std::string::npos);
+  // Absent: the environment, as before.
+  CHECK(Parse({}, "u:p@tcp(h:3306)/db").options.db_dsn == "u:p@tcp(h:3306)/db");
+}
+
+TEST_CASE("a value flag followed by another flag is missing its value") {
+  ParseResult r = Parse({"--direction", "--dry-run"});
+  CHECK(r.error.find("--direction is missing its value") == 0);
+  CHECK_FALSE(r.options.dry_run);
+}
+
+TEST_CASE("switches take =true|false|1|0|yes|no and the bare form") {
+  CHECK(Parse({"--delete-missing"}).options.delete_missing);
+  CHECK_FALSE(Parse({"--delete-missing=false"}).options.delete_missing);
+  CHECK_FALSE(Parse({"--delete-missing=NO"}).options.delete_missing);
+  CHECK(Parse({"--delete-missing=Yes"}).options.delete_missing);
+  CHECK(Parse({"--dry-run=1"}).options.dry_run);
+  CHECK_FALSE(Parse({"--dry-run=0"}).options.dry_run);
+  CHECK(Parse({"--fsync=true"}).options.fsync);
+  CHECK(Parse({"--verbose=true"}).options.verbose);
+  CHECK(Parse({"--no-copy-file-range=yes"}).options.no_copy_file_range);
+  CHECK_FALSE(Parse({"--no-progress"}).options.progress);
+  CHECK(Parse({"--no-progress=false"}).options.progress);
+  CHECK(Parse({"--bench=true"}).options.bench);
+  CHECK_FALSE(Parse({"--help=false"}).options.show_help);
+  for (const char* bad : {"--dry-run=maybe", "--delete-missing=2", "--fsync=on", "--verbose=",
+                          "--no-progress=t", "--bench=nope", "--no-copy-file-range=off"}) {
+    INFO(std::string(bad));
+    ParseResult r = Parse({bad});
+    const std::string flag(bad, std::string(bad).find('='));
+    CHECK(r.error.find(flag) != std::string::npos);
+    CHECK_FALSE(r.options.delete_missing);
+  }
+  CHECK(Parse({"--dry-run=maybe"}).error ==
+        "--dry-run takes no value or one of true|false|1|0|yes|no (any case), got 'maybe'");
 }
 
 }  // namespace ha_sync::cli

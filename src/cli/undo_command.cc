@@ -2,13 +2,12 @@
 
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
 #include <cstdio>
-#include <sstream>
 
 #include "audit/opslog_writer.h"
 #include "cli/options.h"
 #include "cli/run.h"
+#include "ha_sync/flag_table.h"
 #include "io/file_lock.h"
 #include "io/file_ops.h"
 #include "pipeline/trash.h"
@@ -16,36 +15,26 @@
 #include "pipeline/undo_manifest.h"
 
 namespace ha_sync::cli {
-namespace po = boost::program_options;
-
 int RunUndoCommand(const std::vector<std::string>& args) {
   std::string dest, pair, run_id, log_dir = "/var/log/ha-sync";
   bool apply = false, help = false;
-  po::options_description desc(
+  FlagTable t(
       "Usage: ha-sync undo --dest DIR --pair NAME --run-id ID [--log-dir DIR] [--apply]\n\n"
       "Reverts one earlier run in its destination: restores what it deleted or\n"
       "overwrote (from the trash) and removes what it created, only where dest is\n"
       "still as that run left it. Prints the plan unless --apply is given.\n\nOptions");
-  desc.add_options()
-    ("dest", po::value(&dest)->value_name("DIR"), "the destination of the run to undo")
-    ("pair", po::value(&pair)->value_name("NAME"), "the pair (its lock is taken)")
-    ("run-id", po::value(&run_id)->value_name("ID"), "the run to undo (opslog header, dashboard)")
-    ("log-dir", po::value(&log_dir)->value_name("DIR"), "opslog, lock and undo manifest directory, as given to the run (default: /var/log/ha-sync)")
-    ("apply", po::bool_switch(&apply), "do it (default: only print the plan)")
-    ("help", po::bool_switch(&help), "print this help");
-  try {
-    po::variables_map vm;
-    std::vector<std::string> tail(args.begin() + 2, args.end());
-    po::store(po::command_line_parser(tail).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::fprintf(stderr, "ha-sync undo: %s\nTry 'ha-sync undo --help'.\n", e.what());
+  t.Text("dest", "DIR", "the destination of the run to undo", &dest)
+      .Text("pair", "NAME", "the pair (its lock is taken)", &pair)
+      .Text("run-id", "ID", "the run to undo (opslog header, dashboard)", &run_id)
+      .Text("log-dir", "DIR", "opslog, lock and undo manifest directory, as given to the run (default: /var/log/ha-sync)", &log_dir)
+      .Switch("apply", "do it (default: only print the plan)", &apply)
+      .Switch("help", "print this help", &help);
+  if (std::string e = t.Parse(std::vector<std::string>(args.begin() + 2, args.end())); !e.empty()) {
+    std::fprintf(stderr, "ha-sync undo: %s\nTry 'ha-sync undo --help'.\n", e.c_str());
     return kExitUsage;
   }
   if (help) {
-    std::ostringstream out;
-    out << desc;
-    std::printf("%s", out.str().c_str());
+    std::printf("%s", t.Help().c_str());
     return kExitOk;
   }
   std::string error;

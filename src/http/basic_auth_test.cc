@@ -1,6 +1,10 @@
 #include "http/basic_auth.h"
 
 #include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "ha_sync/text.h"
 
@@ -35,6 +39,37 @@ TEST_CASE("bad credential text names the line, never the secret") {
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().message().find("No such file") != std::string::npos);
   CHECK_FALSE(BasicAuth().enabled());
+}
+
+// Issue 13: a configured auth source that yields no credentials must stop
+// the UI (ui_main exits 64), never serve it open.
+TEST_CASE("an auth file that is empty, blank, unreadable or a directory fails closed") {
+  char dir_template[] = "/tmp/ha-sync-auth-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::FILE* f = std::fopen((dir + "/" + name).c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    return dir + "/" + name;
+  };
+  auto empty = BasicAuth::FromFile(write("empty", ""));
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.status().message().find("holds no user:password line") != std::string::npos);
+  CHECK_FALSE(BasicAuth::FromFile(write("blank", "\n\n# only comments\n")).ok());
+  CHECK_FALSE(BasicAuth::FromFile(write("spaces", "   \n")).ok());
+  auto malformed = BasicAuth::FromFile(write("bad", "ops:pw\nops\n"));
+  REQUIRE_FALSE(malformed.ok());
+  CHECK(malformed.status().message().find("line 2") != std::string::npos);
+  auto directory = BasicAuth::FromFile(dir);
+  REQUIRE_FALSE(directory.ok());
+  CHECK(directory.status().message().find(dir) != std::string::npos);
+  CHECK(BasicAuth::FromFile(write("good", "ops:pw\n")).ok());
+  for (const char* name : {"empty", "blank", "spaces", "bad", "good"}) {
+    ::unlink((dir + "/" + name).c_str());
+  }
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace

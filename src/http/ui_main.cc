@@ -48,12 +48,12 @@ int main(int argc, char** argv) {
 
   DashboardOptions dashboard;
   dashboard.stale_after_seconds = o.stale_after_seconds;
-  if (!o.auth_file.empty()) {
-    auto auth = BasicAuth::FromFile(o.auth_file);
+  if (o.auth_file) {
+    auto auth = BasicAuth::FromFile(*o.auth_file);
     if (!auth.ok()) return usage(auth.status().message());
     dashboard.auth = std::move(*auth);
-  } else if (!o.auth_env.empty()) {
-    auto auth = BasicAuth::FromText(o.auth_env, "HA_SYNC_UI_BASIC_AUTH");
+  } else if (o.auth_env) {
+    auto auth = BasicAuth::FromText(*o.auth_env, "HA_SYNC_UI_BASIC_AUTH");
     if (!auth.ok()) return usage(auth.status().message());
     dashboard.auth = std::move(*auth);
   }

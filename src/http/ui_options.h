@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,10 @@ struct UiOptions {
   std::string listen = "0.0.0.0:8080";
   std::string db_dsn;                     // flag, else env HA_SYNC_DB_DSN
   std::string log_dir = "/var/log/ha-sync";  // where the default SQLite store is
-  std::string auth_file;                  // --auth-file
-  std::string auth_env;                   // value of HA_SYNC_UI_BASIC_AUTH
+  // Basic auth: the file wins when both are set; neither: no auth. Never
+  // empty when set (ParseUiOptions refuses an empty one).
+  std::optional<std::string> auth_file;   // --auth-file
+  std::optional<std::string> auth_env;    // value of HA_SYNC_UI_BASIC_AUTH
   int64_t stale_after_seconds = 3600;
   int64_t threads = 4;                    // handler threads (database queries)
   bool show_help = false;

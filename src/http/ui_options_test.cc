@@ -22,7 +22,7 @@ TEST_CASE("ha-sync-ui defaults: port 8080, the DSN from the environment, ha-sync
   CHECK(r.options.threads == 4);
   CHECK(Parse({}, "u:p@tcp(h)/db").options.db_dsn == "u:p@tcp(h)/db");
   CHECK(Parse({"--db-dsn", "sqlite:///x.db"}, "u:p@tcp(h)/db").options.db_dsn == "sqlite:///x.db");
-  CHECK(Parse({}, nullptr, "ops:pw").options.auth_env == "ops:pw");
+  CHECK(Parse({}, nullptr, "ops:pw").options.auth_env == std::optional<std::string>("ops:pw"));
   CHECK(Parse({"--help"}).options.show_help);
   CHECK(Parse({"--help"}).help.find("--listen") != std::string::npos);
 }
@@ -37,4 +37,38 @@ TEST_CASE("ha-sync-ui usage errors name the flag") {
 }
 
 }  // namespace
+}  // namespace ha_sync::http
+
+namespace ha_sync::http {
+
+TEST_CASE("ha-sync-ui: every value flag rejects an empty value") {
+  for (const char* flag : {"--listen", "--db-dsn", "--log-dir", "--auth-file", "--stale-after",
+                           "--threads"}) {
+    INFO(std::string(flag));
+    CHECK(Parse({flag, ""}).error.find(std::string(flag) + " was given an empty value") == 0);
+  }
+  CHECK(Parse({"--db-dsn", ""}, "u:p@tcp(h)/db").error.find("--db-dsn") == 0);
+}
+
+TEST_CASE("ha-sync-ui: auth given empty fails closed; unset means no auth") {
+  UiParseResult file = Parse({"--auth-file", ""});
+  CHECK(file.error.find("--auth-file was given an empty value") == 0);
+  UiParseResult env = Parse({}, nullptr, "");
+  CHECK(env.error.find("HA_SYNC_UI_BASIC_AUTH is set but empty") != std::string::npos);
+  CHECK(env.error.find('\n') == std::string::npos);
+  // Even with a file given: an empty variable is a mistake worth stopping for.
+  CHECK_FALSE(Parse({"--auth-file", "/etc/users"}, nullptr, "").error.empty());
+  UiParseResult none = Parse({});
+  REQUIRE(none.error.empty());
+  CHECK_FALSE(none.options.auth_file.has_value());
+  CHECK_FALSE(none.options.auth_env.has_value());
+  CHECK(Parse({"--auth-file", "/etc/users"}).options.auth_file == "/etc/users");
+}
+
+TEST_CASE("ha-sync-ui: switches take =true|false") {
+  CHECK(Parse({"--help=yes"}).options.show_help);
+  CHECK_FALSE(Parse({"--version=false"}).options.show_version);
+  CHECK(Parse({"--help=maybe"}).error.find("--help takes no value") == 0);
+}
+
 }  // namespace ha_sync::http

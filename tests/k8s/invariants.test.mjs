@@ -185,6 +185,13 @@ test('UI: one replica of ha-sync-ui on 8080, probes on /healthz, read-only DSN f
   const dsn = c.env.find((e) => e.name === 'HA_SYNC_DB_DSN');
   assert.equal(dsn.valueFrom.secretKeyRef.name, 'ha-sync-db-secret');
   assert.equal(c.envFrom, undefined, 'the UI does not see the writer DSN');
+  // Basic auth from a Secret key; not optional, so a missing Secret keeps
+  // the pod from starting instead of serving without auth.
+  const auth = c.env.filter((e) => e.name === 'HA_SYNC_UI_BASIC_AUTH');
+  assert.equal(auth.length, 1, 'HA_SYNC_UI_BASIC_AUTH is set once');
+  assert.deepEqual(auth[0].valueFrom, { secretKeyRef: { name: 'ha-sync-ui-auth', key: 'users' } });
+  assert.equal(auth[0].value, undefined, 'no credential literal in the manifest');
+  assert.ok(!c.args.some((a) => a.startsWith('--auth-file')), 'one auth source: the env');
   assert.equal(d.spec.template.spec.automountServiceAccountToken, false);
 
   const svc = one('Service', 'ha-sync-ui');
@@ -227,14 +234,17 @@ test('no Secret is rendered; k8s/secret.yaml is instructions only', () => {
   const live = text.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
   assert.deepEqual(live, [], 'secret.yaml has only comments');
   assert.match(text, /kubectl create secret generic ha-sync-db-secret/);
+  assert.match(text, /kubectl create secret generic ha-sync-ui-auth -n infrastructure\s*\\\n#\s+--from-literal=users=/);
   const kustomization = readFileSync(join(K8S_DIR, 'kustomization.yaml'), 'utf8');
   assert.doesNotMatch(kustomization.replace(/#.*$/gm, ''), /secret\.yaml/);
 });
 
 test('every ha-sync flag the CronJobs and k8s/patches pass exists in src/cli/options.cc', () => {
   const options = readFileSync(join(REPO, 'src', 'cli', 'options.cc'), 'utf8');
-  const known = new Set([...options.matchAll(/^\s*\("([a-z][a-z0-9-]*)"\s*,/gm)].map((m) => m[1]));
-  assert.ok(known.has('src') && known.has('dry-run'), 'options.cc parsed');
+  // Flags are declared in a FlagTable: .Text("src", ...), .Switch("dry-run", ...), ...
+  const declared = /^\s*(?:t)?\.(?:Text|Value|List|Count|Decimal|Choice|Switch)\("([a-z][a-z0-9-]*)"\s*,/gm;
+  const known = new Set([...options.matchAll(declared)].map((m) => m[1]));
+  assert.ok(known.has('src') && known.has('dry-run') && known.has('max-delete'), 'options.cc parsed');
   const used = new Set();
   for (const cj of all('CronJob')) {
     for (const a of cj.spec.jobTemplate.spec.template.spec.containers[0].args) used.add(a);

@@ -14,6 +14,7 @@ import { K8S_DIR } from './lib/paths.mjs';
 const patchFiles = {
   'go-live.yaml': readFileSync(join(K8S_DIR, 'patches', 'go-live.yaml'), 'utf8'),
   'delete-missing.yaml': readFileSync(join(K8S_DIR, 'patches', 'delete-missing.yaml'), 'utf8'),
+  'ui-no-auth.yaml': readFileSync(join(K8S_DIR, 'patches', 'ui-no-auth.yaml'), 'utf8'),
 };
 const argsOf = (objects) => Object.fromEntries(objects.filter((o) => o.kind === 'CronJob')
   .map((o) => [o.metadata.name, o.spec.jobTemplate.spec.template.spec.containers[0].args]));
@@ -82,4 +83,16 @@ test('the non-root component runs every sync pod unprivileged and still passes',
   }
   await assertValid(objects);
   assert.deepEqual(typeCheck(objects), []);
+});
+
+test('ui-no-auth removes the dashboard\'s basic auth and nothing else', async () => {
+  const uiEnv = (objects) => objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'ha-sync-ui')
+    .spec.template.spec.containers[0].env;
+  const before = uiEnv(renderOverlay(''));
+  assert.ok(before.some((e) => e.name === 'HA_SYNC_UI_BASIC_AUTH'), 'auth is on by default');
+  const objects = renderOverlay('patches:\n  - path: ui-no-auth.yaml\n', patchFiles);
+  const after = uiEnv(objects);
+  assert.deepEqual(after, before.filter((e) => e.name !== 'HA_SYNC_UI_BASIC_AUTH'));
+  assert.ok(after.some((e) => e.name === 'HA_SYNC_DB_DSN'), 'the DSN stays');
+  await assertValid(objects);
 });
