@@ -408,4 +408,10 @@ std::vector<std::string> TempFilesUnder(const std::string& root) {
   return temps;
 }
 
+std::string RunIdFrom(const std::string& out) {
+  const size_t at = out.find("--run-id ");
+  if (at == std::string::npos) return "";  // the caller's undo then fails, naming no run
+  return out.substr(at + 9, 32);
+}
+
 }  // namespace ha_sync::test

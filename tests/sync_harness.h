@@ -62,6 +62,9 @@ RunOutput Wait(Running running);
 Running StartProgram(const char* bin_env, const std::vector<std::string>& args,
                      const std::vector<std::string>& env = {});
 
+// The run id a run printed in its "to revert it: ha-sync undo ..." line.
+std::string RunIdFrom(const std::string& out);
+
 // The standard argument list for src -> dest with a private log dir.
 std::vector<std::string> SyncArgs(const std::string& src, const std::string& dest,
                                   const std::string& log_dir, std::vector<std::string> extra = {});

@@ -219,14 +219,6 @@ TEST_CASE("a read error during the scan disables deletes for that run") {
 
 namespace ha_sync::test {
 
-namespace {
-std::string RunIdFrom(const std::string& out) {
-  const size_t at = out.find("--run-id ");
-  REQUIRE(at != std::string::npos);
-  return out.substr(at + 9, 32);
-}
-}  // namespace
-
 TEST_CASE("undo restores a run exactly, and refuses after a later change") {
   TempDir t;
   WriteFile(t / "a/changed", "v1", kT0);

@@ -66,11 +66,12 @@ struct Planner {
     if (s.type == FileType::kSymlink) return s.link_target == d.link_target;
     return s.size == d.size && SameTime(s, d);
   }
-  // The same to the nanosecond (or to the coarser side's precision).
+  // The same to the nanosecond. (A side with coarser times is matched
+  // against the record instead: a whole-second mtime here would otherwise
+  // hide a change made within that second on the other side.)
   static bool Identical(const Entry& s, const Entry& d) {
     if (s.type == FileType::kSymlink) return s.link_target == d.link_target;
-    return s.size == d.size &&
-           (MtimeMatchesRecord(s.mtime_ns, d.mtime_ns) || MtimeMatchesRecord(d.mtime_ns, s.mtime_ns));
+    return s.size == d.size && s.mtime_ns == d.mtime_ns;
   }
 
   Action SourceOnly(const Entry& s, const StateEntry* st) const {

@@ -192,3 +192,46 @@ TEST_CASE("reserved names") {
 }
 
 }  // namespace ha_sync::pipeline
+
+namespace ha_sync::pipeline {
+
+TEST_CASE("with a record, any difference from it is a change, inside the mtime window too") {
+  const Entry synced = File("g", 2, 100);
+  const std::vector<StateEntry> state = {{"g", FileType::kFile, 2, 100 * kSec}};
+  Entry edited = synced;
+  edited.mtime_ns += 300'000'000;  // 0.3 s later, same size: within the 2 s window
+  CHECK(One({edited}, {synced}, {}, &state) == ActionKind::kHashThenUpdate);
+  CHECK(One({synced}, {edited}, {}, &state) == ActionKind::kDestNewer);
+  CHECK(One({synced}, {synced}, {}, &state) == ActionKind::kInSync);
+  // Without a record the window still applies between the two sides.
+  CHECK(One({edited}, {synced}) == ActionKind::kInSync);
+  // A side that keeps whole seconds holds the record cut to its precision: in sync.
+  const std::vector<StateEntry> fine = {{"g", FileType::kFile, 2, 100 * kSec + 123'456'789}};
+  Entry fine_src = synced;
+  fine_src.mtime_ns = 100 * kSec + 123'456'789;
+  CHECK(One({fine_src}, {synced}, {}, &fine) == ActionKind::kInSync);
+}
+
+TEST_CASE("a retargeted symlink is a change whatever its time") {
+  const std::vector<StateEntry> state = {{"l", FileType::kSymlink, 0, 100 * kSec}};
+  Entry old_link = Of("l", FileType::kSymlink, 100, "t1");
+  Entry new_link = Of("l", FileType::kSymlink, 100, "t2");
+  new_link.mtime_ns += 200'000'000;
+  CHECK(One({new_link}, {old_link}, {}, &state) == ActionKind::kUpdateSymlink);
+  // Retargeted keeping the recorded time: the seed's rule (equal times) decides.
+  new_link.mtime_ns = 100 * kSec;
+  CHECK(One({new_link}, {old_link}, {}, &state) == ActionKind::kConflict);
+}
+
+TEST_CASE("MtimeMatchesRecord: exact, or the record cut to the observed precision") {
+  CHECK(MtimeMatchesRecord(5'123'456'789, 5'123'456'789));
+  CHECK(MtimeMatchesRecord(5'000'000'000, 5'123'456'789));  // whole seconds
+  CHECK(MtimeMatchesRecord(5'123'456'000, 5'123'456'789));  // microseconds
+  CHECK_FALSE(MtimeMatchesRecord(5'123'456'781, 5'123'456'789));
+  CHECK_FALSE(MtimeMatchesRecord(5'123'457'000, 5'123'456'789));  // later: never a cut
+  CHECK_FALSE(MtimeMatchesRecord(5'300'000'000, 5'000'000'000));
+  CHECK_FALSE(MtimeMatchesRecord(6'000'000'000, 5'123'456'789));
+  CHECK(MtimeMatchesRecord(-2'000'000'000, -1'500'000'000));  // before 1970: floor
+}
+
+}  // namespace ha_sync::pipeline

@@ -68,9 +68,17 @@ Result<uint32_t> RegisterTempTag(const std::string& path) {
   char line[16];
   std::snprintf(line, sizeof line, "%08x\n", tag);
   {
-    io::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    io::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (fd.get() < 0) return Status::FromErrno(errno, "open temp tags", path);
-    Status s = WriteAllSynced(fd.get(), line, path);
+    // After a torn last line (a crash mid-write) the new tag starts a line of its own.
+    std::string text = line;
+    struct stat before;
+    char last = '\n';
+    if (::fstat(fd.get(), &before) == 0 && before.st_size > 0 &&
+        ::pread(fd.get(), &last, 1, before.st_size - 1) == 1 && last != '\n') {
+      text.insert(0, "\n");
+    }
+    Status s = WriteAllSynced(fd.get(), text, path);
     if (!s.ok()) return s;
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat temp tags", path);
