@@ -308,4 +308,14 @@ std::string Dsn::Redact(std::string text) const {
   return text;
 }
 
+Result<std::string> ChooseDsn(bool flag_given, const std::string& flag_value, const char* env) {
+  if (flag_given) return flag_value;
+  if (env == nullptr) return std::string();
+  if (*env == '\0') {
+    return Status::Error("env HA_SYNC_DB_DSN is set but empty; give a DSN, or unset it to use the "
+                         "SQLite store in --log-dir");
+  }
+  return std::string(env);
+}
+
 }  // namespace ha_sync::audit

@@ -65,4 +65,10 @@ struct Dsn {
 // contains the password.
 Result<Dsn> ParseDsn(const std::string& text, const std::string& log_dir);
 
+// The DSN text a program uses: --db-dsn when given, else env HA_SYNC_DB_DSN
+// (`env`, nullptr when unset), else "" (SQLite). An env value that is set
+// but empty is an error: a missing Secret key must not quietly send the
+// audit to a local SQLite file.
+Result<std::string> ChooseDsn(bool flag_given, const std::string& flag_value, const char* env);
+
 }  // namespace ha_sync::audit

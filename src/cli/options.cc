@@ -224,7 +224,9 @@ std::string CheckCombination(const FlagTable& t, Options& o, const char* env_dsn
     }
   }
   // Only an absent flag falls back: an explicit --db-dsn '' was refused above.
-  if (!t.Given("db-dsn") && env_dsn != nullptr) o.db_dsn = env_dsn;
+  auto chosen = audit::ChooseDsn(t.Given("db-dsn"), o.db_dsn, env_dsn);
+  if (!chosen.ok()) return chosen.status().message();
+  o.db_dsn = *chosen;
   if (auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir); !dsn.ok()) return dsn.status().message();
 
   const std::string src = Canonical(o.src), dest = Canonical(o.dest);

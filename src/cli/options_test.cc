@@ -106,7 +106,7 @@ TEST_CASE("every value flag of ha-sync rejects an empty value") {
        {"--src", "--dest", "--pair", "--direction", "--db-dsn", "--lock-ttl", "--lock",
         "--lease-namespace", "--lease-skew-margin", "--lease-acquire-timeout", "--kube-api",
         "--kube-token-file", "--kube-ca", "--log-dir", "--log-retain-days", "--mtime-threshold",
-        "--max-delete", "--workers", "--block-size", "--io-engine", "--queue-depth", "--min-age",
+        "--max-delete", "--max-delete-percent", "--workers", "--block-size", "--io-engine", "--queue-depth", "--min-age",
         "--require-marker", "--exclude", "--trash-retain-days", "--clock-skew-warn",
         "--status-addr", "--bench-seconds", "--bench-json"}) {
     INFO(std::string(flag));
@@ -127,7 +127,15 @@ TEST_CASE("every value flag of ha-sync rejects an empty value") {
     const size_t end = help.find_first_of(" \n", at + 5);
     if (help.compare(end, 3, " [=") != 0) ++value_flags;  // switches show [=BOOL(=true)]
   }
-  CHECK(value_flags == 29);
+  CHECK(value_flags == 30);
+}
+
+TEST_CASE("--max-delete-percent takes 0 to 100, default 50") {
+  CHECK(Parse({}).options.max_vanished_percent == 50);
+  CHECK(Parse({"--max-delete-percent", "100"}).options.max_vanished_percent == 100);
+  CHECK(Parse({"--max-delete-percent", "12.5"}).options.max_vanished_percent == 12.5);
+  CHECK(Parse({"--max-delete-percent", "101"}).error.find("--max-delete-percent must be") == 0);
+  CHECK(Parse({"--max-delete-percent", "50%"}).error.find("--max-delete-percent must be") == 0);
 }
 
 TEST_CASE("--max-delete '' keeps the delete cap a usage error, not off") {
@@ -144,6 +152,9 @@ TEST_CASE("an explicit empty --db-dsn never falls back to the environment or SQL
   CHECK(Parse({"--db-dsn="}, "u:p@tcp(h:3306)/db").error.find("--db-dsn") != std::string::npos);
   // Absent: the environment, as before.
   CHECK(Parse({}, "u:p@tcp(h:3306)/db").options.db_dsn == "u:p@tcp(h:3306)/db");
+  // Set but empty (a missing Secret key): an error, never SQLite by default.
+  CHECK(Parse({}, "").error.find("env HA_SYNC_DB_DSN is set but empty") == 0);
+  CHECK(Parse({"--db-dsn", "sqlite:///x.db"}, "").error.empty());
 }
 
 TEST_CASE("a value flag followed by another flag is missing its value") {

@@ -1,5 +1,6 @@
 #include "http/ui_options.h"
 
+#include "audit/dsn.h"
 #include "ha_sync/flag_table.h"
 #include "ha_sync/text.h"
 
@@ -40,7 +41,12 @@ UiParseResult ParseUiOptions(const std::vector<std::string>& args, const char* e
   r.error = t.Parse(std::vector<std::string>(args.begin() + (args.empty() ? 0 : 1), args.end()));
   if (!r.error.empty() || o.show_help || o.show_version) return r;
   // Only an absent flag falls back: an explicit --db-dsn '' was refused above.
-  if (!t.Given("db-dsn") && env_dsn != nullptr) o.db_dsn = env_dsn;
+  auto chosen = audit::ChooseDsn(t.Given("db-dsn"), o.db_dsn, env_dsn);
+  if (!chosen.ok()) {
+    r.error = chosen.status().message();
+    return r;
+  }
+  o.db_dsn = *chosen;
   // Fail closed: a security setting that is present but empty is a mistake
   // (a missing Secret key, an unset shell variable), never "no auth".
   if (env_auth != nullptr) {

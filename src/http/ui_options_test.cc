@@ -71,4 +71,9 @@ TEST_CASE("ha-sync-ui: switches take =true|false") {
   CHECK(Parse({"--help=maybe"}).error.find("--help takes no value") == 0);
 }
 
+TEST_CASE("HA_SYNC_DB_DSN set but empty is an error, not the SQLite store") {
+  CHECK(Parse({}, "").error.find("env HA_SYNC_DB_DSN is set but empty") == 0);
+  CHECK(Parse({}, "sqlite:///x.db").options.db_dsn == "sqlite:///x.db");
+}
+
 }  // namespace ha_sync::http
