@@ -26,19 +26,6 @@ bool WaitForTemp(const std::string& dir) {
   }
   return false;
 }
-// Waits until a temp file under `dir` holds data: the source's "before"
-// stamp is taken by then (the io_uring engine creates the temp file
-// together with opening the source, before stamping it).
-bool WaitForTempData(const std::string& dir) {
-  for (int i = 0; i < 1000; ++i) {
-    for (const std::string& rel : TempFilesUnder(dir)) {
-      struct stat st;
-      if (::lstat((dir + "/" + rel).c_str(), &st) == 0 && st.st_size > 0) return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
 const std::vector<std::string> kSlow = {"HA_SYNC_TEST_BLOCK_DELAY_MS=150"};
 }  // namespace
 

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -412,6 +414,17 @@ std::string RunIdFrom(const std::string& out) {
   const size_t at = out.find("--run-id ");
   if (at == std::string::npos) return "";  // the caller's undo then fails, naming no run
   return out.substr(at + 9, 32);
+}
+
+bool WaitForTempData(const std::string& dir) {
+  for (int i = 0; i < 1000; ++i) {
+    for (const std::string& rel : TempFilesUnder(dir)) {
+      struct stat st;
+      if (::lstat((dir + "/" + rel).c_str(), &st) == 0 && st.st_size > 0) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 }  // namespace ha_sync::test

@@ -84,5 +84,9 @@ std::map<std::string, std::string> Describe(const std::string& root, bool with_m
 
 // Names of files under `root` whose name looks like an ha-sync temp file.
 std::vector<std::string> TempFilesUnder(const std::string& root);
+// Waits (up to ~10 s) until a temp file under `dir` holds data: the
+// source's "before" stamp is taken by then (the io_uring engine creates the
+// temp file together with opening the source, before stamping it).
+bool WaitForTempData(const std::string& dir);
 
 }  // namespace ha_sync::test

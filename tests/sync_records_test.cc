@@ -39,16 +39,6 @@ bool SummaryCounts(const std::string& out, RunCounts* c) {
   return true;
 }
 
-bool WaitForTempData(const std::string& dir) {
-  for (int i = 0; i < 1000; ++i) {
-    for (const std::string& rel : TempFilesUnder(dir)) {
-      struct stat st;
-      if (::lstat((dir + "/" + rel).c_str(), &st) == 0 && st.st_size > 0) return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
 }  // namespace
 
 TEST_CASE("a conflict's line on stderr names its file, escaped") {

@@ -186,6 +186,25 @@ std::unique_ptr<http::LiveStatusServer> StartStatusServer(const Options& options
   return std::move(*server);
 }
 
+// Before any temp file exists: registers the tag that proves this run's
+// temp files are ours to a later run, and reads the pair's earlier tags
+// (pipeline/temp_tags.h). Call with the pair's lock held.
+Status PrepareTempTags(const Options& options, pipeline::EngineOptions* eo) {
+  const std::string path = pipeline::TempTagsPath(options.log_dir, options.pair);
+  if (!options.dry_run) {
+    auto tag = pipeline::RegisterTempTag(path);
+    if (!tag.ok()) return tag.status();
+    eo->temp_tag = *tag;
+  }
+  auto tags = pipeline::LoadTempTags(path);
+  if (!tags.ok()) {
+    std::fprintf(stderr, "ha-sync: warning: %s; no temp file will be removed\n", tags.status().message().c_str());
+    return Status::Ok();
+  }
+  eo->own_temp_tags = std::move(*tags);
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunSync(const Options& options, std::atomic<bool>* stop) {
@@ -282,21 +301,9 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
     return kExitFailed;
   }
 
-  // Before any temp file exists: the tag that proves this run's temp files
-  // are ours to a later run (pipeline/temp_tags.h).
-  const std::string tags_path = pipeline::TempTagsPath(options.log_dir, options.pair);
-  if (!options.dry_run) {
-    auto tag = pipeline::RegisterTempTag(tags_path);
-    if (!tag.ok()) {
-      std::fprintf(stderr, "ha-sync: %s\n", tag.status().message().c_str());
-      return kExitFailed;
-    }
-    eo.temp_tag = *tag;
-  }
-  if (auto tags = pipeline::LoadTempTags(tags_path); tags.ok()) {
-    eo.own_temp_tags = std::move(*tags);
-  } else {
-    std::fprintf(stderr, "ha-sync: warning: %s; no temp file will be removed\n", tags.status().message().c_str());
+  if (Status s = PrepareTempTags(options, &eo); !s.ok()) {
+    std::fprintf(stderr, "ha-sync: %s\n", s.message().c_str());
+    return kExitFailed;
   }
 
   header.started_at_ms = NowMs();
