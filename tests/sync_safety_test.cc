@@ -312,6 +312,20 @@ TEST_CASE("--exclude keeps a path out of the sync on both sides") {
 
 namespace ha_sync::test {
 
+TEST_CASE("a run writes nothing into its source, the clock probe included") {
+  TempDir t;
+  WriteFile(t / "a/f", "f", kT0);
+  MakeDirs(t / "b");
+  struct stat before, after;
+  REQUIRE(::stat((t / "a").c_str(), &before) == 0);
+  RunOutput r = RunHaSync(SyncArgs(t / "a", t / "b", t / "log"));
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(::stat((t / "a").c_str(), &after) == 0);
+  // Creating and removing a probe file would have changed the ctime.
+  CHECK(after.st_ctim.tv_sec == before.st_ctim.tv_sec);
+  CHECK(after.st_ctim.tv_nsec == before.st_ctim.tv_nsec);
+}
+
 TEST_CASE("the clock probe leaves both roots' mtimes as they were") {
   TempDir t;
   WriteFile(t / "a/f", "f", kT0);

@@ -181,7 +181,7 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
          [&o](const std::string& v) { return ParseExclude(v, &o); })
    .Count("trash-retain-days", "N", "keep deleted and overwritten files in <dest>/.ha-sync-trash for N days; 0: no trash (default: 14)",
           0, 100000, &o.trash_retain_days)
-   .Decimal("clock-skew-warn", "SECONDS", "warn when the roots' mtime clocks differ by more (default: 2)", &o.clock_skew_warn_seconds, "seconds")
+   .Decimal("clock-skew-warn", "SECONDS", "warn when dest's mtime clock differs from this node's by more (default: 2)", &o.clock_skew_warn_seconds, "seconds")
    .Value("status-addr", "HOST:PORT", "while running, serve live /status (JSON) and /metrics on HOST:PORT",
           [&o](const std::string& v) {
             auto addr = http::ParseListenAddress(v);

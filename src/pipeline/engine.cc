@@ -349,35 +349,26 @@ void Engine::Impl::Monitor() {
 }
 
 void Engine::Impl::ProbeClocks(EngineResult* result) {
+  // Only dest is probed: a one-way run never writes to its source. Dest's
+  // clock is measured against this node's; the reverse run measures the
+  // other root the same way, so both are bounded against one reference.
   auto dest = ProbeClock(dest_root_fd_, opt_.run_id, opt_.dest_root);
   if (!dest.ok()) {
     Warn("clock probe skipped (" + dest.status().message() + "); using --mtime-threshold as is");
     return;
   }
-  auto src = ProbeClock(src_root_fd_, opt_.run_id, opt_.src_root);
-  ClockReading src_reading;
-  if (src.ok()) {
-    src_reading = *src;
-  } else {
-    // A read-only src (the safe way to mount it) cannot be probed: measure
-    // dest against our own clock, which the reverse run does for this src.
-    src_reading.offset_ns = 0;
-    src_reading.precision_ns = 1;
-  }
-  plan_.threshold_ns = ClockWindowNs(plan_.threshold_ns, src_reading, *dest);
-  const int64_t skew = src_reading.offset_ns > dest->offset_ns ? src_reading.offset_ns - dest->offset_ns
-                                                               : dest->offset_ns - src_reading.offset_ns;
+  const ClockReading node;  // this node's own clock: offset 0, exact
+  plan_.threshold_ns = ClockWindowNs(plan_.threshold_ns, node, *dest);
+  const int64_t skew = dest->offset_ns < 0 ? -dest->offset_ns : dest->offset_ns;
   result->clock_skew_ns = skew;
   progress_.clock_skew_ns.store(skew);
-  result->mtime_precision_ns = std::max(src_reading.precision_ns, dest->precision_ns);
+  result->mtime_precision_ns = dest->precision_ns;
   if (skew > opt_.clock_skew_warn_ns) {
     char buf[240];
     std::snprintf(buf, sizeof buf,
-                  "mtime clocks differ by %.3f s (%s; more than %.3f s); "
+                  "dest's mtime clock differs from this node's by %.3f s (more than %.3f s); "
                   "the mtime window is widened to %.3f s",
-                  static_cast<double>(skew) / 1e9,
-                  src.ok() ? "src vs dest" : "dest vs this node; src is read-only",
-                  static_cast<double>(opt_.clock_skew_warn_ns) / 1e9,
+                  static_cast<double>(skew) / 1e9, static_cast<double>(opt_.clock_skew_warn_ns) / 1e9,
                   static_cast<double>(plan_.threshold_ns) / 1e9);
     Warn(buf);
   }

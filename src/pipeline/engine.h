@@ -50,7 +50,8 @@ struct EngineOptions {
   // its tag is in own_temp_tags (sorted; see pipeline/temp_tags.h).
   uint32_t temp_tag = 0;
   std::vector<uint32_t> own_temp_tags;
-  // Probe both roots' mtime clocks and widen the mtime window (not in dry-run).
+  // Probe dest's mtime clock (never src: a run does not write to its source)
+  // and widen the mtime window (not in dry-run).
   bool probe_clocks = true;
   int64_t clock_skew_warn_ns = 2'000'000'000;
   bool dry_run = false;
