@@ -95,11 +95,15 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   if (!S_ISREG(before.st_mode)) {
     return Status::Error("source '" + EscapeForDisplay(display) + "' is no longer a regular file");
   }
-  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  // A read-ahead hint only pays for more than one block.
+  if (before.st_size > static_cast<off_t>(options.block_size)) {
+    ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
 
   const std::string tmp = MakeSyncTempName(name, TaggedRandom(options.temp_tag));
+  const CreateMode create = CreateModeFor(before.st_mode & 07777);
   Fd dst(::openat(dest_dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0600));
+                  create.mode));
   if (dst.get() < 0) return Status::FromErrno(errno, "create temp file for", display);
 
   auto fail = [&](Status s) {
@@ -109,10 +113,12 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
 
   Md5 md5;
   int64_t total = 0;
+  int64_t written_end = 0;
   Status s = StreamFile(in.get(), display, options, &md5, &total,
                         [&](const char* data, size_t n, int64_t offset) -> Status {
                           // Leave holes where the source reads as zeros (sparse files).
                           if (AllZero(data, n)) return Status::Ok();
+                          written_end = offset + static_cast<int64_t>(n);
                           size_t done = 0;
                           while (done < n) {
                             const ssize_t w = ::pwrite(dst.get(), data + done, n - done,
@@ -126,7 +132,6 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
                           return Status::Ok();
                         });
   if (!s.ok()) return fail(s);
-  if (::ftruncate(dst.get(), total) != 0) return fail(Status::FromErrno(errno, "truncate", display));
 
   struct stat after;
   if (::fstat(in.get(), &after) != 0) return fail(Status::FromErrno(errno, "stat source", display));
@@ -146,7 +151,7 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   source.mode = before.st_mode & 07777;
   source.uid = before.st_uid;
   source.gid = before.st_gid;
-  s = ApplyAttributes(dst.get(), source, display);
+  s = FinishTempFile(dst.get(), source, written_end, create.exact, display);
   if (!s.ok()) return fail(s);
   if (options.fsync && ::fsync(dst.get()) != 0) return fail(Status::FromErrno(errno, "fsync", display));
   if (::close(dst.release()) != 0) return fail(Status::FromErrno(errno, "close", display));
@@ -158,6 +163,14 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   out->md5 = md5.FinishHex();
   out->source = std::move(source);
   return Status::Ok();
+}
+
+Status FinishTempFile(int dst_fd, const Entry& source, int64_t written_end, bool mode_is_set,
+                      const std::string& display) {
+  if (written_end != source.size && ::ftruncate(dst_fd, source.size) != 0) {
+    return Status::FromErrno(errno, "truncate", display);
+  }
+  return ApplyAttributes(dst_fd, source, display, mode_is_set);
 }
 
 Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,

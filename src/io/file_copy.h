@@ -30,6 +30,10 @@ struct CopyOptions {
   // The source's size as listed (-1: unknown). Only a hint for choosing how
   // to copy (uring_copier.h); the copy itself stats the open source.
   int64_t expected_size = -1;
+  // The source's mode bits as listed (-1: unknown). Only a hint: a temp file
+  // created before the source is stat'ed gets it, saving a chmod when the
+  // stat agrees (uring_copier.h).
+  int expected_mode = -1;
   // The run's tag in temp names (dir_entry.h, SyncTempTag); 0: untagged.
   uint32_t temp_tag = 0;
 };
@@ -43,6 +47,14 @@ struct CopyOutcome {
 // src_dirfd/name -> dest_dirfd/name. `display` is the relative path for messages.
 Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
                       const std::string& display, const CopyOptions& options, CopyOutcome* out);
+
+// The last step of every copy into a temp file `dst_fd`: the size, when
+// `written_end` (the end of the last block written; -1: unknown) falls
+// short of it because trailing zeros were left as a hole; then owner, mode
+// (unless `mode_is_set` at create) and times of `source`. Fewer steps are
+// fewer round trips on NFS.
+Status FinishTempFile(int dst_fd, const Entry& source, int64_t written_end, bool mode_is_set,
+                      const std::string& display);
 
 // Re-creates the symlink `like` (its target and times) as dest_dirfd/name.
 Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,

@@ -111,15 +111,48 @@ Status SetTimes(int dirfd, const std::string& name, int64_t atime_ns, int64_t mt
   return Status::Ok();
 }
 
-Status ApplyAttributes(int fd, const Entry& like, const std::string& display) {
+Status ApplyAttributes(int fd, const Entry& like, const std::string& display, bool mode_is_set) {
   if (ShouldPreserveOwner() && ::fchown(fd, like.uid, like.gid) != 0) {
     if (errno != EPERM && errno != EINVAL) return Status::FromErrno(errno, "chown", display);
     ReportOwnerRefused(display, errno);
   }
-  if (::fchmod(fd, like.mode) != 0) return Status::FromErrno(errno, "chmod", display);
+  // A chown may clear set-id bits, but CreateModeFor never lets those skip the chmod.
+  if (!mode_is_set && ::fchmod(fd, like.mode) != 0) {
+    return Status::FromErrno(errno, "chmod", display);
+  }
   const struct timespec times[2] = {ToTimespec(like.atime_ns), ToTimespec(like.mtime_ns)};
   if (::futimens(fd, times) != 0) return Status::FromErrno(errno, "set times", display);
   return Status::Ok();
+}
+
+namespace {
+
+// The umask from /proc/self/status, without changing it (umask(2) can only
+// be read by setting it, which would race with other threads' creates);
+// -1 when unknown.
+int ReadUmask() {
+  FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return -1;
+  char line[256];
+  int mask = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned value;
+    if (std::sscanf(line, "Umask: %o", &value) == 1) {
+      mask = static_cast<int>(value);
+      break;
+    }
+  }
+  std::fclose(f);
+  return mask;
+}
+
+}  // namespace
+
+CreateMode CreateModeFor(mode_t wanted) {
+  static const int umask_now = ReadUmask();
+  const bool plain = (wanted & 07000) == 0 && (wanted & (S_IRUSR | S_IWUSR)) == (S_IRUSR | S_IWUSR);
+  if (!plain || umask_now < 0 || (wanted & static_cast<mode_t>(umask_now)) != 0) return {0600, false};
+  return {wanted, true};
 }
 
 bool ShouldPreserveOwner() {

@@ -34,8 +34,20 @@ Status RemoveEntry(int dirfd, const std::string& name, bool is_dir, const std::s
 Status SetTimes(int dirfd, const std::string& name, int64_t atime_ns, int64_t mtime_ns,
                 const std::string& display);
 
-// Applies mode, owner (when permitted) and times to an open fd.
-Status ApplyAttributes(int fd, const Entry& like, const std::string& display);
+// Applies mode, owner (when permitted) and times to an open fd. Each is a
+// round trip (SETATTR) on NFS: the mode is skipped when `mode_is_set` (the
+// file was created with exactly like.mode, see CreateModeFor).
+Status ApplyAttributes(int fd, const Entry& like, const std::string& display, bool mode_is_set = false);
+
+// The mode to create a file with so that it needs no chmod afterwards.
+struct CreateMode {
+  mode_t mode;  // to pass to open/openat2
+  bool exact;   // the file will have exactly `wanted`
+};
+// `wanted` (exact) when it has no set-id or sticky bit, lets the owner read
+// and write, and the process umask (read once, from /proc) keeps it whole;
+// else 0600, not exact (a chmod must follow).
+CreateMode CreateModeFor(mode_t wanted);
 
 // Owner and group are preserved only when running as root and the
 // filesystem allows it (no root-squash). The first refusal prints one

@@ -254,7 +254,9 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
   src_how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
   struct open_how dst_how = {};
   dst_how.flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  dst_how.mode = 0600;
+  const CreateMode create =
+      CreateModeFor(options.expected_mode >= 0 ? static_cast<mode_t>(options.expected_mode) : 0600);
+  dst_how.mode = create.mode;
   Request open_src, open_dst;
   open_src.queue = [&](Ring& r, uint64_t tag) { return r.QueueOpenat2(src_dirfd, name.c_str(), &src_how, tag); };
   open_dst.queue = [&](Ring& r, uint64_t tag) { return r.QueueOpenat2(dest_dirfd, tmp.c_str(), &dst_how, tag); };
@@ -430,7 +432,6 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
   if (!error.ok()) return fail(error);
   if (Cancelled(options)) return fail(CancelledStatus(display));
   const int64_t total = hash_off;
-  if (::ftruncate(dst, total) != 0) return fail(Status::FromErrno(errno, "truncate", display));
 
   Request stat_after;
   stat_after.queue = [&](Ring& r, uint64_t tag) {
@@ -455,7 +456,9 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
   source.mode = before.stx_mode & 07777;
   source.uid = before.stx_uid;
   source.gid = before.stx_gid;
-  Status s = ApplyAttributes(dst, source, display);
+  const bool mode_is_set = create.exact && options.expected_mode >= 0 &&
+                           static_cast<mode_t>(options.expected_mode) == source.mode;
+  Status s = FinishTempFile(dst, source, /*written_end=*/-1, mode_is_set, display);
   if (!s.ok()) return fail(s);
   if (options.fsync) {
     Request sync;

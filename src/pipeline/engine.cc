@@ -830,6 +830,7 @@ bool Engine::Impl::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
   copy_options.cancel = &aborted_;
   copy_options.block_delay_ms = opt_.test_block_delay_ms;
   copy_options.expected_size = src.size;
+  copy_options.expected_mode = static_cast<int>(src.mode);
   copy_options.temp_tag = opt_.temp_tag;
 
   if (kind == ActionKind::kHashThenUpdate) {
