@@ -71,6 +71,9 @@ std::array<std::atomic<uint64_t>, static_cast<size_t>(Op::kCount)> g_ops{};
 std::array<std::atomic<uint64_t>, static_cast<size_t>(Extra::kCount)> g_extra{};
 std::atomic<uint64_t> g_bytes_read{0}, g_bytes_written{0};
 std::atomic<int> g_dirops_capable{-1}, g_dirops_negotiated{-1};
+// Round trips in progress now, and the most seen at once since the last
+// reset: shows whether requests overlap (FUSE_PARALLEL_DIROPS at work).
+std::atomic<int64_t> g_in_flight{0}, g_max_in_flight{0};
 std::mutex g_stats_mu;
 uint64_t g_stats_seq = 0;
 
@@ -119,6 +122,7 @@ void ResetStats() {
   for (auto& c : g_extra) c.store(0);
   g_bytes_read.store(0);
   g_bytes_written.store(0);
+  g_max_in_flight.store(0);
 }
 
 std::string StatsJson() {
@@ -147,7 +151,8 @@ std::string StatsJson() {
   for (size_t i = 0; i < g_extra.size(); ++i) {
     add("%s\"%s\": %llu", i ? ", " : "", kExtraNames[i], static_cast<unsigned long long>(g_extra[i].load()));
   }
-  add("},\n \"bytes_read\": %llu,\n \"bytes_written\": %llu\n}\n",
+  add("},\n \"max_in_flight\": %lld,", static_cast<long long>(g_max_in_flight.load()));
+  add("\n \"bytes_read\": %llu,\n \"bytes_written\": %llu\n}\n",
       static_cast<unsigned long long>(g_bytes_read.load()), static_cast<unsigned long long>(g_bytes_written.load()));
   return out;
 }
@@ -243,7 +248,14 @@ void RaiseFdLimit() {
 void Count(Op op) { g_ops[static_cast<size_t>(op)].fetch_add(1, std::memory_order_relaxed); }
 void CountExtra(Extra e) { g_extra[static_cast<size_t>(e)].fetch_add(1, std::memory_order_relaxed); }
 
-void RoundTrip() { Delay(g_cfg.latency_ns); }
+void RoundTrip() {
+  const int64_t now = g_in_flight.fetch_add(1) + 1;
+  int64_t seen = g_max_in_flight.load();
+  while (now > seen && !g_max_in_flight.compare_exchange_weak(seen, now)) {
+  }
+  Delay(g_cfg.latency_ns);
+  g_in_flight.fetch_sub(1);
+}
 
 void ReadTransfer(size_t bytes) {
   Delay(g_cfg.data_latency_ns);

@@ -13,6 +13,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -149,11 +151,43 @@ void CommitIfDirty(FileHandle* h) {
   if (h->dirty.exchange(false)) Commit();
 }
 
+// ---------------------------------------------------------------- INIT reply
+
+// libfuse before 3.16 never sets FUSE_PARALLEL_DIROPS in its INIT reply,
+// whatever conn->want says (libfuse pull request 861), so the kernel would
+// serialise lookups per directory as in the high-level mode. Replies go out
+// through SendToKernel() (fuse_session_custom_io); Init() arms it on its
+// thread, and the next reply it sends, the INIT reply, gets the flag.
+thread_local bool t_init_reply_next = false;
+
+void PatchInitReply(struct iovec* iov, int count) {
+  if (count < 2 || iov[0].iov_len < sizeof(fuse_out_header)) return;
+  const auto* hdr = static_cast<const fuse_out_header*>(iov[0].iov_base);
+  if (hdr->error != 0 || iov[1].iov_len < offsetof(fuse_init_out, flags) + sizeof(uint32_t)) return;
+  auto* out = static_cast<fuse_init_out*>(iov[1].iov_base);
+  const bool had = (out->flags & FUSE_PARALLEL_DIROPS) != 0;
+  out->flags |= FUSE_PARALLEL_DIROPS;
+  NoteParallelDirops(true, true);
+  std::fprintf(stderr, "latencyfs: FUSE_PARALLEL_DIROPS on (%s)\n",
+               had ? "set by libfuse" : "set here; this libfuse leaves it out");
+}
+
+ssize_t SendToKernel(int fd, struct iovec* iov, int count, void*) {
+  if (t_init_reply_next) {
+    t_init_reply_next = false;
+    PatchInitReply(iov, count);
+  }
+  return writev(fd, iov, count);
+}
+
+ssize_t ReceiveFromKernel(int fd, void* buf, size_t len, void*) { return read(fd, buf, len); }
+
 // ---------------------------------------------------------------- handlers
 
 void Init(void*, fuse_conn_info* conn) {
   const bool capable = (conn->capable & FUSE_CAP_PARALLEL_DIROPS) != 0;
   if (capable) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  t_init_reply_next = capable;
   if (g_cfg.readdirplus && (conn->capable & FUSE_CAP_READDIRPLUS) != 0) {
     conn->want |= FUSE_CAP_READDIRPLUS;
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always send attributes with names
@@ -166,13 +200,12 @@ void Init(void*, fuse_conn_info* conn) {
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->max_readahead = 1 << 20;
-  // libfuse builds the INIT reply's flags from conn->want after this returns
-  // (and rejects wants the kernel did not offer), so this is what the kernel
-  // is told.
-  const bool negotiated = (conn->want & FUSE_CAP_PARALLEL_DIROPS) != 0;
-  NoteParallelDirops(capable, negotiated);
-  std::fprintf(stderr, "latencyfs: FUSE_PARALLEL_DIROPS %s\n",
-               negotiated ? "on" : capable ? "not requested" : "not offered by the kernel");
+  // Whether the flag reached the kernel is known once SendToKernel() has
+  // seen the INIT reply.
+  if (!capable) {
+    NoteParallelDirops(false, false);
+    std::fprintf(stderr, "latencyfs: FUSE_PARALLEL_DIROPS not offered by the kernel\n");
+  }
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -690,6 +723,16 @@ bool OpenRoot() {
 int Serve(fuse_session* se) {
   if (fuse_set_signal_handlers(se) != 0) return 1;
   if (fuse_session_mount(se, g_cfg.mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(se);
+    return 1;
+  }
+  fuse_custom_io io;
+  std::memset(&io, 0, sizeof io);
+  io.writev = SendToKernel;
+  io.read = ReceiveFromKernel;
+  if (fuse_session_custom_io(se, &io, fuse_session_fd(se)) != 0) {
+    std::fprintf(stderr, "latencyfs: fuse_session_custom_io failed\n");
+    fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);
     return 1;
   }
