@@ -11,11 +11,12 @@
 //             [--attr-timeout 1.0] [--debug]
 //
 // --mode             lowlevel (default): inode-based FUSE API with
-//                    FUSE_PARALLEL_DIROPS, so lookups, creates, renames and
-//                    unlinks in one directory overlap as on an NFS client;
-//                    highlevel: the path-based front end the figures before
-//                    issue 14 were measured with (the kernel serialises
-//                    directory operations per directory there)
+//                    FUSE_PARALLEL_DIROPS, so lookups and listings in one
+//                    directory overlap as on an NFS client (creates, renames
+//                    and unlinks hold the directory's VFS lock, there as on
+//                    NFS); highlevel: the path-based front end the figures
+//                    before issue 14 were measured with (lookups in one
+//                    directory are serialised there)
 // --stats FILE       request counts by kind as JSON, written on SIGUSR1 and at
 //                    exit; SIGUSR2 resets them (see perf/README.md)
 // --latency-us       per request (LOOKUP, GETATTR, READDIR, OPEN, CREATE, RENAME...)
