@@ -1,17 +1,29 @@
 // latencyfs: a FUSE passthrough that makes a local directory behave like an
 // NFS mount for measuring: every request waits a fixed latency (one network
-// round trip) before it is served, reads and writes can be held to a link
-// bandwidth, and the server is multi-threaded so requests from parallel
-// clients overlap as they do against a real NFS server.
+// round trip) before it is served, reads and writes share a link bandwidth
+// per direction, an OPEN revalidates attributes and a close after writes
+// commits them (NFS close-to-open), and the server is multi-threaded so
+// requests from parallel clients overlap as they do against an NFS server.
 //
-//   latencyfs BACKING MOUNTPOINT [--latency-us 300] [--data-latency-us N]
-//             [--bw-mbps 110] [--threads 32] [--no-readdirplus]
+//   latencyfs BACKING MOUNTPOINT [--mode lowlevel|highlevel] [--stats FILE]
+//             [--latency-us 300] [--data-latency-us N] [--bw-mbps 110]
+//             [--no-close-to-open] [--threads 32] [--no-readdirplus]
 //             [--attr-timeout 1.0] [--debug]
 //
+// --mode             lowlevel (default): inode-based FUSE API with
+//                    FUSE_PARALLEL_DIROPS, so lookups and listings in one
+//                    directory overlap as on an NFS client (creates, renames
+//                    and unlinks hold the directory's VFS lock, there as on
+//                    NFS); highlevel: the path-based front end the figures
+//                    before issue 14 were measured with (lookups in one
+//                    directory are serialised there)
+// --stats FILE       request counts by kind as JSON, written on SIGUSR1 and at
+//                    exit; SIGUSR2 resets them (see perf/README.md)
 // --latency-us       per request (LOOKUP, GETATTR, READDIR, OPEN, CREATE, RENAME...)
 // --data-latency-us  per READ/WRITE request (default: --latency-us)
 // --bw-mbps          cap on bytes read and on bytes written, each direction
 //                    its own link, in MB/s (10^6 B/s); 0 = none
+// --no-close-to-open no GETATTR round trip on OPEN, no COMMIT after writes
 // --no-readdirplus   directory listings return names only, so each entry's
 //                    attributes cost a LOOKUP (like NFSv3 READDIR); the default
 //                    returns attributes with the listing (READDIRPLUS)
@@ -19,18 +31,18 @@
 //
 // Runs in the foreground until unmounted (fusermount3 -u MOUNTPOINT) or
 // signalled. A perf tool only: no tests depend on it.
-#define FUSE_USE_VERSION 314
-#include <fuse3/fuse.h>
-#include <fuse3/fuse_lowlevel.h>
+#include "latencyfs.h"
 
-#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -38,24 +50,33 @@
 #include <ctime>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+namespace latencyfs {
+
+Config g_cfg;
 
 namespace {
 
-struct Config {
-  std::string backing;
-  std::string mountpoint;
-  long latency_ns = 300'000;
-  long data_latency_ns = -1;
-  double bw_bytes_per_s = 0;
-  unsigned threads = 32;
-  bool readdirplus = true;
-  double attr_timeout = 1.0;
-  bool debug = false;
+constexpr std::array<const char*, static_cast<size_t>(Op::kCount)> kOpNames = {
+    "LOOKUP",   "FORGET",      "BATCH_FORGET", "GETATTR",    "SETATTR",  "READLINK",        "MKNOD",
+    "MKDIR",    "UNLINK",      "RMDIR",        "SYMLINK",    "RENAME",   "LINK",            "OPEN",
+    "READ",     "WRITE",       "FLUSH",        "RELEASE",    "FSYNC",    "OPENDIR",         "READDIR",
+    "READDIRPLUS", "RELEASEDIR", "FSYNCDIR",   "STATFS",     "ACCESS",   "CREATE",          "GETXATTR",
+    "SETXATTR", "LISTXATTR",   "REMOVEXATTR",  "FALLOCATE",  "COPY_FILE_RANGE", "LSEEK",
 };
+constexpr std::array<const char*, static_cast<size_t>(Extra::kCount)> kExtraNames = {"OPEN_GETATTR", "COMMIT"};
 
-Config g_cfg;
-int g_root = -1;
+std::array<std::atomic<uint64_t>, static_cast<size_t>(Op::kCount)> g_ops{};
+std::array<std::atomic<uint64_t>, static_cast<size_t>(Extra::kCount)> g_extra{};
+std::atomic<uint64_t> g_bytes_read{0}, g_bytes_written{0};
+std::atomic<int> g_dirops_capable{-1}, g_dirops_negotiated{-1};
+// Round trips in progress now, and the most seen at once since the last
+// reset: shows whether requests overlap (FUSE_PARALLEL_DIROPS at work).
+std::atomic<int64_t> g_in_flight{0}, g_max_in_flight{0};
+std::mutex g_stats_mu;
+uint64_t g_stats_seq = 0;
 
 int64_t NowNs() {
   struct timespec ts;
@@ -97,374 +118,214 @@ class Link {
 
 Link g_read_link, g_write_link;
 
-// Set while ReadDir() fills a READDIRPLUS reply: libfuse's high-level layer
-// calls getattr for every entry then, and those attributes travel in the
-// one reply, so they cost no round trip of their own.
-thread_local bool t_in_readdir = false;
-
-void Meta() {
-  if (!t_in_readdir) Delay(g_cfg.latency_ns);
-}
-void Data() { Delay(g_cfg.data_latency_ns); }
-
-// FUSE paths start with '/'; the backing tree is opened relative to g_root.
-const char* Rel(const char* path) {
-  while (*path == '/') ++path;
-  return *path ? path : ".";
+void ResetStats() {
+  for (auto& c : g_ops) c.store(0);
+  for (auto& c : g_extra) c.store(0);
+  g_bytes_read.store(0);
+  g_bytes_written.store(0);
+  g_max_in_flight.store(0);
 }
 
-int Err(int rc) { return rc < 0 ? -errno : rc; }
-
-void* Init(struct fuse_conn_info* conn, struct fuse_config* cfg) {
-  cfg->use_ino = 1;
-  cfg->hard_remove = 1;  // no .fuse_hidden files for unlinked open files
-  cfg->entry_timeout = g_cfg.attr_timeout;
-  cfg->attr_timeout = g_cfg.attr_timeout;
-  cfg->negative_timeout = g_cfg.attr_timeout;
-  cfg->nullpath_ok = 0;
-  if (g_cfg.readdirplus) {
-    conn->want |= FUSE_CAP_READDIRPLUS;
-    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always send attributes with names
-  } else {
-    conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+std::string StatsJson() {
+  std::string out = "{\n";
+  char line[256];
+  auto add = [&](const char* fmt, auto... v) {
+    std::snprintf(line, sizeof line, fmt, v...);
+    out += line;
+  };
+  add(" \"seq\": %llu,\n \"mode\": \"%s\",\n", static_cast<unsigned long long>(g_stats_seq), g_cfg.mode.c_str());
+  const int cap = g_dirops_capable.load(), neg = g_dirops_negotiated.load();
+  add(" \"parallel_dirops\": {\"capable\": %s, \"negotiated\": %s},\n", cap < 0 ? "null" : cap ? "true" : "false",
+      neg < 0 ? "null" : neg ? "true" : "false");
+  add(" \"latency_us\": %ld,\n \"bw_mbps\": %g,\n \"close_to_open\": %s,\n", g_cfg.latency_ns / 1000,
+      g_cfg.bw_bytes_per_s / 1e6, g_cfg.close_to_open ? "true" : "false");
+  uint64_t total = 0;
+  out += " \"requests\": {";
+  for (size_t i = 0; i < g_ops.size(); ++i) {
+    const uint64_t n = g_ops[i].load();
+    add("%s\"%s\": %llu", i ? ", " : "", kOpNames[i], static_cast<unsigned long long>(n));
+    // FORGETs carry no reply and no round trip: the kernel drops its
+    // references, which an NFS client never tells the server.
+    if (i != static_cast<size_t>(Op::kForget) && i != static_cast<size_t>(Op::kBatchForget)) total += n;
   }
-  // Asked for so lookups in one directory run in parallel as on an NFS
-  // client. Known limit: libfuse 3.14's high-level layer does not pass it
-  // on in the INIT reply (seen with --debug), so the kernel still
-  // serialises lookups within one directory; across directories requests
-  // overlap. Moving latencyfs to the low-level API would lift this.
-  conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-  conn->max_background = 64;
-  if (g_cfg.debug) std::fprintf(stderr, "latencyfs: capable 0x%x want 0x%x\n", conn->capable, conn->want);
-  conn->congestion_threshold = 48;
-  conn->max_readahead = 1 << 20;
-  return nullptr;
-}
-
-int GetAttr(const char* path, struct stat* st, struct fuse_file_info* fi) {
-  Meta();
-  if (fi != nullptr) return Err(fstat(static_cast<int>(fi->fh), st));
-  return Err(fstatat(g_root, Rel(path), st, AT_SYMLINK_NOFOLLOW));
-}
-
-int ReadLink(const char* path, char* buf, size_t size) {
-  Meta();
-  const ssize_t n = readlinkat(g_root, Rel(path), buf, size - 1);
-  if (n < 0) return -errno;
-  buf[n] = '\0';
-  return 0;
-}
-
-int MkDir(const char* path, mode_t mode) {
-  Meta();
-  return Err(mkdirat(g_root, Rel(path), mode));
-}
-
-int Unlink(const char* path) {
-  Meta();
-  return Err(unlinkat(g_root, Rel(path), 0));
-}
-
-int RmDir(const char* path) {
-  Meta();
-  return Err(unlinkat(g_root, Rel(path), AT_REMOVEDIR));
-}
-
-int SymLink(const char* target, const char* path) {
-  Meta();
-  return Err(symlinkat(target, g_root, Rel(path)));
-}
-
-int Rename(const char* from, const char* to, unsigned int flags) {
-  Meta();
-  return Err(renameat2(g_root, Rel(from), g_root, Rel(to), flags));
-}
-
-int ChMod(const char* path, mode_t mode, struct fuse_file_info* fi) {
-  Meta();
-  if (fi != nullptr) return Err(fchmod(static_cast<int>(fi->fh), mode));
-  return Err(fchmodat(g_root, Rel(path), mode, 0));
-}
-
-int ChOwn(const char* path, uid_t uid, gid_t gid, struct fuse_file_info* fi) {
-  Meta();
-  if (fi != nullptr) return Err(fchown(static_cast<int>(fi->fh), uid, gid));
-  return Err(fchownat(g_root, Rel(path), uid, gid, AT_SYMLINK_NOFOLLOW));
-}
-
-int Truncate(const char* path, off_t size, struct fuse_file_info* fi) {
-  Meta();
-  if (fi != nullptr) return Err(ftruncate(static_cast<int>(fi->fh), size));
-  const int fd = openat(g_root, Rel(path), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  const int rc = Err(ftruncate(fd, size));
-  close(fd);
-  return rc;
-}
-
-int UTimens(const char* path, const struct timespec tv[2], struct fuse_file_info* fi) {
-  Meta();
-  if (fi != nullptr) return Err(futimens(static_cast<int>(fi->fh), tv));
-  return Err(utimensat(g_root, Rel(path), tv, AT_SYMLINK_NOFOLLOW));
-}
-
-int Open(const char* path, struct fuse_file_info* fi) {
-  Meta();
-  const int fd = openat(g_root, Rel(path), (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  fi->fh = static_cast<uint64_t>(fd);
-  return 0;
-}
-
-int Create(const char* path, mode_t mode, struct fuse_file_info* fi) {
-  Meta();
-  const int fd = openat(g_root, Rel(path), fi->flags | O_CREAT | O_CLOEXEC, mode);
-  if (fd < 0) return -errno;
-  fi->fh = static_cast<uint64_t>(fd);
-  return 0;
-}
-
-int Read(const char*, char* buf, size_t size, off_t off, struct fuse_file_info* fi) {
-  Data();
-  const ssize_t n = pread(static_cast<int>(fi->fh), buf, size, off);
-  if (n < 0) return -errno;
-  g_read_link.Transfer(static_cast<size_t>(n));
-  return static_cast<int>(n);
-}
-
-int Write(const char*, const char* buf, size_t size, off_t off, struct fuse_file_info* fi) {
-  Data();
-  g_write_link.Transfer(size);
-  const ssize_t n = pwrite(static_cast<int>(fi->fh), buf, size, off);
-  return n < 0 ? -errno : static_cast<int>(n);
-}
-
-int StatFs(const char*, struct statvfs* st) {
-  Meta();
-  return Err(fstatvfs(g_root, st));
-}
-
-int Flush(const char*, struct fuse_file_info*) { return 0; }
-
-int Release(const char*, struct fuse_file_info* fi) {
-  Meta();  // NFSv4 CLOSE is a round trip too
-  close(static_cast<int>(fi->fh));
-  return 0;
-}
-
-int FSync(const char*, int datasync, struct fuse_file_info* fi) {
-  Meta();
-  const int fd = static_cast<int>(fi->fh);
-  return Err(datasync ? fdatasync(fd) : fsync(fd));
-}
-
-// A directory handle: the listing is read once, at the first READDIR, and
-// served by entry offset from then on.
-struct DirHandle {
-  int fd = -1;
-  bool loaded = false;
-  std::vector<std::pair<std::string, struct stat>> entries;
-};
-
-DirHandle* HandleOf(struct fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
-
-int OpenDir(const char* path, struct fuse_file_info* fi) {
-  Meta();
-  const int fd = openat(g_root, Rel(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  auto* h = new DirHandle;
-  h->fd = fd;
-  fi->fh = reinterpret_cast<uint64_t>(h);
-  return 0;
-}
-
-int LoadDir(DirHandle* h) {
-  const int fd = openat(h->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  DIR* dir = fdopendir(fd);
-  if (dir == nullptr) {
-    close(fd);
-    return -errno;
+  add("},\n \"requests_total\": %llu,\n \"extra_round_trips\": {", static_cast<unsigned long long>(total));
+  for (size_t i = 0; i < g_extra.size(); ++i) {
+    add("%s\"%s\": %llu", i ? ", " : "", kExtraNames[i], static_cast<unsigned long long>(g_extra[i].load()));
   }
+  add("},\n \"max_in_flight\": %lld,", static_cast<long long>(g_max_in_flight.load()));
+  add("\n \"bytes_read\": %llu,\n \"bytes_written\": %llu\n}\n",
+      static_cast<unsigned long long>(g_bytes_read.load()), static_cast<unsigned long long>(g_bytes_written.load()));
+  return out;
+}
+
+// SIGUSR1 and SIGUSR2 are blocked in every thread and taken here, so a dump
+// never runs inside a request handler.
+void SignalThread(sigset_t set) {
   for (;;) {
-    errno = 0;
-    struct dirent* de = readdir(dir);
-    if (de == nullptr) {
-      const int err = errno;
-      closedir(dir);
-      return -err;
-    }
-    struct stat st;
-    std::memset(&st, 0, sizeof st);
-    if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      st.st_ino = de->d_ino;
-      st.st_mode = static_cast<mode_t>(DTTOIF(de->d_type));
-    }
-    h->entries.emplace_back(de->d_name, st);
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) return;
+    if (sig == SIGUSR1) WriteStats();
+    if (sig == SIGUSR2) ResetStats();
   }
-}
-
-// Entries a real server returns in one READDIR(PLUS) reply: the kernel asks
-// FUSE for one page at a time (~25 entries with attributes), NFS for ~32 KiB,
-// so a round trip is charged per this many entries, not per kernel request.
-constexpr off_t kEntriesPerReply = 128;
-
-int ReadDir(const char*, void* buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info* fi,
-            enum fuse_readdir_flags flags) {
-  DirHandle* h = HandleOf(fi);
-  if (off == 0 || !h->loaded) {
-    Meta();
-    h->entries.clear();
-    const int rc = LoadDir(h);
-    if (rc != 0) return rc;
-    h->loaded = true;
-  }
-  const bool plus = (flags & FUSE_READDIR_PLUS) != 0;
-  off_t i = off;
-  for (; i < static_cast<off_t>(h->entries.size()); ++i) {
-    const auto& [name, st] = h->entries[static_cast<size_t>(i)];
-    const bool dots = name == "." || name == "..";
-    // libfuse looks each PLUS entry up through GetAttr(); those attributes
-    // travel in this reply, so the lookups are not charged (t_in_readdir).
-    t_in_readdir = true;
-    const int full = filler(buf, name.c_str(), &st, i + 1,
-                            plus && !dots ? FUSE_FILL_DIR_PLUS : static_cast<enum fuse_fill_dir_flags>(0));
-    t_in_readdir = false;
-    if (full != 0) break;
-  }
-  if (off > 0 && off / kEntriesPerReply != i / kEntriesPerReply) Meta();
-  return 0;
-}
-
-int ReleaseDir(const char*, struct fuse_file_info* fi) {
-  DirHandle* h = HandleOf(fi);
-  close(h->fd);
-  delete h;
-  return 0;
-}
-
-int Access(const char* path, int mask) {
-  Meta();
-  return Err(faccessat(g_root, Rel(path), mask, AT_SYMLINK_NOFOLLOW));
 }
 
 void Usage() {
   std::fprintf(stderr,
-               "usage: latencyfs BACKING MOUNTPOINT [--latency-us N] [--data-latency-us N]\n"
-               "                 [--bw-mbps X] [--threads N] [--no-readdirplus]\n"
+               "usage: latencyfs BACKING MOUNTPOINT [--mode lowlevel|highlevel] [--stats FILE]\n"
+               "                 [--latency-us N] [--data-latency-us N] [--bw-mbps X]\n"
+               "                 [--no-close-to-open] [--threads N] [--no-readdirplus]\n"
                "                 [--attr-timeout S] [--debug]\n");
+}
+
+bool ParseOption(const std::string& a, int argc, char** argv, int& i) {
+  auto value = [&]() -> const char* {
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "latencyfs: %s needs a value\n", a.c_str());
+      std::exit(64);
+    }
+    return argv[++i];
+  };
+  if (a == "--mode") {
+    g_cfg.mode = value();
+  } else if (a == "--stats") {
+    g_cfg.stats_path = value();
+  } else if (a == "--latency-us") {
+    g_cfg.latency_ns = std::atol(value()) * 1000;
+  } else if (a == "--data-latency-us") {
+    g_cfg.data_latency_ns = std::atol(value()) * 1000;
+  } else if (a == "--bw-mbps") {
+    g_cfg.bw_bytes_per_s = std::atof(value()) * 1e6;
+  } else if (a == "--threads") {
+    g_cfg.threads = static_cast<unsigned>(std::atoi(value()));
+  } else if (a == "--attr-timeout") {
+    g_cfg.attr_timeout = std::atof(value());
+  } else if (a == "--no-close-to-open") {
+    g_cfg.close_to_open = false;
+  } else if (a == "--no-readdirplus") {
+    g_cfg.readdirplus = false;
+  } else if (a == "--debug") {
+    g_cfg.debug = true;
+  } else {
+    if (a != "-h" && a != "--help") std::fprintf(stderr, "latencyfs: unknown option %s\n", a.c_str());
+    return false;
+  }
+  return true;
 }
 
 bool ParseArgs(int argc, char** argv) {
   std::vector<std::string> pos;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "latencyfs: %s needs a value\n", name);
-        std::exit(64);
-      }
-      return argv[++i];
-    };
-    if (a == "--latency-us") {
-      g_cfg.latency_ns = std::atol(value("--latency-us")) * 1000;
-    } else if (a == "--data-latency-us") {
-      g_cfg.data_latency_ns = std::atol(value("--data-latency-us")) * 1000;
-    } else if (a == "--bw-mbps") {
-      g_cfg.bw_bytes_per_s = std::atof(value("--bw-mbps")) * 1e6;
-    } else if (a == "--threads") {
-      g_cfg.threads = static_cast<unsigned>(std::atoi(value("--threads")));
-    } else if (a == "--attr-timeout") {
-      g_cfg.attr_timeout = std::atof(value("--attr-timeout"));
-    } else if (a == "--no-readdirplus") {
-      g_cfg.readdirplus = false;
-    } else if (a == "--debug") {
-      g_cfg.debug = true;
-    } else if (a == "-h" || a == "--help") {
-      return false;
-    } else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "latencyfs: unknown option %s\n", a.c_str());
-      return false;
+    if (!a.empty() && a[0] == '-') {
+      if (!ParseOption(a, argc, argv, i)) return false;
     } else {
       pos.push_back(a);
     }
   }
   if (pos.size() != 2 || g_cfg.threads == 0 || g_cfg.latency_ns < 0) return false;
+  if (g_cfg.mode != "lowlevel" && g_cfg.mode != "highlevel") return false;
   g_cfg.backing = pos[0];
   g_cfg.mountpoint = pos[1];
   if (g_cfg.data_latency_ns < 0) g_cfg.data_latency_ns = g_cfg.latency_ns;
   return true;
 }
 
+// The low-level front end keeps one O_PATH descriptor per inode the kernel
+// holds, so a large tree needs far more than the usual 1024 descriptors.
+void RaiseFdLimit() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t want = 1 << 20;
+  if (rl.rlim_max < want) {
+    struct rlimit more = {want, want};
+    if (setrlimit(RLIMIT_NOFILE, &more) == 0) return;
+  }
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 }  // namespace
 
+void Count(Op op) { g_ops[static_cast<size_t>(op)].fetch_add(1, std::memory_order_relaxed); }
+void CountExtra(Extra e) { g_extra[static_cast<size_t>(e)].fetch_add(1, std::memory_order_relaxed); }
+
+void RoundTrip() {
+  const int64_t now = g_in_flight.fetch_add(1) + 1;
+  int64_t seen = g_max_in_flight.load();
+  while (now > seen && !g_max_in_flight.compare_exchange_weak(seen, now)) {
+  }
+  Delay(g_cfg.latency_ns);
+  g_in_flight.fetch_sub(1);
+}
+
+void ReadTransfer(size_t bytes) {
+  Delay(g_cfg.data_latency_ns);
+  g_read_link.Transfer(bytes);
+  g_bytes_read.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void WriteTransfer(size_t bytes) {
+  Delay(g_cfg.data_latency_ns);
+  g_write_link.Transfer(bytes);
+  g_bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void OpenRevalidate() {
+  if (!g_cfg.close_to_open) return;
+  CountExtra(Extra::kOpenGetattr);
+  RoundTrip();
+}
+
+void Commit() {
+  if (!g_cfg.close_to_open) return;
+  CountExtra(Extra::kCommit);
+  RoundTrip();
+}
+
+void NoteParallelDirops(bool capable, bool negotiated) {
+  g_dirops_capable.store(capable ? 1 : 0);
+  g_dirops_negotiated.store(negotiated ? 1 : 0);
+}
+
+void WriteStats() {
+  if (g_cfg.stats_path.empty()) return;
+  std::lock_guard<std::mutex> lock(g_stats_mu);
+  ++g_stats_seq;
+  // Written aside and renamed, so a reader never sees half a file.
+  const std::string tmp = g_cfg.stats_path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return;
+  const std::string text = StatsJson();
+  std::fwrite(text.data(), 1, text.size(), f);
+  if (std::fclose(f) == 0) std::rename(tmp.c_str(), g_cfg.stats_path.c_str());
+}
+
+}  // namespace latencyfs
+
 int main(int argc, char** argv) {
+  using namespace latencyfs;
   if (!ParseArgs(argc, argv)) {
     Usage();
     return 64;
   }
-  g_root = open(g_cfg.backing.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (g_root < 0) {
-    std::fprintf(stderr, "latencyfs: open %s: %s\n", g_cfg.backing.c_str(), std::strerror(errno));
+  struct stat st;
+  if (stat(g_cfg.backing.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    std::fprintf(stderr, "latencyfs: %s is not a directory\n", g_cfg.backing.c_str());
     return 1;
   }
   // Sleeps of a few hundred microseconds need a tight timer slack; the
   // FUSE worker threads inherit it.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  // Modes arrive with the caller's umask applied by the kernel already.
   umask(0);
-
-  struct fuse_operations ops;
-  std::memset(&ops, 0, sizeof ops);
-  ops.init = Init;
-  ops.getattr = GetAttr;
-  ops.readlink = ReadLink;
-  ops.mkdir = MkDir;
-  ops.unlink = Unlink;
-  ops.rmdir = RmDir;
-  ops.symlink = SymLink;
-  ops.rename = Rename;
-  ops.chmod = ChMod;
-  ops.chown = ChOwn;
-  ops.truncate = Truncate;
-  ops.utimens = UTimens;
-  ops.open = Open;
-  ops.create = Create;
-  ops.read = Read;
-  ops.write = Write;
-  ops.statfs = StatFs;
-  ops.flush = Flush;
-  ops.release = Release;
-  ops.fsync = FSync;
-  ops.opendir = OpenDir;
-  ops.readdir = ReadDir;
-  ops.releasedir = ReleaseDir;
-  ops.access = Access;
-
-  std::vector<std::string> fargs = {"latencyfs", "-o", "fsname=latencyfs,subtype=latencyfs"};
-  if (g_cfg.debug) fargs.push_back("-d");
-  std::vector<char*> fargv;
-  for (auto& s : fargs) fargv.push_back(s.data());
-  struct fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fargv.size()), fargv.data());
-  struct fuse* fuse = fuse_new(&args, &ops, sizeof ops, nullptr);
-  if (fuse == nullptr) return 1;
-  if (fuse_mount(fuse, g_cfg.mountpoint.c_str()) != 0) {
-    fuse_destroy(fuse);
-    return 1;
-  }
-  struct fuse_session* se = fuse_get_session(fuse);
-  if (fuse_set_signal_handlers(se) != 0) {
-    fuse_unmount(fuse);
-    fuse_destroy(fuse);
-    return 1;
-  }
-  struct fuse_loop_config* loop = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_max_threads(loop, g_cfg.threads);
-  fuse_loop_cfg_set_idle_threads(loop, g_cfg.threads);
-  const int rc = fuse_loop_mt(fuse, loop);
-  fuse_loop_cfg_destroy(loop);
-  fuse_remove_signal_handlers(se);
-  fuse_unmount(fuse);
-  fuse_destroy(fuse);
-  fuse_opt_free_args(&args);
-  return rc == 0 ? 0 : 1;
+  RaiseFdLimit();
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread(SignalThread, set).detach();
+  const int rc = g_cfg.mode == "lowlevel" ? RunLowLevel() : RunHighLevel();
+  WriteStats();
+  return rc;
 }

@@ -245,6 +245,7 @@ class Workspace:
         self.image = os.path.join(self.work, "perf.img")
         self.mnt = os.path.join(self.work, "mnt") if not args.no_loop else self.work
         self.fuse_procs = []
+        self.fuse_stats = {}  # mountpoint -> (process, --stats file)
         self.fs_kind = "as found"
 
     def mount(self):
@@ -276,15 +277,20 @@ class Workspace:
         os.makedirs(backing, exist_ok=True)
         if os.path.ismount(mountpoint):
             sh(["fusermount3", "-u", mountpoint], check=False)
-        cmd = [self.args.latencyfs, backing, mountpoint, "--latency-us", str(self.args.fuse_latency_us),
-               "--threads", str(self.args.fuse_threads)]
-        if self.args.fuse_bw_mbps:
-            cmd += ["--bw-mbps", str(self.args.fuse_bw_mbps)]
+        stats = mountpoint + ".stats.json"
+        if os.path.exists(stats):
+            os.unlink(stats)
+        cmd = [self.args.latencyfs, backing, mountpoint, "--mode", self.args.fuse_mode,
+               "--latency-us", str(self.args.fuse_latency_us), "--threads", str(self.args.fuse_threads),
+               "--bw-mbps", str(self.args.fuse_bw_mbps), "--stats", stats]
         if not self.args.fuse_plus:
             cmd += ["--no-readdirplus"]
+        if not self.args.fuse_cto:
+            cmd += ["--no-close-to-open"]
         log("mounting latency FUSE: %s" % " ".join(cmd))
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.fuse_procs.append((p, mountpoint))
+        self.fuse_stats[mountpoint] = (p, stats)
         for _ in range(100):
             if os.path.ismount(mountpoint):
                 return
@@ -300,6 +306,35 @@ class Workspace:
                 p.send_signal(signal.SIGKILL)
                 p.wait()
         self.fuse_procs = []
+        self.fuse_stats = {}
+
+    def fuse_counts(self, mountpoint):
+        """latencyfs's request counters of one mount now (SIGUSR1 makes it write them)."""
+        p, stats = self.fuse_stats[mountpoint]
+
+        def seq():
+            try:
+                with open(stats) as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                return None
+        before = seq()
+        p.send_signal(signal.SIGUSR1)
+        for _ in range(200):
+            now = seq()
+            if now is not None and (before is None or now["seq"] != before["seq"]):
+                return now
+            time.sleep(0.01)
+        raise RuntimeError("latencyfs at %s did not write %s" % (mountpoint, stats))
+
+
+def count_delta(before, after):
+    """Requests between two latencyfs snapshots: per kind, total, extra round trips."""
+    req = {k: after["requests"][k] - before["requests"].get(k, 0) for k in after["requests"]}
+    extra = {k: after["extra_round_trips"][k] - before["extra_round_trips"].get(k, 0)
+             for k in after["extra_round_trips"]}
+    return {"requests": {k: v for k, v in req.items() if v}, "total": after["requests_total"] - before["requests_total"],
+            "extra_round_trips": extra, "parallel_dirops": after.get("parallel_dirops"), "mode": after.get("mode")}
 
 
 def fio_limits(ws, seconds):
@@ -436,9 +471,15 @@ def run_scenario(ws, args, name, cache, variants, datasets):
             rm_tree(log_dir)
             os.makedirs(log_dir)
             cold = drop_caches() if cache == "cold" else (os.sync() or False)
+            if fuse:
+                counts0 = {side: ws.fuse_counts(ws.path(mp)) for side, mp in FUSE_SIDES}
             res = timed(build(src, dest), ws.path("scratch", "out.txt"))
             res["cold"] = cold
             os.sync()
+            if fuse:
+                time.sleep(0.2)  # RELEASEs the kernel sends after the process has gone
+                res["fuse_requests"] = {side: count_delta(counts0[side], ws.fuse_counts(ws.path(mp)))
+                                        for side, mp in FUSE_SIDES}
             summary = [l for l in res["output_tail"].splitlines() if l.startswith("ha-sync: perf")]
             res["summary"] = summary[-1] if summary else None
             if is_hasync:
@@ -465,14 +506,35 @@ def run_scenario(ws, args, name, cache, variants, datasets):
     # (the full preset's outputs together outgrow the 40 GiB image).
     rm_tree(base_dest)
     return {"scenario": name, "cache": cache, "dataset": dataset, "kind": kind, "fuse": fuse,
-            "bytes": bytes_moved, "runs": runs, "tools": summarize(results)}
+            "bytes": bytes_moved, "runs": runs, "tools": summarize(results, info.get("files"))}
 
 
-def summarize(results):
+# The two latencyfs mounts of the FUSE scenarios: (side, mountpoint under the work dir).
+FUSE_SIDES = (("dest", "fuse-dest"), ("src", "fuse-src"))
+
+
+def per_file(runs, files):
+    """Medians over the runs of latencyfs requests per file (issue 14's budget: dest ≤ 8)."""
+    if not files or not all("fuse_requests" in r for r in runs):
+        return None
+
+    def med(f):
+        return round(statistics.median(f(r["fuse_requests"]) for r in runs) / files, 2)
+    return {
+        "dest": med(lambda c: c["dest"]["total"]),
+        "dest_getattr": med(lambda c: c["dest"]["requests"].get("GETATTR", 0)),
+        "dest_setattr": med(lambda c: c["dest"]["requests"].get("SETATTR", 0)),
+        "dest_lookup": med(lambda c: c["dest"]["requests"].get("LOOKUP", 0)),
+        "src": med(lambda c: c["src"]["total"]),
+    }
+
+
+def summarize(results, files=None):
     out = []
     for tool, runs in results.items():
         walls = [r["wall_s"] for r in runs]
         out.append({
+            "requests_per_file": per_file(runs, files),
             "tool": tool,
             "median_s": statistics.median(walls),
             "min_s": min(walls),
@@ -530,16 +592,28 @@ def markdown(report):
             lines.append("Machine load (1-min average) before/after: %s / %s." % tuple(sc["loadavg_1m"]))
         lines.append("")
         base = ratio_base(sc["tools"])
+        counted = any(t.get("requests_per_file") for t in sc["tools"])
         hdr = "| tool | median s | min–max s | × rsync | MB/s | CPU s | peak RSS MiB | verified |"
+        if counted:
+            lines.append("Requests per file (latencyfs counters, median of the runs; FORGETs not counted): "
+                         "dest total, its GETATTRs, SETATTRs and LOOKUPs, and src total. Budget (issue 14): "
+                         "≤ 8 dest requests per small file.")
+            lines.append("")
+            hdr += " dest req/file | GETATTR/file | SETATTR/file | LOOKUP/file | src req/file |"
         lines.append(hdr)
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---|" + ("---:|" * 5 if counted else ""))
         for t in sorted(sc["tools"], key=lambda t: t["median_s"]):
             rel = "%.2f" % (t["median_s"] / base["median_s"]) if base else "–"
             mbs = "%.0f" % (sc["bytes"] / 1e6 / t["median_s"]) if sc.get("bytes") else "–"
             ok = ", ".join(t["verify"]) + ("" if t["all_ok"] else " **FAIL**")
-            lines.append("| %s | %.2f | %.2f–%.2f | %s | %s | %.2f | %.1f | %s |" % (
+            row = "| %s | %.2f | %.2f–%.2f | %s | %s | %.2f | %.1f | %s |" % (
                 t["tool"], t["median_s"], t["min_s"], t["max_s"], rel, mbs, t["cpu_s_median"],
-                t["maxrss_mib"], ok))
+                t["maxrss_mib"], ok)
+            if counted:
+                q = t.get("requests_per_file") or {}
+                row += "".join(" %s |" % q.get(k, "–") for k in
+                               ("dest", "dest_getattr", "dest_setattr", "dest_lookup", "src"))
+            lines.append(row)
     if report.get("targets"):
         lines.append("")
         lines.append("### Targets (issue 4), best ha-sync variant")
@@ -696,7 +770,12 @@ def main(argv):
     p.add_argument("--small-files", type=int)
     p.add_argument("--fuse-files", type=int)
     p.add_argument("--fuse-latency-us", type=int, default=300)
-    p.add_argument("--fuse-bw-mbps", type=float, default=0, help="bandwidth cap per mount, MB/s (0: none)")
+    p.add_argument("--fuse-bw-mbps", type=float, default=110,
+                   help="bandwidth cap per mount and direction, MB/s (default 110, 1 GbE; 0: none)")
+    p.add_argument("--fuse-mode", choices=("lowlevel", "highlevel"), default="lowlevel",
+                   help="latencyfs front end (highlevel: the one of the figures before issue 14)")
+    p.add_argument("--fuse-cto", action=argparse.BooleanOptionalAction, default=True,
+                   help="NFS close-to-open costs: GETATTR round trip on OPEN, COMMIT after writes (default on)")
     p.add_argument("--fuse-threads", type=int, default=32)
     p.add_argument("--fuse-plus", action=argparse.BooleanOptionalAction, default=True,
                    help="READDIRPLUS-like attribute return (default on)")
@@ -755,8 +834,9 @@ def main(argv):
         if uses_fuse:
             ws.start_fuse(ws.path("data"), ws.path("fuse-src"))
             ws.start_fuse(ws.path("dest"), ws.path("fuse-dest"))
-            fuse_desc = "%d µs per request, %s, %s, %d server threads" % (
-                args.fuse_latency_us,
+            fuse_desc = "latencyfs --mode %s, %d µs per request, %s, %s, %s, %d server threads" % (
+                args.fuse_mode, args.fuse_latency_us,
+                "close-to-open costs on" if args.fuse_cto else "close-to-open costs off",
                 "bandwidth cap %g MB/s per mount" % args.fuse_bw_mbps if args.fuse_bw_mbps else "no bandwidth cap",
                 "READDIRPLUS on" if args.fuse_plus else "READDIRPLUS off", args.fuse_threads)
         results = []

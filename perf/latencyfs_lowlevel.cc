@@ -1,0 +1,767 @@
+// latencyfs's low-level (inode-based) front end, the default (--mode
+// lowlevel). It negotiates FUSE_PARALLEL_DIROPS, so the kernel sends lookups
+// and listings within one directory concurrently, as an NFS client does;
+// the path-based front end (latencyfs_highlevel.cc) cannot.
+//
+// Inodes: every inode the kernel knows holds an O_PATH descriptor of the
+// backing file, found again by (st_dev, st_ino), so hard links share one
+// FUSE inode and a renamed entry keeps its inode (the descriptor follows the
+// file, not the name). An inode lives while the kernel's lookup count
+// (nlookup) is above zero; FORGET lowers it.
+#define FUSE_USE_VERSION 314
+#include <fuse3/fuse_lowlevel.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <sys/uio.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "latencyfs.h"
+
+namespace latencyfs {
+namespace {
+
+struct Inode {
+  int fd = -1;  // O_PATH | O_NOFOLLOW
+  dev_t dev = 0;
+  ino_t ino = 0;
+  uint64_t nlookup = 0;  // guarded by InodeTable::mu_
+};
+
+class InodeTable {
+ public:
+  Inode root;
+
+  Inode* Get(fuse_ino_t id) { return id == FUSE_ROOT_ID ? &root : reinterpret_cast<Inode*>(id); }
+  fuse_ino_t Id(Inode* in) { return in == &root ? FUSE_ROOT_ID : reinterpret_cast<fuse_ino_t>(in); }
+
+  // Takes ownership of fd (an O_PATH descriptor of a file with attributes
+  // st); returns the inode with one more lookup.
+  Inode* Acquire(int fd, const struct stat& st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (st.st_dev == root.dev && st.st_ino == root.ino) {
+      close(fd);
+      return &root;
+    }
+    auto& slot = by_file_[{st.st_dev, st.st_ino}];
+    if (slot) {
+      close(fd);
+    } else {
+      slot = std::make_unique<Inode>();
+      slot->fd = fd;
+      slot->dev = st.st_dev;
+      slot->ino = st.st_ino;
+    }
+    ++slot->nlookup;
+    return slot.get();
+  }
+
+  void Forget(Inode* in, uint64_t n) {
+    if (in == &root) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    in->nlookup -= std::min(n, in->nlookup);
+    if (in->nlookup > 0) return;
+    close(in->fd);
+    by_file_.erase({in->dev, in->ino});
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::pair<dev_t, ino_t>, std::unique_ptr<Inode>> by_file_;
+};
+
+InodeTable g_inodes;
+
+Inode* In(fuse_ino_t id) { return g_inodes.Get(id); }
+
+// open() and chmod() take no O_PATH descriptor; the process's own fd link
+// reaches the same file without its name.
+std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+int StatOf(int fd, struct stat* st) {
+  return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+}
+
+void FillEntry(fuse_entry_param* e, Inode* in, const struct stat& st) {
+  std::memset(e, 0, sizeof *e);
+  e->ino = g_inodes.Id(in);
+  e->attr = st;
+  e->attr_timeout = g_cfg.attr_timeout;
+  e->entry_timeout = g_cfg.attr_timeout;
+}
+
+// Looks name up in parent without charging a round trip; 0 or an errno.
+int DoLookup(Inode* parent, const char* name, fuse_entry_param* e) {
+  const int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct stat st;
+  const int err = StatOf(fd, &st);
+  if (err != 0) {
+    close(fd);
+    return err;
+  }
+  FillEntry(e, g_inodes.Acquire(fd, st), st);
+  return 0;
+}
+
+void ReplyEntryOf(fuse_req_t req, Inode* parent, const char* name) {
+  fuse_entry_param e;
+  const int err = DoLookup(parent, name, &e);
+  if (err != 0) {
+    fuse_reply_err(req, err);
+  } else {
+    fuse_reply_entry(req, &e);
+  }
+}
+
+void ReplyAttr(fuse_req_t req, int fd) {
+  struct stat st;
+  const int err = StatOf(fd, &st);
+  if (err != 0) {
+    fuse_reply_err(req, err);
+  } else {
+    fuse_reply_attr(req, &st, g_cfg.attr_timeout);
+  }
+}
+
+// ---------------------------------------------------------------- open files
+
+struct FileHandle {
+  int fd = -1;
+  std::atomic<bool> dirty{false};  // written since the last COMMIT
+};
+
+FileHandle* FhOf(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
+
+void CommitIfDirty(FileHandle* h) {
+  if (h->dirty.exchange(false)) Commit();
+}
+
+// ---------------------------------------------------------------- INIT reply
+
+// libfuse before 3.16 never sets FUSE_PARALLEL_DIROPS in its INIT reply,
+// whatever conn->want says (libfuse pull request 861), so the kernel would
+// serialise lookups per directory as in the high-level mode. Replies go out
+// through SendToKernel() (fuse_session_custom_io); Init() arms it on its
+// thread, and the next reply it sends, the INIT reply, gets the flag.
+thread_local bool t_init_reply_next = false;
+
+void PatchInitReply(struct iovec* iov, int count) {
+  if (count < 2 || iov[0].iov_len < sizeof(fuse_out_header)) return;
+  const auto* hdr = static_cast<const fuse_out_header*>(iov[0].iov_base);
+  if (hdr->error != 0 || iov[1].iov_len < offsetof(fuse_init_out, flags) + sizeof(uint32_t)) return;
+  auto* out = static_cast<fuse_init_out*>(iov[1].iov_base);
+  const bool had = (out->flags & FUSE_PARALLEL_DIROPS) != 0;
+  out->flags |= FUSE_PARALLEL_DIROPS;
+  NoteParallelDirops(true, true);
+  std::fprintf(stderr, "latencyfs: FUSE_PARALLEL_DIROPS on (%s)\n",
+               had ? "set by libfuse" : "set here; this libfuse leaves it out");
+}
+
+ssize_t SendToKernel(int fd, struct iovec* iov, int count, void*) {
+  if (t_init_reply_next) {
+    t_init_reply_next = false;
+    PatchInitReply(iov, count);
+  }
+  return writev(fd, iov, count);
+}
+
+ssize_t ReceiveFromKernel(int fd, void* buf, size_t len, void*) { return read(fd, buf, len); }
+
+// ---------------------------------------------------------------- handlers
+
+void Init(void*, fuse_conn_info* conn) {
+  const bool capable = (conn->capable & FUSE_CAP_PARALLEL_DIROPS) != 0;
+  if (capable) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  t_init_reply_next = capable;
+  if (g_cfg.readdirplus && (conn->capable & FUSE_CAP_READDIRPLUS) != 0) {
+    conn->want |= FUSE_CAP_READDIRPLUS;
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always send attributes with names
+  } else {
+    conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+  }
+  // The kernel writes through (no writeback cache), as an NFS client's
+  // WRITEs reach the server before close returns.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+  conn->max_readahead = 1 << 20;
+  // Whether the flag reached the kernel is known once SendToKernel() has
+  // seen the INIT reply.
+  if (!capable) {
+    NoteParallelDirops(false, false);
+    std::fprintf(stderr, "latencyfs: FUSE_PARALLEL_DIROPS not offered by the kernel\n");
+  }
+}
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Count(Op::kLookup);
+  RoundTrip();
+  fuse_entry_param e;
+  const int err = DoLookup(In(parent), name, &e);
+  if (err == ENOENT) {
+    // A negative entry the kernel may cache, as NFS clients cache misses.
+    std::memset(&e, 0, sizeof e);
+    e.entry_timeout = g_cfg.attr_timeout;
+    fuse_reply_entry(req, &e);
+  } else if (err != 0) {
+    fuse_reply_err(req, err);
+  } else {
+    fuse_reply_entry(req, &e);
+  }
+}
+
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Count(Op::kForget);
+  g_inodes.Forget(In(ino), nlookup);
+  fuse_reply_none(req);
+}
+
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  Count(Op::kBatchForget);
+  for (size_t i = 0; i < count; ++i) g_inodes.Forget(In(forgets[i].ino), forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Count(Op::kGetattr);
+  RoundTrip();
+  ReplyAttr(req, In(ino)->fd);
+}
+
+timespec TimeArg(int to_set, int set_bit, int now_bit, const timespec& t) {
+  if ((to_set & now_bit) != 0) return {0, UTIME_NOW};
+  if ((to_set & set_bit) != 0) return t;
+  return {0, UTIME_OMIT};
+}
+
+// One SETATTR may carry several attributes; each is applied in turn, with
+// the open file's descriptor where the kernel names one.
+int ApplySetAttr(Inode* in, const struct stat* attr, int to_set, fuse_file_info* fi) {
+  const int ofd = fi != nullptr ? FhOf(fi)->fd : -1;
+  const std::string path = ProcPath(in->fd);
+  if ((to_set & FUSE_SET_ATTR_MODE) != 0) {
+    const int rc = ofd >= 0 ? fchmod(ofd, attr->st_mode) : chmod(path.c_str(), attr->st_mode);
+    if (rc != 0) return errno;
+  }
+  if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0) {
+    const uid_t uid = (to_set & FUSE_SET_ATTR_UID) != 0 ? attr->st_uid : static_cast<uid_t>(-1);
+    const gid_t gid = (to_set & FUSE_SET_ATTR_GID) != 0 ? attr->st_gid : static_cast<gid_t>(-1);
+    if (fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  }
+  if ((to_set & FUSE_SET_ATTR_SIZE) != 0) {
+    const int rc = ofd >= 0 ? ftruncate(ofd, attr->st_size) : truncate(path.c_str(), attr->st_size);
+    if (rc != 0) return errno;
+  }
+  if ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+                 FUSE_SET_ATTR_MTIME_NOW)) != 0) {
+    const timespec tv[2] = {TimeArg(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, attr->st_atim),
+                            TimeArg(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim)};
+    if (utimensat(in->fd, "", tv, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  }
+  return 0;
+}
+
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  Count(Op::kSetattr);
+  RoundTrip();
+  Inode* in = In(ino);
+  const int err = ApplySetAttr(in, attr, to_set, fi);
+  if (err != 0) {
+    fuse_reply_err(req, err);
+  } else {
+    ReplyAttr(req, in->fd);
+  }
+}
+
+void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+  Count(Op::kReadlink);
+  RoundTrip();
+  char buf[PATH_MAX + 1];
+  const ssize_t n = readlinkat(In(ino)->fd, "", buf, PATH_MAX);
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  buf[n] = '\0';
+  fuse_reply_readlink(req, buf);
+}
+
+void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Count(Op::kMknod);
+  RoundTrip();
+  if (mknodat(In(parent)->fd, name, mode, rdev) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  ReplyEntryOf(req, In(parent), name);
+}
+
+void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Count(Op::kMkdir);
+  RoundTrip();
+  if (mkdirat(In(parent)->fd, name, mode) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  ReplyEntryOf(req, In(parent), name);
+}
+
+void SymLink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  Count(Op::kSymlink);
+  RoundTrip();
+  if (symlinkat(target, In(parent)->fd, name) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  ReplyEntryOf(req, In(parent), name);
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Count(Op::kLink);
+  RoundTrip();
+  // AT_EMPTY_PATH links the descriptor's file itself (needs
+  // CAP_DAC_READ_SEARCH); the fd link through /proc does without.
+  int rc = linkat(In(ino)->fd, "", In(newparent)->fd, newname, AT_EMPTY_PATH);
+  if (rc != 0 && (errno == ENOENT || errno == EPERM)) {
+    rc = linkat(AT_FDCWD, ProcPath(In(ino)->fd).c_str(), In(newparent)->fd, newname, AT_SYMLINK_FOLLOW);
+  }
+  if (rc != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  ReplyEntryOf(req, In(newparent), newname);
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Count(Op::kUnlink);
+  RoundTrip();
+  fuse_reply_err(req, unlinkat(In(parent)->fd, name, 0) == 0 ? 0 : errno);
+}
+
+void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Count(Op::kRmdir);
+  RoundTrip();
+  fuse_reply_err(req, unlinkat(In(parent)->fd, name, AT_REMOVEDIR) == 0 ? 0 : errno);
+}
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
+            unsigned int flags) {
+  Count(Op::kRename);
+  RoundTrip();
+  const int rc = renameat2(In(parent)->fd, name, In(newparent)->fd, newname, flags);
+  fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Count(Op::kOpen);
+  RoundTrip();
+  OpenRevalidate();
+  const int fd = open(ProcPath(In(ino)->fd).c_str(), (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC);
+  if (fd < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  auto* h = new FileHandle;
+  h->fd = fd;
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  if (fuse_reply_open(req, fi) != 0) {
+    close(fd);
+    delete h;
+  }
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  Count(Op::kCreate);
+  RoundTrip();
+  Inode* dir = In(parent);
+  const int fd = openat(dir->fd, name, ((fi->flags | O_CREAT) & ~O_NOFOLLOW) | O_CLOEXEC, mode);
+  if (fd < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fuse_entry_param e;
+  const int err = DoLookup(dir, name, &e);
+  if (err != 0) {
+    close(fd);
+    fuse_reply_err(req, err);
+    return;
+  }
+  auto* h = new FileHandle;
+  h->fd = fd;
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    g_inodes.Forget(In(e.ino), 1);
+    close(fd);
+    delete h;
+  }
+}
+
+void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  Count(Op::kRead);
+  thread_local std::vector<char> buf;
+  if (buf.size() < size) buf.resize(size);
+  const ssize_t n = pread(FhOf(fi)->fd, buf.data(), size, off);
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  ReadTransfer(static_cast<size_t>(n));
+  fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+}
+
+void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+  Count(Op::kWrite);
+  FileHandle* h = FhOf(fi);
+  WriteTransfer(size);
+  h->dirty.store(true);
+  const ssize_t n = pwrite(h->fd, buf, size, off);
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+  } else {
+    fuse_reply_write(req, static_cast<size_t>(n));
+  }
+}
+
+// FLUSH is each close(); on NFS only the COMMIT of unstable writes costs a
+// round trip then.
+void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Count(Op::kFlush);
+  CommitIfDirty(FhOf(fi));
+  fuse_reply_err(req, 0);
+}
+
+void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Count(Op::kRelease);
+  RoundTrip();  // NFSv4 CLOSE is a round trip too
+  FileHandle* h = FhOf(fi);
+  CommitIfDirty(h);
+  close(h->fd);
+  delete h;
+  fuse_reply_err(req, 0);
+}
+
+void FSync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  Count(Op::kFsync);
+  FileHandle* h = FhOf(fi);
+  // An fsync on NFS is the COMMIT; with nothing unstable it still asks.
+  if (!h->dirty.exchange(false)) RoundTrip();
+  else Commit();
+  fuse_reply_err(req, (datasync ? fdatasync(h->fd) : fsync(h->fd)) == 0 ? 0 : errno);
+}
+
+void StatFs(fuse_req_t req, fuse_ino_t ino) {
+  Count(Op::kStatfs);
+  RoundTrip();
+  struct statvfs st;
+  if (fstatvfs(In(ino)->fd, &st) != 0) {
+    fuse_reply_err(req, errno);
+  } else {
+    fuse_reply_statfs(req, &st);
+  }
+}
+
+void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  Count(Op::kAccess);
+  RoundTrip();
+  const int rc = faccessat(AT_FDCWD, ProcPath(In(ino)->fd).c_str(), mask, 0);
+  fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
+  Count(Op::kFallocate);
+  RoundTrip();
+  fuse_reply_err(req, fallocate(FhOf(fi)->fd, mode, off, len) == 0 ? 0 : errno);
+}
+
+// A server-side copy (NFS 4.2 COPY): one round trip, no bytes on the link.
+void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t, off_t off_out,
+                   fuse_file_info* fi_out, size_t len, int flags) {
+  Count(Op::kCopyFileRange);
+  RoundTrip();
+  FileHandle* out = FhOf(fi_out);
+  const ssize_t n = copy_file_range(FhOf(fi_in)->fd, &off_in, out->fd, &off_out, len, static_cast<unsigned>(flags));
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  out->dirty.store(true);
+  fuse_reply_write(req, static_cast<size_t>(n));
+}
+
+void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  Count(Op::kLseek);
+  RoundTrip();
+  const off_t r = lseek(FhOf(fi)->fd, off, whence);
+  if (r < 0) {
+    fuse_reply_err(req, errno);
+  } else {
+    fuse_reply_lseek(req, r);
+  }
+}
+
+// Extended attributes: NFS up to 4.1 has none. ENOSYS makes the kernel stop
+// asking for the rest of the mount, so each kind is counted about once.
+void GetXattr(fuse_req_t req, fuse_ino_t, const char*, size_t) {
+  Count(Op::kGetxattr);
+  fuse_reply_err(req, ENOSYS);
+}
+void ListXattr(fuse_req_t req, fuse_ino_t, size_t) {
+  Count(Op::kListxattr);
+  fuse_reply_err(req, ENOSYS);
+}
+void SetXattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
+  Count(Op::kSetxattr);
+  fuse_reply_err(req, ENOSYS);
+}
+void RemoveXattr(fuse_req_t req, fuse_ino_t, const char*) {
+  Count(Op::kRemovexattr);
+  fuse_reply_err(req, ENOSYS);
+}
+
+// ---------------------------------------------------------------- directories
+
+// The listing is read once per handle, at offset 0, and served by entry
+// index from then on (offset = index + 1).
+struct DirEntry {
+  std::string name;
+  ino_t ino;
+  unsigned char type;
+};
+
+struct DirHandle {
+  int fd = -1;  // O_RDONLY | O_DIRECTORY
+  std::mutex mu;
+  bool loaded = false;
+  std::vector<DirEntry> entries;
+};
+
+DirHandle* DirOf(fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
+
+int LoadDir(DirHandle* h) {
+  h->entries.clear();
+  const int fd = openat(h->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  DIR* dir = fdopendir(fd);
+  if (dir == nullptr) {
+    const int err = errno;
+    close(fd);
+    return err;
+  }
+  for (;;) {
+    errno = 0;
+    const struct dirent* de = readdir(dir);
+    if (de == nullptr) break;
+    h->entries.push_back({de->d_name, de->d_ino, de->d_type});
+  }
+  const int err = errno;
+  closedir(dir);
+  h->loaded = err == 0;
+  return err;
+}
+
+// Entries a real server returns in one READDIR(PLUS) reply: the kernel asks
+// FUSE for one page at a time (~25 entries with attributes), NFS for ~32 KiB,
+// so a round trip is charged per this many entries, not per kernel request.
+constexpr off_t kEntriesPerReply = 128;
+
+// Adds entry i to buf; returns its size, or 0 when it does not fit. With
+// plus, the entry is looked up (its attributes travel in this reply, so no
+// round trip), and that lookup is undone if the entry does not fit.
+size_t AddEntry(fuse_req_t req, Inode* dir, const DirEntry& de, off_t next, char* buf, size_t room, bool plus) {
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  const bool dots = de.name == "." || de.name == "..";
+  if (!plus || dots || DoLookup(dir, de.name.c_str(), &e) != 0) {
+    std::memset(&e, 0, sizeof e);
+    e.attr.st_ino = de.ino;
+    e.attr.st_mode = static_cast<mode_t>(DTTOIF(de.type));
+  }
+  const size_t need = plus ? fuse_add_direntry_plus(req, buf, room, de.name.c_str(), &e, next)
+                           : fuse_add_direntry(req, buf, room, de.name.c_str(), &e.attr, next);
+  if (need <= room) return need;
+  if (e.ino != 0) g_inodes.Forget(In(e.ino), 1);
+  return 0;
+}
+
+void ServeDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  Count(plus ? Op::kReaddirplus : Op::kReaddir);
+  DirHandle* h = DirOf(fi);
+  std::lock_guard<std::mutex> lock(h->mu);
+  if (off == 0 || !h->loaded) {
+    RoundTrip();
+    const int err = LoadDir(h);
+    if (err != 0) {
+      fuse_reply_err(req, err);
+      return;
+    }
+  }
+  std::vector<char> buf(size);
+  size_t used = 0;
+  off_t i = off;
+  for (; i < static_cast<off_t>(h->entries.size()); ++i) {
+    const size_t n = AddEntry(req, In(ino), h->entries[static_cast<size_t>(i)], i + 1, buf.data() + used,
+                              size - used, plus);
+    if (n == 0) break;
+    used += n;
+  }
+  if (off > 0 && off / kEntriesPerReply != i / kEntriesPerReply) RoundTrip();
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Count(Op::kOpendir);
+  RoundTrip();
+  const int fd = openat(In(ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  auto* h = new DirHandle;
+  h->fd = fd;
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  if (fuse_reply_open(req, fi) != 0) {
+    close(fd);
+    delete h;
+  }
+}
+
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  ServeDir(req, ino, size, off, fi, false);
+}
+
+void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  ServeDir(req, ino, size, off, fi, true);
+}
+
+void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Count(Op::kReleasedir);
+  DirHandle* h = DirOf(fi);
+  close(h->fd);
+  delete h;
+  fuse_reply_err(req, 0);
+}
+
+void FSyncDir(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  Count(Op::kFsyncdir);
+  RoundTrip();
+  const int fd = DirOf(fi)->fd;
+  fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) == 0 ? 0 : errno);
+}
+
+// ---------------------------------------------------------------- session
+
+fuse_lowlevel_ops Operations() {
+  fuse_lowlevel_ops ops;
+  std::memset(&ops, 0, sizeof ops);
+  ops.init = Init;
+  ops.lookup = Lookup;
+  ops.forget = Forget;
+  ops.forget_multi = ForgetMulti;
+  ops.getattr = GetAttr;
+  ops.setattr = SetAttr;
+  ops.readlink = ReadLink;
+  ops.mknod = MkNod;
+  ops.mkdir = MkDir;
+  ops.unlink = Unlink;
+  ops.rmdir = RmDir;
+  ops.symlink = SymLink;
+  ops.rename = Rename;
+  ops.link = Link;
+  ops.open = Open;
+  ops.read = Read;
+  ops.write = Write;
+  ops.flush = Flush;
+  ops.release = Release;
+  ops.fsync = FSync;
+  ops.opendir = OpenDir;
+  ops.readdir = ReadDir;
+  ops.readdirplus = ReadDirPlus;
+  ops.releasedir = ReleaseDir;
+  ops.fsyncdir = FSyncDir;
+  ops.statfs = StatFs;
+  ops.access = Access;
+  ops.create = Create;
+  ops.fallocate = Fallocate;
+  ops.copy_file_range = CopyFileRange;
+  ops.lseek = Lseek;
+  ops.getxattr = GetXattr;
+  ops.listxattr = ListXattr;
+  ops.setxattr = SetXattr;
+  ops.removexattr = RemoveXattr;
+  return ops;
+}
+
+bool OpenRoot() {
+  const int fd = open(g_cfg.backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || StatOf(fd, &st) != 0) {
+    std::fprintf(stderr, "latencyfs: open %s: %s\n", g_cfg.backing.c_str(), std::strerror(errno));
+    return false;
+  }
+  g_inodes.root.fd = fd;
+  g_inodes.root.dev = st.st_dev;
+  g_inodes.root.ino = st.st_ino;
+  g_inodes.root.nlookup = 1;
+  return true;
+}
+
+int Serve(fuse_session* se) {
+  if (fuse_set_signal_handlers(se) != 0) return 1;
+  if (fuse_session_mount(se, g_cfg.mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(se);
+    return 1;
+  }
+  fuse_custom_io io;
+  std::memset(&io, 0, sizeof io);
+  io.writev = SendToKernel;
+  io.read = ReceiveFromKernel;
+  if (fuse_session_custom_io(se, &io, fuse_session_fd(se)) != 0) {
+    std::fprintf(stderr, "latencyfs: fuse_session_custom_io failed\n");
+    fuse_session_unmount(se);
+    fuse_remove_signal_handlers(se);
+    return 1;
+  }
+  fuse_loop_config* loop = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(loop, g_cfg.threads);
+  fuse_loop_cfg_set_idle_threads(loop, g_cfg.threads);
+  const int rc = fuse_session_loop_mt(se, loop);
+  fuse_loop_cfg_destroy(loop);
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  return rc == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int RunLowLevel() {
+  if (!OpenRoot()) return 1;
+  const fuse_lowlevel_ops ops = Operations();
+  std::vector<std::string> fargs = {"latencyfs", "-o", "fsname=latencyfs,subtype=latencyfs"};
+  if (g_cfg.debug) fargs.push_back("-d");
+  std::vector<char*> fargv;
+  for (auto& s : fargs) fargv.push_back(s.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fargv.size()), fargv.data());
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, nullptr);
+  if (se == nullptr) return 1;
+  const int rc = Serve(se);
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  return rc;
+}
+
+}  // namespace latencyfs
