@@ -17,10 +17,10 @@
 #include "io/dir_reader.h"
 #include "io/file_copy.h"
 #include "io/file_copier.h"
-#include "io/uring_copier.h"
 #include "io/file_ops.h"
 #include "io/unique_fd.h"
 #include "pipeline/clock_probe.h"
+#include "pipeline/copier_factory.h"
 #include "pipeline/delete_spool.h"
 #include "pipeline/sync_state.h"
 #include "pipeline/trash.h"
@@ -349,29 +349,15 @@ void Engine::Impl::Monitor() {
 }
 
 void Engine::Impl::ProbeClocks(EngineResult* result) {
-  // Only dest is probed: a one-way run never writes to its source. Dest's
-  // clock is measured against this node's; the reverse run measures the
-  // other root the same way, so both are bounded against one reference.
-  auto dest = ProbeClock(dest_root_fd_, opt_.run_id, opt_.dest_root);
-  if (!dest.ok()) {
-    Warn("clock probe skipped (" + dest.status().message() + "); using --mtime-threshold as is");
-    return;
+  const ClockStep step = ProbeDestClock(dest_root_fd_, opt_.run_id, opt_.dest_root,
+                                        plan_.threshold_ns, opt_.clock_skew_warn_ns);
+  plan_.threshold_ns = step.window_ns;
+  if (step.skew_ns) {
+    result->clock_skew_ns = step.skew_ns;
+    progress_.clock_skew_ns.store(*step.skew_ns);
   }
-  const ClockReading node;  // this node's own clock: offset 0, exact
-  plan_.threshold_ns = ClockWindowNs(plan_.threshold_ns, node, *dest);
-  const int64_t skew = dest->offset_ns < 0 ? -dest->offset_ns : dest->offset_ns;
-  result->clock_skew_ns = skew;
-  progress_.clock_skew_ns.store(skew);
-  result->mtime_precision_ns = dest->precision_ns;
-  if (skew > opt_.clock_skew_warn_ns) {
-    char buf[240];
-    std::snprintf(buf, sizeof buf,
-                  "dest's mtime clock differs from this node's by %.3f s (more than %.3f s); "
-                  "the mtime window is widened to %.3f s",
-                  static_cast<double>(skew) / 1e9, static_cast<double>(opt_.clock_skew_warn_ns) / 1e9,
-                  static_cast<double>(plan_.threshold_ns) / 1e9);
-    Warn(buf);
-  }
+  result->mtime_precision_ns = step.precision_ns;
+  if (!step.warning.empty()) Warn(step.warning);
 }
 
 EngineResult Engine::Impl::Run() {
@@ -419,24 +405,12 @@ EngineResult Engine::Impl::Run() {
     if (!opt_.undo_dir.empty()) manifest_ = std::make_unique<UndoManifest>(opt_.undo_dir, trash_->run_dir_name());
   }
 
-  if (opt_.io_uring && !opt_.dry_run) {
-    io::UringCopierOptions uo;
-    uo.files_in_flight = static_cast<unsigned>(opt_.workers);
-    uo.queue_depth = static_cast<unsigned>(opt_.queue_depth);
-    uo.block_size = opt_.block_size;
-    uo.small_file_bytes = static_cast<int64_t>(opt_.block_size);
-    struct stat src_st, dest_st;
-    uo.copy_file_range = opt_.copy_file_range && ::fstat(src_root_fd_, &src_st) == 0 &&
-                         ::fstat(dest_root_fd_, &dest_st) == 0 && src_st.st_dev == dest_st.st_dev;
-    auto copier = io::UringCopier::Create(uo);
-    if (!copier.ok()) {
-      result.fatal = copier.status();
-      return result;
-    }
-    copier_ = std::move(*copier);
-  } else {
-    copier_ = std::make_unique<io::ThreadCopier>();
+  auto copier = MakeCopier(opt_, src_root_fd_, dest_root_fd_);
+  if (!copier.ok()) {
+    result.fatal = copier.status();
+    return result;
   }
+  copier_ = std::move(*copier);
   std::thread monitor([this] { Monitor(); });
   Status fatal;
   for (int pass = 0; pass < 2 && fatal.ok(); ++pass) {
@@ -1133,8 +1107,8 @@ void Engine::Impl::RemoveExpiredManifests() {
 
 Engine::Engine(EngineOptions options, OpSink* sink, const RunLock* lock,
                const std::atomic<bool>* stop)
-    : impl_(new Impl(std::move(options), sink, lock, stop)) {}
-Engine::~Engine() { delete impl_; }
+    : impl_(std::make_unique<Impl>(std::move(options), sink, lock, stop)) {}
+Engine::~Engine() = default;
 EngineResult Engine::Run() { return impl_->Run(); }
 const Progress& Engine::progress() const { return impl_->progress_; }
 

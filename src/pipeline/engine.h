@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -135,12 +136,14 @@ class Engine {
  public:
   Engine(EngineOptions options, OpSink* sink, const RunLock* lock, const std::atomic<bool>* stop);
   ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
   EngineResult Run();
   const Progress& progress() const;
 
  private:
   class Impl;
-  Impl* impl_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace ha_sync::pipeline
