@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 
 namespace ha_sync::pipeline {
 
@@ -71,6 +72,33 @@ int64_t ClockWindowNs(int64_t threshold_ns, const ClockReading& src, const Clock
   const int64_t skew = src.offset_ns > dest.offset_ns ? src.offset_ns - dest.offset_ns
                                                       : dest.offset_ns - src.offset_ns;
   return std::max({threshold_ns, src.precision_ns, dest.precision_ns, skew});
+}
+
+ClockStep ProbeDestClock(int dest_root_fd, const std::string& run_id, const std::string& dest_root,
+                         int64_t threshold_ns, int64_t warn_skew_ns) {
+  ClockStep step;
+  step.window_ns = threshold_ns;
+  auto dest = ProbeClock(dest_root_fd, run_id, dest_root);
+  if (!dest.ok()) {
+    step.warning =
+        "clock probe skipped (" + dest.status().message() + "); using --mtime-threshold as is";
+    return step;
+  }
+  const ClockReading node;  // this node's own clock: offset 0, exact
+  step.window_ns = ClockWindowNs(threshold_ns, node, *dest);
+  const int64_t skew = dest->offset_ns < 0 ? -dest->offset_ns : dest->offset_ns;
+  step.skew_ns = skew;
+  step.precision_ns = dest->precision_ns;
+  if (skew > warn_skew_ns) {
+    char buf[240];
+    std::snprintf(buf, sizeof buf,
+                  "dest's mtime clock differs from this node's by %.3f s (more than %.3f s); "
+                  "the mtime window is widened to %.3f s",
+                  static_cast<double>(skew) / 1e9, static_cast<double>(warn_skew_ns) / 1e9,
+                  static_cast<double>(step.window_ns) / 1e9);
+    step.warning = buf;
+  }
+  return step;
 }
 
 }  // namespace ha_sync::pipeline

@@ -2,6 +2,9 @@
 // (depth first, so memory grows with depth, not with the tree), plans each
 // directory with PlanDirectory(), hands file work to an executor, spools
 // deletes and executes them after the walk (--max-delete is checked first).
+// The parts, in the order a run uses them: clock_probe.h (the mtime
+// window), copier_factory.h, walker.h, file_executor.h, delete_runner.h;
+// run_context.h is what they share.
 //
 // Every finished operation is reported to the OpSink exactly once, from
 // whichever thread did it; the sink must be thread-safe.
@@ -16,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -135,12 +139,14 @@ class Engine {
  public:
   Engine(EngineOptions options, OpSink* sink, const RunLock* lock, const std::atomic<bool>* stop);
   ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
   EngineResult Run();
   const Progress& progress() const;
 
  private:
   class Impl;
-  Impl* impl_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace ha_sync::pipeline

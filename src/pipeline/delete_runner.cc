@@ -1,0 +1,233 @@
+#include "pipeline/delete_runner.h"
+
+#include <cstdio>
+
+#include "io/dir_reader.h"
+#include "io/file_ops.h"
+
+namespace ha_sync::pipeline {
+
+using io::Entry;
+using io::FileType;
+
+namespace {
+
+// --max-delete-percent applies only when more files than this would go.
+constexpr int64_t kVanishedFloor = 10;
+
+void SplitParent(const std::string& rel, std::string* parent, std::string* name) {
+  const size_t slash = rel.rfind('/');
+  if (slash == std::string::npos) {
+    parent->clear();
+    *name = rel;
+  } else {
+    *parent = rel.substr(0, slash);
+    *name = rel.substr(slash + 1);
+  }
+}
+
+}  // namespace
+
+Status DeleteRunner::BeginPass() {
+  auto spool = DeleteSpool::Create();
+  if (!spool.ok()) return spool.status();
+  spool_ = std::move(*spool);
+  return Status::Ok();
+}
+
+void DeleteRunner::CountDestFiles(const std::vector<Entry>& dest_entries) {
+  for (const Entry& d : dest_entries) {
+    if (d.type != FileType::kDir) ++dest_files_seen_;
+  }
+}
+
+Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const Entry& entry,
+                                  bool* all_deleted) {
+  *all_deleted = true;
+  if (entry.type == FileType::kDir) {
+    auto fd = io::OpenChildDir(parent_fd, entry.name, rel);
+    if (!fd.ok()) return fd.status();
+    io::UniqueFd dir(*fd);
+    std::vector<Entry> children;
+    Status s = io::ListDirectory(dir.get(), rel, &children);
+    if (!s.ok()) return s;
+    ctx_.progress.entries_scanned.fetch_add(static_cast<int64_t>(children.size()),
+                                            std::memory_order_relaxed);
+    std::vector<StateEntry> state;
+    if (ctx_.state_reader) {
+      s = ctx_.state_reader->LoadDir(rel, &state);
+      if (!s.ok()) return s;
+    }
+    size_t k = 0;
+    for (const Entry& child : children) {
+      if (child.type != FileType::kDir) ++dest_files_seen_;
+      const std::string child_rel = JoinRel(rel, child.name);
+      if (ctx_.state_reader) {
+        // Only what was synced before and is unchanged since goes; anything
+        // new or changed on dest is kept (and so is this directory).
+        while (k < state.size() && state[k].name < child.name) ++k;
+        const bool known = k < state.size() && state[k].name == child.name;
+        const bool young = ctx_.plan.min_age_ns > 0 && child.type != FileType::kDir &&
+                           child.mtime_ns > ctx_.plan.now_ns - ctx_.plan.min_age_ns;
+        if (!known || young || !SameAsState(child, state[k])) {
+          *all_deleted = false;
+          continue;
+        }
+      }
+      bool child_all = true;
+      s = SpoolSubtree(dir.get(), child_rel, child, &child_all);
+      if (!s.ok()) return s;
+      *all_deleted = *all_deleted && child_all;
+    }
+    if (!*all_deleted) return Status::Ok();  // the directory stays
+  }
+  SpoolRecord r;
+  r.kind = SpoolRecord::Kind::kDelete;
+  r.is_dir = entry.type == FileType::kDir;
+  r.type = static_cast<uint8_t>(entry.type);
+  r.size = entry.type == FileType::kFile ? entry.size : 0;
+  r.mtime_ns = entry.mtime_ns;
+  r.rel_path = rel;
+  Status s = spool_->Append(r);
+  if (s.ok()) ctx_.AddPending(OpKind::kDelete, 1, 0);
+  return s;
+}
+
+void DeleteRunner::SpoolRestoreTimes(const DirNode& node) {
+  SpoolRecord m;
+  m.kind = SpoolRecord::Kind::kRestoreDirTimes;
+  m.is_dir = true;
+  m.atime_ns = node.src_attrs.atime_ns;
+  m.mtime_ns = node.src_attrs.mtime_ns;
+  m.rel_path = node.rel;
+  Status s = spool_->Append(m);
+  if (!s.ok()) ctx_.Warn(s.message());
+}
+
+Status DeleteRunner::CheckVanishedShare(int64_t files) const {
+  // The share of what the last sync saw that is now to go; a partly
+  // unmounted src (a nested mount) looks exactly like that. Without state
+  // (a first run) nothing was seen yet: --max-delete is the limit there.
+  // A few files are an ordinary edit, and go to the trash anyway.
+  if (!ctx_.state_reader || files <= kVanishedFloor) return Status::Ok();
+  const int64_t known = ctx_.state_reader->files();
+  const EngineOptions& opt = ctx_.opt;
+  if (opt.max_vanished_percent >= 100 || known <= 0) return Status::Ok();
+  const double pct = 100.0 * static_cast<double>(files) / static_cast<double>(known);
+  if (pct <= opt.max_vanished_percent) return Status::Ok();
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "refusing to delete %lld of the %lld files the sync state knows (%.1f%%): more "
+                "than --max-delete-percent %g; nothing was deleted (is part of the source "
+                "unmounted? if this is intended, rerun with --max-delete-percent 100)",
+                static_cast<long long>(files), static_cast<long long>(known), pct,
+                opt.max_vanished_percent);
+  return Status::Error("pair '" + opt.pair + "': " + buf);
+}
+
+Status DeleteRunner::CheckGuards(int64_t files) const {
+  const EngineOptions& opt = ctx_.opt;
+  if (opt.max_delete_count && files > *opt.max_delete_count) {
+    return Status::Error("refusing to delete " + std::to_string(files) + " files: more than --max-delete " +
+                         std::to_string(*opt.max_delete_count) + "; nothing was deleted");
+  }
+  if (opt.max_delete_percent && dest_files_seen_ > 0) {
+    const double pct = 100.0 * static_cast<double>(files) / static_cast<double>(dest_files_seen_);
+    if (pct > *opt.max_delete_percent) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "refusing to delete %lld of %lld dest files (%.1f%%): more than --max-delete "
+                    "%g%%; nothing was deleted",
+                    static_cast<long long>(files), static_cast<long long>(dest_files_seen_), pct,
+                    *opt.max_delete_percent);
+      return Status::Error(buf);
+    }
+  }
+  return CheckVanishedShare(files);
+}
+
+Status DeleteRunner::Run() {
+  if (spool_->records() == 0) return Status::Ok();
+  if (ctx_.scan_errors.load() > 0) {
+    disabled_ = true;
+    ctx_.Warn("deletes disabled for this run: " + std::to_string(ctx_.scan_errors.load()) +
+              " read error(s) during the scan; " + std::to_string(spool_->files()) +
+              " planned delete(s) not done");
+    return Status::Ok();
+  }
+  if (Status guard = CheckGuards(spool_->files()); !guard.ok()) return guard;
+  Status s = spool_->Rewind();
+  if (!s.ok()) return s;
+  OpenParent parent;
+  SpoolRecord r;
+  Status read_status;
+  while (spool_->Next(&r, &read_status)) {
+    if (ctx_.Stopping()) return Status::Ok();
+    if (r.kind == SpoolRecord::Kind::kRestoreDirTimes) {
+      if (!ctx_.opt.dry_run) RestoreTimes(r);
+    } else {
+      DeleteOne(r, &parent);
+    }
+  }
+  return read_status;
+}
+
+void DeleteRunner::RestoreTimes(const SpoolRecord& r) {
+  auto fd = io::OpenDirBeneath(ctx_.dest_root_fd, r.rel_path);
+  if (!fd.ok()) {
+    ctx_.Warn(fd.status().message());
+    return;
+  }
+  io::UniqueFd dir(*fd);
+  Status s = SetDirTimes(dir.get(), r.atime_ns, r.mtime_ns, r.rel_path);
+  if (!s.ok()) ctx_.Warn(s.message());
+}
+
+void DeleteRunner::DeleteOne(const SpoolRecord& r, OpenParent* parent) {
+  RunContext::WorkScope work(&ctx_, OpKind::kDelete, 0);
+  OpRecord op = ctx_.NewOp(OpKind::kDelete, r.is_dir ? r.rel_path + "/" : r.rel_path);
+  if (!r.is_dir) op.size_before = r.size;
+  if (ctx_.opt.dry_run) {
+    ctx_.Record(std::move(op));
+    return;
+  }
+  std::string parent_rel, name;
+  SplitParent(r.rel_path, &parent_rel, &name);
+  if (parent_rel != parent->rel) {
+    auto fd = io::OpenDirBeneath(ctx_.dest_root_fd, parent_rel);
+    if (!fd.ok()) {
+      *parent = OpenParent();
+      ctx_.scan_errors.fetch_add(1);  // keep the old state: the delete did not happen
+      ctx_.Fail(std::move(op), fd.status());
+      return;
+    }
+    parent->fd.reset(*fd);
+    parent->rel = parent_rel;
+  }
+  // Files go to the trash; a directory is empty by now (its children went first).
+  const bool to_trash = ctx_.trash && !r.is_dir;
+  ctx_.sink->OnIntent(op);
+  Status s = to_trash ? ctx_.trash->MoveIn(parent->fd.get(), r.rel_path)
+                      : io::RemoveEntry(parent->fd.get(), name, r.is_dir, r.rel_path);
+  if (!s.ok()) {
+    StateEntry still;
+    still.name = name;
+    still.type = static_cast<FileType>(r.type);
+    still.size = r.size;
+    still.mtime_ns = r.mtime_ns;
+    ctx_.KeepOldState(parent_rel, name, &still);
+    ctx_.Fail(std::move(op), s);
+    return;
+  }
+  ctx_.Record(std::move(op));
+  ctx_.Remember(OpKind::kDelete, r.rel_path, static_cast<FileType>(r.type), r.size, r.mtime_ns,
+                to_trash ? std::optional<std::string>("trash") : std::nullopt);
+}
+
+void DeleteRunner::EndPass() {
+  ctx_.AddPending(OpKind::kDelete,
+                  -ctx_.progress.pending[static_cast<int>(OpKind::kDelete)].load(), 0);
+  spool_.reset();
+}
+
+}  // namespace ha_sync::pipeline

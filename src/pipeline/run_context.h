@@ -1,0 +1,108 @@
+// What the parts of one sync run share (engine.cc builds it; walker.h,
+// file_executor.h and delete_runner.h take it by reference): the options,
+// the sink, the live counters, the sync state, the trash and the undo
+// manifest, and the one place that records a finished operation
+// (Record(): the counts, the live Progress and the sink, in that order).
+//
+// Thread-safety: the fields are set by the thread that runs the engine
+// before the walk starts and only read after that, except where a field
+// says otherwise. Record(), Fail(), Warn(), CountSkipped(), AddPending(),
+// Remember(), KeepOldState() and Stopping() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "ha_sync/op_record.h"
+#include "ha_sync/status.h"
+#include "io/dir_entry.h"
+#include "pipeline/engine.h"
+#include "pipeline/planner.h"
+#include "pipeline/sync_state.h"
+#include "pipeline/trash.h"
+#include "pipeline/undo_manifest.h"
+
+namespace ha_sync::pipeline {
+
+// "dir/name", or "name" in the root ("").
+std::string JoinRel(const std::string& dir, const std::string& name);
+
+// The operation a thread is doing that the live counters show as pending
+// (RunContext::WorkScope): its record takes it off pending.
+struct PendingWork {
+  OpKind kind;
+  int64_t bytes;
+  bool settled = false;
+};
+
+class RunContext {
+ public:
+  RunContext(EngineOptions options, OpSink* op_sink) : opt(std::move(options)), sink(op_sink) {}
+  RunContext(const RunContext&) = delete;
+  RunContext& operator=(const RunContext&) = delete;
+
+  const EngineOptions opt;
+  OpSink* const sink;
+  Progress progress;
+
+  // Set once before the walk.
+  int src_root_fd = -1;   // owned by the engine
+  int dest_root_fd = -1;  // owned by the engine
+  PlanOptions plan;       // opt.plan with now and the widened window
+  std::string stamp;      // UTC start time for conflict copies and the trash
+  std::unique_ptr<StateReader> state_reader;  // walk thread only (not thread-safe)
+  std::unique_ptr<StateWriter> state_writer;
+  std::unique_ptr<Trash> trash;
+  std::unique_ptr<UndoManifest> manifest;  // with the trash: what `ha-sync undo` reverts
+
+  // Set by the engine's stop monitor: abort_reason is written before aborted.
+  std::atomic<bool> aborted{false};
+  std::string abort_reason;
+
+  std::atomic<int64_t> settling{0};
+  std::atomic<int64_t> scan_errors{0};  // any: no delete is done, the state is not committed
+  std::atomic<int64_t> planned_conflicts{0};
+
+  bool Stopping() const { return aborted.load(std::memory_order_acquire); }
+  void SetStage(Stage stage);
+  void AddPending(OpKind kind, int64_t n, int64_t bytes);
+  void Record(OpRecord op);
+  void Fail(OpRecord op, const Status& status);
+  void Warn(const std::string& message) { sink->OnWarning(message); }
+  void CountSkipped();
+  OpRecord NewOp(OpKind kind, std::string path) const;
+  // Keeps the name's old state record when its operation failed.
+  void KeepOldState(const std::string& dir, const std::string& name, const StateEntry* old);
+  // Appends to the undo manifest, when the run keeps one.
+  void Remember(OpKind op, const std::string& path, io::FileType type, int64_t size,
+                int64_t mtime_ns, std::optional<std::string> previous = std::nullopt);
+  RunCounts counts() const;
+
+  // Pending work on this thread (a file task, a spooled delete): the first
+  // Record() of its kind settles it in the same step as counting it done or
+  // failed, so the live status never counts it twice; work that ends with
+  // no record of its kind (dropped, or a conflict copy that failed early)
+  // is settled when the scope ends.
+  class WorkScope {
+   public:
+    WorkScope(RunContext* ctx, OpKind kind, int64_t bytes);
+    ~WorkScope();
+    WorkScope(const WorkScope&) = delete;
+    WorkScope& operator=(const WorkScope&) = delete;
+
+   private:
+    RunContext* ctx_;
+    PendingWork work_;
+    PendingWork* outer_;
+  };
+
+ private:
+  mutable std::mutex mu_;
+  RunCounts counts_;  // guarded by mu_
+};
+
+}  // namespace ha_sync::pipeline

@@ -1,0 +1,348 @@
+#include "pipeline/walker.h"
+
+#include <algorithm>
+
+#include "ha_sync/text.h"
+#include "io/dir_reader.h"
+#include "io/file_ops.h"
+
+namespace ha_sync::pipeline {
+
+using io::Entry;
+using io::FileType;
+
+namespace {
+
+StateEntry ToState(const Entry& e) {
+  StateEntry s;
+  s.name = e.name;
+  s.type = e.type;
+  s.size = e.type == FileType::kFile ? e.size : 0;
+  s.mtime_ns = e.mtime_ns;
+  return s;
+}
+
+// Opens the subdirectory `name` of parent_fd into *fd and lists it.
+Status OpenAndList(int parent_fd, const std::string& name, const std::string& rel,
+                   io::UniqueFd* fd, std::vector<Entry>* entries) {
+  auto opened = io::OpenChildDir(parent_fd, name, rel);
+  if (!opened.ok()) return opened.status();
+  fd->reset(*opened);
+  return io::ListDirectory(fd->get(), rel, entries);
+}
+
+// The name's record in the directory's old state, kept with a pending directory.
+std::optional<StateEntry> OldState(const Action& a) {
+  if (a.state == nullptr) return std::nullopt;
+  return *a.state;
+}
+
+}  // namespace
+
+Status Walker::Walk() {
+  const size_t listing_threads = std::clamp<size_t>(ctx_.opt.workers * 2, 4, 32);
+  lookahead_ = listing_threads * 2;
+  listing_pool_ = std::make_unique<ThreadPool>(listing_threads, lookahead_);
+  Status s = VisitRoot();
+  if (!s.ok()) {
+    listing_pool_.reset();
+    stack_.clear();
+    return s;
+  }
+  while (!stack_.empty() && !ctx_.Stopping()) VisitNext();
+  // Stopped: directories created (or planned) but not visited still get their line.
+  for (PendingDir& p : stack_) {
+    if (p.create_op) ctx_.Record(std::move(*p.create_op));
+  }
+  stack_.clear();  // drops unconsumed listings (their fds close with them)
+  listing_pool_.reset();
+  return Status::Ok();
+}
+
+Status Walker::VisitRoot() {
+  Entry root_attrs;
+  Status s = io::StatEntry(ctx_.src_root_fd, ".", ctx_.opt.src_root, &root_attrs);
+  if (!s.ok()) return s;
+  auto root = std::make_shared<DirNode>(&ctx_);
+  root->is_root = true;
+  root->src_fd = ctx_.src_root_fd;
+  root->dest_fd = ctx_.dest_root_fd;
+  root->src_attrs = root_attrs;
+  Entry dest_root_attrs;
+  if (io::StatEntry(ctx_.dest_root_fd, ".", ctx_.opt.dest_root, &dest_root_attrs).ok()) {
+    root->dest_mtime_before_ns = dest_root_attrs.mtime_ns;
+  }
+  std::vector<Entry> src_entries, dest_entries;
+  s = io::ListDirectory(ctx_.src_root_fd, ".", &src_entries);
+  if (s.ok()) s = io::ListDirectory(ctx_.dest_root_fd, ".", &dest_entries);
+  if (s.ok()) s = ProcessDir(root, std::move(src_entries), std::move(dest_entries));
+  // An unreadable root must never look empty.
+  if (!s.ok()) ctx_.scan_errors.fetch_add(1);
+  return s;
+}
+
+void Walker::VisitNext() {
+  // The next directories to visit are the top of the stack: list them ahead.
+  for (size_t i = stack_.size(), n = 0; i-- > 0 && n < lookahead_; ++n) {
+    if (!stack_[i].listing) StartListing(&stack_[i]);
+  }
+  PendingDir p = std::move(stack_.back());
+  stack_.pop_back();
+  const std::string rel = JoinRel(p.parent->rel, p.src.name);
+  std::unique_ptr<Listing> l = p.listing->get();
+  auto node = std::make_shared<DirNode>(&ctx_);
+  node->parent = p.parent;
+  node->rel = rel;
+  node->src_attrs = p.src;
+  node->created = p.created;
+  node->dest_mtime_before_ns = p.dest_mtime_ns;
+  const Status& failed = !l->src_status.ok() ? l->src_status : l->dest_status;
+  if (!failed.ok()) {
+    RecordUnreadable(&p, rel, failed);
+    return;
+  }
+  if (p.create_op) ctx_.Record(std::move(*p.create_op));
+  node->Adopt(std::move(l->src_fd), std::move(l->dest_fd));
+  p.parent.reset();
+  (void)ProcessDir(node, std::move(l->src), std::move(l->dest));
+}
+
+void Walker::RecordUnreadable(PendingDir* p, const std::string& rel, const Status& failed) {
+  // Never plan anything, deletes least of all, against a directory we could not read.
+  ctx_.scan_errors.fetch_add(1);
+  ctx_.KeepOldState(p->parent->rel, p->src.name, p->old ? &*p->old : nullptr);
+  if (!p->create_op) {
+    ctx_.Fail(ctx_.NewOp(p->dest_exists ? OpKind::kUpdate : OpKind::kCreate, rel + "/"), failed);
+  } else if (p->created) {
+    // One line for the path: the create, failed, saying what is on dest.
+    ctx_.Fail(std::move(*p->create_op),
+              Status::Error(failed.message() +
+                                "; the directory was created empty, nothing in it was synced",
+                            failed.err()));
+  } else {
+    ctx_.Fail(std::move(*p->create_op), failed);
+  }
+}
+
+std::unique_ptr<Walker::Listing> Walker::ListPending(const PendingDir& p, const std::string& rel) {
+  auto l = std::make_unique<Listing>();
+  l->src_status = OpenAndList(p.parent->src_fd, p.src.name, rel, &l->src_fd, &l->src);
+  // A source that cannot be read fails the directory: its dest is not needed.
+  if (!l->src_status.ok()) return l;
+  if ((p.dest_exists || p.created) && p.parent->dest_fd >= 0) {
+    l->dest_status = OpenAndList(p.parent->dest_fd, p.src.name, rel, &l->dest_fd, &l->dest);
+  }
+  return l;
+}
+
+void Walker::StartListing(PendingDir* p) {
+  auto promise = std::make_shared<std::promise<std::unique_ptr<Listing>>>();
+  p->listing = std::make_shared<std::future<std::unique_ptr<Listing>>>(promise->get_future());
+  // The task holds its own copy of what it reads (the parent node keeps the
+  // parent fds open until the listing is consumed or dropped).
+  PendingDir copy{p->parent, p->src, p->dest_exists, p->created, std::nullopt, nullptr, std::nullopt,
+                  p->dest_mtime_ns};
+  listing_pool_->Submit([promise, copy = std::move(copy)] {
+    promise->set_value(ListPending(copy, JoinRel(copy.parent->rel, copy.src.name)));
+  });
+}
+
+void Walker::DropReserved(const DirNode& node, std::vector<Entry>* entries) const {
+  const std::vector<std::string>& excluded = ctx_.opt.excluded;
+  auto reserved = [&](const Entry& e) {
+    if (node.is_root && !io::IsSyncTempName(e.name) && IsReservedName(e.name, true)) return true;
+    if (excluded.empty()) return false;
+    const std::string rel = JoinRel(node.rel, e.name);
+    return std::find(excluded.begin(), excluded.end(), rel) != excluded.end();
+  };
+  entries->erase(std::remove_if(entries->begin(), entries->end(), reserved), entries->end());
+}
+
+Status Walker::ProcessDir(const NodePtr& node, std::vector<Entry> src_entries,
+                          std::vector<Entry> dest_entries) {
+  ctx_.progress.dirs_scanned.fetch_add(1, std::memory_order_relaxed);
+  DropReserved(*node, &src_entries);
+  DropReserved(*node, &dest_entries);
+  std::vector<StateEntry> state_entries;
+  if (ctx_.state_reader) {
+    Status s = ctx_.state_reader->LoadDir(node->rel, &state_entries);
+    if (!s.ok()) {
+      ctx_.scan_errors.fetch_add(1);
+      ctx_.Fail(ctx_.NewOp(OpKind::kUpdate, node->rel + "/"), s);
+      return node->is_root ? s : Status::Ok();
+    }
+  }
+  ctx_.progress.entries_scanned.fetch_add(
+      static_cast<int64_t>(src_entries.size() + dest_entries.size()), std::memory_order_relaxed);
+  deletes_.CountDestFiles(dest_entries);
+  const std::vector<Action> plan = PlanDirectory(
+      src_entries, dest_entries, ctx_.state_reader ? &state_entries : nullptr, ctx_.plan);
+  const size_t stack_base = stack_.size();
+  bool spooled_here = false;
+  std::vector<StateEntry> next_state;
+  for (const Action& a : plan) {
+    if (ctx_.Stopping()) return Status::Ok();
+    if (a.next == NextState::kRecordSource) {
+      next_state.push_back(ToState(*a.src));
+    } else if (a.next == NextState::kKeepOld && a.state != nullptr) {
+      next_state.push_back(*a.state);
+      if (a.state->type == FileType::kDir && ctx_.state_writer && a.kind != ActionKind::kDescend) {
+        CarryStateSubtree(JoinRel(node->rel, a.state->name));
+      }
+    }
+    HandleAction(node, a, &spooled_here);
+  }
+  if (ctx_.state_writer) {
+    Status st = ctx_.state_writer->WriteDir(node->rel, std::move(next_state));
+    if (!st.ok()) {
+      ctx_.scan_errors.fetch_add(1);  // an incomplete state must not be committed
+      ctx_.Warn(st.message());
+    }
+  }
+  // Visit subdirectories in name order: the stack pops the last one first.
+  std::reverse(stack_.begin() + static_cast<std::ptrdiff_t>(stack_base), stack_.end());
+  if (spooled_here && !ctx_.opt.dry_run) {
+    node->deletes_here = true;
+    deletes_.SpoolRestoreTimes(*node);
+  }
+  return Status::Ok();
+}
+
+void Walker::HandleAction(const NodePtr& node, const Action& a, bool* spooled_here) {
+  const std::string& name = a.src != nullptr ? a.src->name : a.dest->name;
+  const std::string rel = JoinRel(node->rel, name);
+  switch (a.kind) {
+    case ActionKind::kInSync:
+    case ActionKind::kDestNewer:
+      ctx_.CountSkipped();
+      return;
+    case ActionKind::kLeaveDestOnly:
+    case ActionKind::kIgnoreSourceTemp:
+    case ActionKind::kNewOnDest:
+    case ActionKind::kDeletedOnDest:
+      return;
+    case ActionKind::kDestChangedKeep:
+      ctx_.Warn("kept '" + EscapeForDisplay(rel) +
+                "': deleted in src but changed in dest since the last sync (a change beats a delete)");
+      return;
+    case ActionKind::kSettling:
+      ctx_.settling.fetch_add(1);
+      ctx_.CountSkipped();
+      return;
+    case ActionKind::kFutureDated:
+    case ActionKind::kSkipSpecial:
+      ctx_.Warn("skipped '" + EscapeForDisplay(rel) + "': " + a.reason);
+      ctx_.CountSkipped();
+      return;
+    case ActionKind::kRemoveStaleTemp:
+      RemoveStaleTemp(*node, a, rel);
+      return;
+    case ActionKind::kConflict: {
+      OpRecord op = ctx_.NewOp(OpKind::kUpdate, rel);
+      if (a.dest->type == FileType::kFile) op.size_before = a.dest->size;
+      // In a dry-run the record is the one the real run will write: part
+      // of the plan, not a failure of the dry-run (EngineResult).
+      if (ctx_.opt.dry_run) ctx_.planned_conflicts.fetch_add(1, std::memory_order_relaxed);
+      ctx_.Fail(std::move(op), Status::Error(a.reason));
+      return;
+    }
+    case ActionKind::kCreateFile:
+    case ActionKind::kUpdateFile:
+    case ActionKind::kHashThenUpdate:
+    case ActionKind::kConflictCopy:
+    case ActionKind::kCreateSymlink:
+    case ActionKind::kUpdateSymlink:
+      files_.Submit(node, a.kind, *a.src, a.dest, a.state);
+      return;
+    case ActionKind::kCreateDir:
+      CreateDir(node, a, rel);
+      return;
+    case ActionKind::kDescend:
+      stack_.push_back(
+          {node, *a.src, true, false, OldState(a), nullptr, std::nullopt, a.dest->mtime_ns});
+      return;
+    case ActionKind::kDelete:
+    case ActionKind::kReplace:
+      SpoolDelete(node, a, rel, spooled_here);
+      return;
+  }
+}
+
+void Walker::RemoveStaleTemp(const DirNode& node, const Action& a, const std::string& rel) {
+  if (!IsOwnTemp(*a.dest)) {
+    ctx_.Warn("left '" + EscapeForDisplay(rel) +
+              "' alone: it is named like an ha-sync temp file, but no run of this pair made it");
+  } else if (!ctx_.opt.dry_run) {
+    Status s = io::RemoveEntry(node.dest_fd, a.dest->name, false, rel);
+    if (s.ok()) {
+      ctx_.Warn("removed a temp file left by an earlier run: '" + EscapeForDisplay(rel) + "'");
+    } else {
+      ctx_.Warn(s.message());
+    }
+  }
+}
+
+void Walker::CreateDir(const NodePtr& node, const Action& a, const std::string& rel) {
+  OpRecord op = ctx_.NewOp(OpKind::kCreate, rel + "/");
+  if (ctx_.opt.dry_run || node->dest_fd < 0) {
+    stack_.push_back({node, *a.src, false, false, OldState(a), nullptr, std::move(op), -1});
+    return;
+  }
+  ctx_.sink->OnIntent(op);
+  Status s = io::MakeDir(node->dest_fd, a.src->name, rel);
+  if (!s.ok()) {
+    ctx_.KeepOldState(node->rel, a.src->name, a.state);
+    ctx_.Fail(std::move(op), s);
+    return;
+  }
+  node->changed = true;
+  ctx_.Remember(OpKind::kCreate, rel, FileType::kDir, 0, a.src->mtime_ns);
+  stack_.push_back({node, *a.src, false, true, OldState(a), nullptr, std::move(op), -1});
+}
+
+void Walker::SpoolDelete(const NodePtr& node, const Action& a, const std::string& rel,
+                         bool* spooled_here) {
+  bool all_deleted = true;
+  Status s = deletes_.SpoolSubtree(node->dest_fd, rel, *a.dest, &all_deleted);
+  if (!s.ok()) {
+    ctx_.scan_errors.fetch_add(1);
+    ctx_.Fail(ctx_.NewOp(OpKind::kDelete, a.dest->type == FileType::kDir ? rel + "/" : rel), s);
+    return;
+  }
+  *spooled_here = true;
+  if (a.kind != ActionKind::kReplace) return;
+  needs_second_pass_ = true;
+  if (!ctx_.opt.dry_run) return;
+  // Dry-run: plan the creates now, as if dest were missing.
+  if (a.src->type == FileType::kDir) {
+    stack_.push_back({node, *a.src, false, false, OldState(a), nullptr,
+                      ctx_.NewOp(OpKind::kCreate, rel + "/"), -1});
+  } else {
+    files_.Submit(node,
+                  a.src->type == FileType::kSymlink ? ActionKind::kCreateSymlink
+                                                    : ActionKind::kCreateFile,
+                  *a.src, nullptr, nullptr);
+  }
+}
+
+void Walker::CarryStateSubtree(const std::string& rel) {
+  std::vector<StateEntry> entries;
+  Status s = ctx_.state_reader->LoadDir(rel, &entries);
+  if (s.ok()) s = ctx_.state_writer->WriteDir(rel, entries);
+  if (!s.ok()) {
+    ctx_.scan_errors.fetch_add(1);
+    ctx_.Warn(s.message());
+    return;
+  }
+  for (const StateEntry& e : entries) {
+    if (e.type == FileType::kDir) CarryStateSubtree(JoinRel(rel, e.name));
+  }
+}
+
+bool Walker::IsOwnTemp(const Entry& e) const {
+  const uint32_t tag = io::SyncTempTag(e.name);
+  const std::vector<uint32_t>& own = ctx_.opt.own_temp_tags;
+  return e.type != FileType::kDir && tag != 0 && std::binary_search(own.begin(), own.end(), tag);
+}
+
+}  // namespace ha_sync::pipeline
