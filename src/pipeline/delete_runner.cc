@@ -179,7 +179,7 @@ void DeleteRunner::RestoreTimes(const SpoolRecord& r) {
     return;
   }
   io::UniqueFd dir(*fd);
-  Status s = SetDirTimes(dir.get(), r.atime_ns, r.mtime_ns, r.rel_path);
+  Status s = io::SetTimes(dir.get(), ".", r.atime_ns, r.mtime_ns, r.rel_path);
   if (!s.ok()) ctx_.Warn(s.message());
 }
 

@@ -9,14 +9,6 @@
 
 namespace ha_sync::pipeline {
 
-Status SetDirTimes(int dir_fd, int64_t atime_ns, int64_t mtime_ns, const std::string& display) {
-  const struct timespec times[2] = {
-      {static_cast<time_t>(atime_ns / 1000000000), atime_ns % 1000000000},
-      {static_cast<time_t>(mtime_ns / 1000000000), mtime_ns % 1000000000}};
-  if (::futimens(dir_fd, times) != 0) return Status::FromErrno(errno, "set times", display);
-  return Status::Ok();
-}
-
 void DirNode::Adopt(io::UniqueFd src, io::UniqueFd dest) {
   owned_src_ = std::move(src);
   owned_dest_ = std::move(dest);
@@ -29,7 +21,7 @@ DirNode::~DirNode() {
   if (!dry_run && dest_fd >= 0 && (created || changed.load())) {
     const std::string display = rel.empty() ? "." : rel + "/";
     // A root gets src's times only; its mode and owner are left as they are.
-    const Status s = is_root ? SetDirTimes(dest_fd, src_attrs.atime_ns, src_attrs.mtime_ns, display)
+    const Status s = is_root ? io::SetTimes(dest_fd, ".", src_attrs.atime_ns, src_attrs.mtime_ns, display)
                              : io::ApplyAttributes(dest_fd, src_attrs, display);
     if (!s.ok()) ctx->Warn("directory attributes not applied: " + s.message());
   }

@@ -22,8 +22,6 @@ namespace ha_sync::pipeline {
 
 class RunContext;
 
-// Sets an open directory's atime and mtime (ns since the epoch).
-Status SetDirTimes(int dir_fd, int64_t atime_ns, int64_t mtime_ns, const std::string& display);
 
 struct DirNode {
   explicit DirNode(RunContext* ctx) : ctx(ctx) {}

@@ -9,15 +9,12 @@
 #include "io/file_ops.h"
 #include "io/unique_fd.h"
 #include "pipeline/planner.h"
+#include "pipeline/run_context.h"
 #include "pipeline/sync_state.h"
 
 namespace ha_sync::pipeline {
 
 namespace {
-
-std::string JoinRel(const std::string& dir, const std::string& name) {
-  return dir.empty() ? name : dir + "/" + name;
-}
 
 bool IsExcluded(const std::vector<std::string>& excluded, const std::string& rel) {
   return std::find(excluded.begin(), excluded.end(), rel) != excluded.end();
