@@ -139,7 +139,10 @@ TEST_CASE("an unreadable source file is a failed operation; the others proceed")
 
 TEST_CASE("a source file growing during its copy is discarded with a clear error") {
   TempDir t;
-  WriteFile(t / "src/growing", kBig, kT0);
+  // 24 blocks at 150 ms each: the append below lands while the copy runs
+  // even when this process is descheduled for a second on a loaded machine.
+  const std::string long_file(24 << 20, 'G');
+  WriteFile(t / "src/growing", long_file, kT0);
   WriteFile(t / "src/steady", "steady", kT0);
   MakeDirs(t / "dest");
   Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log"), kSlow);
@@ -158,7 +161,7 @@ TEST_CASE("a source file growing during its copy is discarded with a clear error
   CHECK(TempFilesUnder(t / "dest").empty());
   // The next run copies the settled file.
   CHECK(RunHaSync(SyncArgs(t / "src", t / "dest", t / "log2")).exit_code == 0);
-  CHECK(ReadFile(t / "dest/growing") == kBig + "appended while copying");
+  CHECK(ReadFile(t / "dest/growing") == long_file + "appended while copying");
 }
 
 TEST_CASE("a second run of the same pair exits 0, says who holds the lock, touches nothing") {
