@@ -3,11 +3,16 @@
 // and listings within one directory concurrently, as an NFS client does;
 // the path-based front end (latencyfs_highlevel.cc) cannot.
 //
-// Inodes: every inode the kernel knows holds an O_PATH descriptor of the
-// backing file, found again by (st_dev, st_ino), so hard links share one
-// FUSE inode and a renamed entry keeps its inode (the descriptor follows the
-// file, not the name). An inode lives while the kernel's lookup count
-// (nlookup) is above zero; FORGET lowers it.
+// Inodes: a directory inode holds an O_PATH descriptor of the backing
+// directory, which follows it through renames. Any other inode holds only
+// its parent directory's inode and its name there, so a tree of a million
+// files needs no million descriptors (the container's RLIMIT_NOFILE may be
+// 20,000 and cannot be raised). Inodes are found again by (st_dev, st_ino),
+// so hard links share one FUSE inode; a rename done through the mount moves
+// the name; an unlinked or replaced file keeps working through its open
+// handles, while path-based requests on it get ESTALE, as on NFS. An inode
+// lives while the kernel's lookup count (nlookup) or the number of child
+// inodes naming it as parent is above zero; FORGET lowers the first.
 #define FUSE_USE_VERSION 314
 #include <fuse3/fuse_lowlevel.h>
 
@@ -35,11 +40,45 @@
 namespace latencyfs {
 namespace {
 
+// Closes the descriptor when the last user lets go, so a request that
+// resolved a path keeps its directory open while a FORGET frees the inode.
+struct DirFd {
+  explicit DirFd(int f) : fd(f) {}
+  ~DirFd() { close(fd); }
+  DirFd(const DirFd&) = delete;
+  DirFd& operator=(const DirFd&) = delete;
+  const int fd;
+};
+
 struct Inode {
-  int fd = -1;  // O_PATH | O_NOFOLLOW
+  std::shared_ptr<DirFd> dir;  // directories only: O_PATH | O_DIRECTORY
+  Inode* parent = nullptr;     // others: where the name lives; null once unlinked
+  std::string name;
+  std::map<const void*, int> open_files;  // handle -> its descriptor
+  std::shared_ptr<DirFd> orphan;          // a file unlinked while open: a dup of one
+
   dev_t dev = 0;
   ino_t ino = 0;
-  uint64_t nlookup = 0;  // guarded by InodeTable::mu_
+  uint64_t nlookup = 0;   // guarded by InodeTable::mu_, as all fields but dev/ino
+  uint64_t children = 0;  // non-directory inodes whose parent this is
+};
+
+// Where a request reaches an inode's backing file: (directory, name) for a
+// file, (directory, "") with AT_EMPTY_PATH for a directory.
+struct Target {
+  std::shared_ptr<DirFd> at;
+  std::string name;
+
+  bool ok() const { return at != nullptr; }
+  int fd() const { return at->fd; }
+  const char* c_name() const { return name.c_str(); }
+  int empty_path() const { return name.empty() ? AT_EMPTY_PATH : 0; }
+  // A path for calls that take no descriptor (open, chmod, truncate, access).
+  std::string Path() const {
+    std::string p = "/proc/self/fd/" + std::to_string(at->fd);
+    if (!name.empty()) p += "/" + name;
+    return p;
+  }
 };
 
 class InodeTable {
@@ -49,23 +88,34 @@ class InodeTable {
   Inode* Get(fuse_ino_t id) { return id == FUSE_ROOT_ID ? &root : reinterpret_cast<Inode*>(id); }
   fuse_ino_t Id(Inode* in) { return in == &root ? FUSE_ROOT_ID : reinterpret_cast<fuse_ino_t>(in); }
 
-  // Takes ownership of fd (an O_PATH descriptor of a file with attributes
-  // st); returns the inode with one more lookup.
-  Inode* Acquire(int fd, const struct stat& st) {
+  Target Where(Inode* in) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (in->dir) return {in->dir, ""};
+    if (in->parent != nullptr) return {in->parent->dir, in->name};
+    if (in->orphan) return {in->orphan, ""};
+    return {};
+  }
+
+  // The inode of `name` in `parent` (attributes st), with one more lookup.
+  // dir_fd: an O_PATH descriptor when st is a directory (taken over), else -1.
+  Inode* Acquire(Inode* parent, const std::string& name, int dir_fd, const struct stat& st) {
     std::lock_guard<std::mutex> lock(mu_);
     if (st.st_dev == root.dev && st.st_ino == root.ino) {
-      close(fd);
+      if (dir_fd >= 0) close(dir_fd);
       return &root;
     }
     auto& slot = by_file_[{st.st_dev, st.st_ino}];
-    if (slot) {
-      close(fd);
-    } else {
+    if (!slot) {
       slot = std::make_unique<Inode>();
-      slot->fd = fd;
       slot->dev = st.st_dev;
       slot->ino = st.st_ino;
+      if (dir_fd >= 0) {
+        slot->dir = std::make_shared<DirFd>(dir_fd);
+        dir_fd = -1;
+      }
     }
+    if (dir_fd >= 0) close(dir_fd);
+    if (!slot->dir && slot->parent == nullptr) Attach(slot.get(), parent, name);
     ++slot->nlookup;
     return slot.get();
   }
@@ -74,12 +124,74 @@ class InodeTable {
     if (in == &root) return;
     std::lock_guard<std::mutex> lock(mu_);
     in->nlookup -= std::min(n, in->nlookup);
-    if (in->nlookup > 0) return;
-    close(in->fd);
-    by_file_.erase({in->dev, in->ino});
+    FreeIfUnused(in);
+  }
+
+  // After a rename through the mount: the file now named `name` in `parent`
+  // (attributes st) is found there from now on.
+  void Moved(Inode* parent, const std::string& name, const struct stat& st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Inode* in = Find(st);
+    if (in == nullptr || in->dir) return;
+    Detach(in);
+    Attach(in, parent, name);
+  }
+
+  // After an unlink, or a rename that replaced it: the file of attributes st
+  // has lost its name.
+  void Unnamed(const struct stat& st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Inode* in = Find(st);
+    if (in == nullptr || in->dir) return;
+    Inode* parent = in->parent;
+    Detach(in);
+    // As an NFS client keeps an open file reachable after its unlink
+    // ("silly rename"), requests that name the inode keep working.
+    if (!in->open_files.empty() && !in->orphan) {
+      const int fd = dup(in->open_files.begin()->second);
+      if (fd >= 0) in->orphan = std::make_shared<DirFd>(fd);
+    }
+    if (parent != nullptr) FreeIfUnused(parent);
+  }
+
+  void Opened(Inode* in, const void* handle, int fd) {
+    std::lock_guard<std::mutex> lock(mu_);
+    in->open_files[handle] = fd;
+  }
+
+  void Closed(Inode* in, const void* handle) {
+    std::lock_guard<std::mutex> lock(mu_);
+    in->open_files.erase(handle);
   }
 
  private:
+  Inode* Find(const struct stat& st) {
+    auto it = by_file_.find({st.st_dev, st.st_ino});
+    return it == by_file_.end() ? nullptr : it->second.get();
+  }
+
+  void Attach(Inode* in, Inode* parent, const std::string& name) {
+    in->parent = parent;
+    in->name = name;
+    ++parent->children;
+  }
+
+  void Detach(Inode* in) {
+    if (in->parent == nullptr) return;
+    --in->parent->children;
+    in->parent = nullptr;
+    in->name.clear();
+  }
+
+  void FreeIfUnused(Inode* in) {
+    while (in != nullptr && in != &root && in->nlookup == 0 && in->children == 0) {
+      Inode* parent = in->parent;
+      Detach(in);
+      by_file_.erase({in->dev, in->ino});
+      in = parent;
+    }
+  }
+
   std::mutex mu_;
   std::map<std::pair<dev_t, ino_t>, std::unique_ptr<Inode>> by_file_;
 };
@@ -87,13 +199,19 @@ class InodeTable {
 InodeTable g_inodes;
 
 Inode* In(fuse_ino_t id) { return g_inodes.Get(id); }
+Target Where(fuse_ino_t id) { return g_inodes.Where(In(id)); }
 
-// open() and chmod() take no O_PATH descriptor; the process's own fd link
-// reaches the same file without its name.
-std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+// The descriptor of a directory inode. The kernel names only directories as
+// parents, and a directory's descriptor lives as long as its inode, which
+// the kernel keeps while the request runs.
+int DirFdOf(fuse_ino_t id) {
+  Inode* in = In(id);
+  return in->dir ? in->dir->fd : -1;
+}
 
-int StatOf(int fd, struct stat* st) {
-  return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+int StatOf(const Target& t, struct stat* st) {
+  if (!t.ok()) return ESTALE;
+  return fstatat(t.fd(), t.c_name(), st, t.empty_path() | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
 void FillEntry(fuse_entry_param* e, Inode* in, const struct stat& st) {
@@ -105,16 +223,23 @@ void FillEntry(fuse_entry_param* e, Inode* in, const struct stat& st) {
 }
 
 // Looks name up in parent without charging a round trip; 0 or an errno.
+// Directories get a descriptor (checked to be the file just stat'ed);
+// anything else is only named.
 int DoLookup(Inode* parent, const char* name, fuse_entry_param* e) {
-  const int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return errno;
+  const Target dir = g_inodes.Where(parent);
+  if (!dir.ok()) return ESTALE;
   struct stat st;
-  const int err = StatOf(fd, &st);
-  if (err != 0) {
-    close(fd);
-    return err;
+  if (fstatat(dir.fd(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  int dir_fd = -1;
+  if (S_ISDIR(st.st_mode)) {
+    dir_fd = openat(dir.fd(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir_fd < 0) return errno;
+    if (fstatat(dir_fd, "", &st, AT_EMPTY_PATH) != 0 || !S_ISDIR(st.st_mode)) {
+      close(dir_fd);
+      return ESTALE;
+    }
   }
-  FillEntry(e, g_inodes.Acquire(fd, st), st);
+  FillEntry(e, g_inodes.Acquire(parent, name, dir_fd, st), st);
   return 0;
 }
 
@@ -128,9 +253,9 @@ void ReplyEntryOf(fuse_req_t req, Inode* parent, const char* name) {
   }
 }
 
-void ReplyAttr(fuse_req_t req, int fd) {
+void ReplyAttr(fuse_req_t req, const Target& t) {
   struct stat st;
-  const int err = StatOf(fd, &st);
+  const int err = StatOf(t, &st);
   if (err != 0) {
     fuse_reply_err(req, err);
   } else {
@@ -237,10 +362,24 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+// fstat() of an open file: its handle reaches it even once unlinked.
+void GetAttrOfHandle(fuse_req_t req, fuse_file_info* fi) {
+  struct stat st;
+  if (fstat(FhOf(fi)->fd, &st) != 0) {
+    fuse_reply_err(req, errno);
+  } else {
+    fuse_reply_attr(req, &st, g_cfg.attr_timeout);
+  }
+}
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Count(Op::kGetattr);
   RoundTrip();
-  ReplyAttr(req, In(ino)->fd);
+  if (fi != nullptr && fi->fh != 0) {
+    GetAttrOfHandle(req, fi);
+  } else {
+    ReplyAttr(req, Where(ino));
+  }
 }
 
 timespec TimeArg(int to_set, int set_bit, int now_bit, const timespec& t) {
@@ -251,9 +390,10 @@ timespec TimeArg(int to_set, int set_bit, int now_bit, const timespec& t) {
 
 // One SETATTR may carry several attributes; each is applied in turn, with
 // the open file's descriptor where the kernel names one.
-int ApplySetAttr(Inode* in, const struct stat* attr, int to_set, fuse_file_info* fi) {
+int ApplySetAttr(const Target& t, const struct stat* attr, int to_set, fuse_file_info* fi) {
   const int ofd = fi != nullptr ? FhOf(fi)->fd : -1;
-  const std::string path = ProcPath(in->fd);
+  if (!t.ok() && ofd < 0) return ESTALE;
+  const std::string path = t.ok() ? t.Path() : std::string();
   if ((to_set & FUSE_SET_ATTR_MODE) != 0) {
     const int rc = ofd >= 0 ? fchmod(ofd, attr->st_mode) : chmod(path.c_str(), attr->st_mode);
     if (rc != 0) return errno;
@@ -261,7 +401,9 @@ int ApplySetAttr(Inode* in, const struct stat* attr, int to_set, fuse_file_info*
   if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0) {
     const uid_t uid = (to_set & FUSE_SET_ATTR_UID) != 0 ? attr->st_uid : static_cast<uid_t>(-1);
     const gid_t gid = (to_set & FUSE_SET_ATTR_GID) != 0 ? attr->st_gid : static_cast<gid_t>(-1);
-    if (fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    const int rc = ofd >= 0 ? fchown(ofd, uid, gid)
+                            : fchownat(t.fd(), t.c_name(), uid, gid, t.empty_path() | AT_SYMLINK_NOFOLLOW);
+    if (rc != 0) return errno;
   }
   if ((to_set & FUSE_SET_ATTR_SIZE) != 0) {
     const int rc = ofd >= 0 ? ftruncate(ofd, attr->st_size) : truncate(path.c_str(), attr->st_size);
@@ -271,7 +413,9 @@ int ApplySetAttr(Inode* in, const struct stat* attr, int to_set, fuse_file_info*
                  FUSE_SET_ATTR_MTIME_NOW)) != 0) {
     const timespec tv[2] = {TimeArg(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, attr->st_atim),
                             TimeArg(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim)};
-    if (utimensat(in->fd, "", tv, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    const int rc = ofd >= 0 ? futimens(ofd, tv)
+                            : utimensat(t.fd(), t.c_name(), tv, t.empty_path() | AT_SYMLINK_NOFOLLOW);
+    if (rc != 0) return errno;
   }
   return 0;
 }
@@ -279,12 +423,14 @@ int ApplySetAttr(Inode* in, const struct stat* attr, int to_set, fuse_file_info*
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   Count(Op::kSetattr);
   RoundTrip();
-  Inode* in = In(ino);
-  const int err = ApplySetAttr(in, attr, to_set, fi);
+  const Target t = Where(ino);
+  const int err = ApplySetAttr(t, attr, to_set, fi);
   if (err != 0) {
     fuse_reply_err(req, err);
+  } else if (fi != nullptr) {
+    GetAttrOfHandle(req, fi);
   } else {
-    ReplyAttr(req, in->fd);
+    ReplyAttr(req, t);
   }
 }
 
@@ -292,7 +438,8 @@ void ReadLink(fuse_req_t req, fuse_ino_t ino) {
   Count(Op::kReadlink);
   RoundTrip();
   char buf[PATH_MAX + 1];
-  const ssize_t n = readlinkat(In(ino)->fd, "", buf, PATH_MAX);
+  const Target t = Where(ino);
+  const ssize_t n = t.ok() ? readlinkat(t.fd(), t.c_name(), buf, PATH_MAX) : (errno = ESTALE, -1);
   if (n < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -304,7 +451,7 @@ void ReadLink(fuse_req_t req, fuse_ino_t ino) {
 void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   Count(Op::kMknod);
   RoundTrip();
-  if (mknodat(In(parent)->fd, name, mode, rdev) != 0) {
+  if (mknodat(DirFdOf(parent), name, mode, rdev) != 0) {
     fuse_reply_err(req, errno);
     return;
   }
@@ -314,7 +461,7 @@ void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
 void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   Count(Op::kMkdir);
   RoundTrip();
-  if (mkdirat(In(parent)->fd, name, mode) != 0) {
+  if (mkdirat(DirFdOf(parent), name, mode) != 0) {
     fuse_reply_err(req, errno);
     return;
   }
@@ -324,7 +471,7 @@ void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 void SymLink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
   Count(Op::kSymlink);
   RoundTrip();
-  if (symlinkat(target, In(parent)->fd, name) != 0) {
+  if (symlinkat(target, DirFdOf(parent), name) != 0) {
     fuse_reply_err(req, errno);
     return;
   }
@@ -334,12 +481,8 @@ void SymLink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* 
 void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   Count(Op::kLink);
   RoundTrip();
-  // AT_EMPTY_PATH links the descriptor's file itself (needs
-  // CAP_DAC_READ_SEARCH); the fd link through /proc does without.
-  int rc = linkat(In(ino)->fd, "", In(newparent)->fd, newname, AT_EMPTY_PATH);
-  if (rc != 0 && (errno == ENOENT || errno == EPERM)) {
-    rc = linkat(AT_FDCWD, ProcPath(In(ino)->fd).c_str(), In(newparent)->fd, newname, AT_SYMLINK_FOLLOW);
-  }
+  const Target t = Where(ino);
+  const int rc = t.ok() ? linkat(t.fd(), t.c_name(), DirFdOf(newparent), newname, 0) : (errno = ESTALE, -1);
   if (rc != 0) {
     fuse_reply_err(req, errno);
     return;
@@ -350,28 +493,49 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Count(Op::kUnlink);
   RoundTrip();
-  fuse_reply_err(req, unlinkat(In(parent)->fd, name, 0) == 0 ? 0 : errno);
+  const int dir = DirFdOf(parent);
+  struct stat st;
+  const bool known = fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (unlinkat(dir, name, 0) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  if (known) g_inodes.Unnamed(st);
+  fuse_reply_err(req, 0);
 }
 
 void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Count(Op::kRmdir);
   RoundTrip();
-  fuse_reply_err(req, unlinkat(In(parent)->fd, name, AT_REMOVEDIR) == 0 ? 0 : errno);
+  fuse_reply_err(req, unlinkat(DirFdOf(parent), name, AT_REMOVEDIR) == 0 ? 0 : errno);
 }
 
 void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
             unsigned int flags) {
   Count(Op::kRename);
   RoundTrip();
-  const int rc = renameat2(In(parent)->fd, name, In(newparent)->fd, newname, flags);
-  fuse_reply_err(req, rc == 0 ? 0 : errno);
+  const int from = DirFdOf(parent);
+  const int to = DirFdOf(newparent);
+  struct stat replaced;
+  const bool replaces = (flags & RENAME_NOREPLACE) == 0 && fstatat(to, newname, &replaced, AT_SYMLINK_NOFOLLOW) == 0;
+  if (renameat2(from, name, to, newname, flags) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  // With RENAME_EXCHANGE both names move; otherwise the old target lost its name.
+  struct stat moved;
+  if (replaces && (flags & RENAME_EXCHANGE) == 0) g_inodes.Unnamed(replaced);
+  if (replaces && (flags & RENAME_EXCHANGE) != 0) g_inodes.Moved(In(parent), name, replaced);
+  if (fstatat(to, newname, &moved, AT_SYMLINK_NOFOLLOW) == 0) g_inodes.Moved(In(newparent), newname, moved);
+  fuse_reply_err(req, 0);
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Count(Op::kOpen);
   RoundTrip();
   OpenRevalidate();
-  const int fd = open(ProcPath(In(ino)->fd).c_str(), (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC);
+  const Target t = Where(ino);
+  const int fd = t.ok() ? open(t.Path().c_str(), (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC) : (errno = ESTALE, -1);
   if (fd < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -379,7 +543,9 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto* h = new FileHandle;
   h->fd = fd;
   fi->fh = reinterpret_cast<uint64_t>(h);
+  g_inodes.Opened(In(ino), h, fd);
   if (fuse_reply_open(req, fi) != 0) {
+    g_inodes.Closed(In(ino), h);
     close(fd);
     delete h;
   }
@@ -389,7 +555,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Count(Op::kCreate);
   RoundTrip();
   Inode* dir = In(parent);
-  const int fd = openat(dir->fd, name, ((fi->flags | O_CREAT) & ~O_NOFOLLOW) | O_CLOEXEC, mode);
+  const int fd = openat(DirFdOf(parent), name, ((fi->flags | O_CREAT) & ~O_NOFOLLOW) | O_CLOEXEC, mode);
   if (fd < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -404,7 +570,9 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   auto* h = new FileHandle;
   h->fd = fd;
   fi->fh = reinterpret_cast<uint64_t>(h);
+  g_inodes.Opened(In(e.ino), h, fd);
   if (fuse_reply_create(req, &e, fi) != 0) {
+    g_inodes.Closed(In(e.ino), h);
     g_inodes.Forget(In(e.ino), 1);
     close(fd);
     delete h;
@@ -445,10 +613,11 @@ void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_err(req, 0);
 }
 
-void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Count(Op::kRelease);
   RoundTrip();  // NFSv4 CLOSE is a round trip too
   FileHandle* h = FhOf(fi);
+  g_inodes.Closed(In(ino), h);
   CommitIfDirty(h);
   close(h->fd);
   delete h;
@@ -464,11 +633,11 @@ void FSync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   fuse_reply_err(req, (datasync ? fdatasync(h->fd) : fsync(h->fd)) == 0 ? 0 : errno);
 }
 
-void StatFs(fuse_req_t req, fuse_ino_t ino) {
+void StatFs(fuse_req_t req, fuse_ino_t) {
   Count(Op::kStatfs);
   RoundTrip();
   struct statvfs st;
-  if (fstatvfs(In(ino)->fd, &st) != 0) {
+  if (fstatvfs(g_inodes.root.dir->fd, &st) != 0) {
     fuse_reply_err(req, errno);
   } else {
     fuse_reply_statfs(req, &st);
@@ -478,7 +647,8 @@ void StatFs(fuse_req_t req, fuse_ino_t ino) {
 void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
   Count(Op::kAccess);
   RoundTrip();
-  const int rc = faccessat(AT_FDCWD, ProcPath(In(ino)->fd).c_str(), mask, 0);
+  const Target t = Where(ino);
+  const int rc = t.ok() ? faccessat(AT_FDCWD, t.Path().c_str(), mask, 0) : (errno = ESTALE, -1);
   fuse_reply_err(req, rc == 0 ? 0 : errno);
 }
 
@@ -626,7 +796,7 @@ void ServeDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Count(Op::kOpendir);
   RoundTrip();
-  const int fd = openat(In(ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int fd = openat(DirFdOf(ino), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -709,11 +879,11 @@ fuse_lowlevel_ops Operations() {
 bool OpenRoot() {
   const int fd = open(g_cfg.backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
-  if (fd < 0 || StatOf(fd, &st) != 0) {
+  if (fd < 0 || fstatat(fd, "", &st, AT_EMPTY_PATH) != 0) {
     std::fprintf(stderr, "latencyfs: open %s: %s\n", g_cfg.backing.c_str(), std::strerror(errno));
     return false;
   }
-  g_inodes.root.fd = fd;
+  g_inodes.root.dir = std::make_shared<DirFd>(fd);
   g_inodes.root.dev = st.st_dev;
   g_inodes.root.ino = st.st_ino;
   g_inodes.root.nlookup = 1;
