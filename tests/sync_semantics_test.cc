@@ -358,4 +358,26 @@ TEST_CASE("owner and group are preserved when running as root") {
   CHECK(st.st_gid == 4321u);
 }
 
+// A temp file's owner is checked right after its create (no chown when it
+// already matches); a set-group-ID dest directory gives new files its group,
+// which must still be put back to the source's.
+TEST_CASE("the source's group wins over a set-group-ID dest directory") {
+  if (::geteuid() != 0) return;  // covered where the suite runs as root (CI)
+  TempDir t;
+  WriteFile(t / "src/sub/mine", "m", kT0);
+  WriteFile(t / "src/sub/theirs", "t", kT0);
+  REQUIRE(::chown((t / "src/sub/mine").c_str(), 0, 0) == 0);
+  REQUIRE(::chown((t / "src/sub/theirs").c_str(), 0, 4321) == 0);
+  MakeDirs(t / "dest/sub");
+  REQUIRE(::chown((t / "dest/sub").c_str(), 0, 4321) == 0);
+  REQUIRE(::chmod((t / "dest/sub").c_str(), 02755) == 0);
+  REQUIRE(RunHaSync(SyncArgs(t / "src", t / "dest", t / "log")).exit_code == 0);
+  struct stat st;
+  REQUIRE(::lstat((t / "dest/sub/mine").c_str(), &st) == 0);
+  CHECK(st.st_uid == 0u);
+  CHECK(st.st_gid == 0u);
+  REQUIRE(::lstat((t / "dest/sub/theirs").c_str(), &st) == 0);
+  CHECK(st.st_gid == 4321u);
+}
+
 }  // namespace ha_sync::test

@@ -105,6 +105,7 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   Fd dst(::openat(dest_dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   create.mode));
   if (dst.get() < 0) return Status::FromErrno(errno, "create temp file for", display);
+  const bool owner_is_set = !ShouldPreserveOwner() || HasOwner(dst.get(), before.st_uid, before.st_gid);
 
   auto fail = [&](Status s) {
     ::unlinkat(dest_dirfd, tmp.c_str(), 0);
@@ -151,7 +152,7 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   source.mode = before.st_mode & 07777;
   source.uid = before.st_uid;
   source.gid = before.st_gid;
-  s = FinishTempFile(dst.get(), source, written_end, create.exact, display);
+  s = FinishTempFile(dst.get(), source, written_end, create.exact, owner_is_set, display);
   if (!s.ok()) return fail(s);
   if (options.fsync && ::fsync(dst.get()) != 0) return fail(Status::FromErrno(errno, "fsync", display));
   if (::close(dst.release()) != 0) return fail(Status::FromErrno(errno, "close", display));
@@ -166,11 +167,11 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
 }
 
 Status FinishTempFile(int dst_fd, const Entry& source, int64_t written_end, bool mode_is_set,
-                      const std::string& display) {
+                      bool owner_is_set, const std::string& display) {
   if (written_end != source.size && ::ftruncate(dst_fd, source.size) != 0) {
     return Status::FromErrno(errno, "truncate", display);
   }
-  return ApplyAttributes(dst_fd, source, display, mode_is_set);
+  return ApplyAttributes(dst_fd, source, display, mode_is_set, owner_is_set);
 }
 
 Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,

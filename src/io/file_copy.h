@@ -50,11 +50,11 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
 
 // The last step of every copy into a temp file `dst_fd`: the size, when
 // `written_end` (the end of the last block written; -1: unknown) falls
-// short of it because trailing zeros were left as a hole; then owner, mode
-// (unless `mode_is_set` at create) and times of `source`. Fewer steps are
-// fewer round trips on NFS.
+// short of it because trailing zeros were left as a hole; then owner
+// (unless `owner_is_set`, see HasOwner), mode (unless `mode_is_set` at
+// create) and times of `source`. Fewer steps are fewer round trips on NFS.
 Status FinishTempFile(int dst_fd, const Entry& source, int64_t written_end, bool mode_is_set,
-                      const std::string& display);
+                      bool owner_is_set, const std::string& display);
 
 // Re-creates the symlink `like` (its target and times) as dest_dirfd/name.
 Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,

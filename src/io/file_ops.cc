@@ -111,8 +111,9 @@ Status SetTimes(int dirfd, const std::string& name, int64_t atime_ns, int64_t mt
   return Status::Ok();
 }
 
-Status ApplyAttributes(int fd, const Entry& like, const std::string& display, bool mode_is_set) {
-  if (ShouldPreserveOwner() && ::fchown(fd, like.uid, like.gid) != 0) {
+Status ApplyAttributes(int fd, const Entry& like, const std::string& display, bool mode_is_set,
+                       bool owner_is_set) {
+  if (!owner_is_set && ShouldPreserveOwner() && ::fchown(fd, like.uid, like.gid) != 0) {
     if (errno != EPERM && errno != EINVAL) return Status::FromErrno(errno, "chown", display);
     ReportOwnerRefused(display, errno);
   }
@@ -123,6 +124,11 @@ Status ApplyAttributes(int fd, const Entry& like, const std::string& display, bo
   const struct timespec times[2] = {ToTimespec(like.atime_ns), ToTimespec(like.mtime_ns)};
   if (::futimens(fd, times) != 0) return Status::FromErrno(errno, "set times", display);
   return Status::Ok();
+}
+
+bool HasOwner(int fd, uid_t uid, gid_t gid) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && st.st_uid == uid && st.st_gid == gid;
 }
 
 namespace {

@@ -35,9 +35,18 @@ Status SetTimes(int dirfd, const std::string& name, int64_t atime_ns, int64_t mt
                 const std::string& display);
 
 // Applies mode, owner (when permitted) and times to an open fd. Each is a
-// round trip (SETATTR) on NFS: the mode is skipped when `mode_is_set` (the
-// file was created with exactly like.mode, see CreateModeFor).
-Status ApplyAttributes(int fd, const Entry& like, const std::string& display, bool mode_is_set = false);
+// round trip (SETATTR) on NFS, and a chown after writes costs a GETATTR
+// too: the mode is skipped when `mode_is_set` (the file was created with
+// exactly like.mode, see CreateModeFor), the owner when `owner_is_set`
+// (see HasOwner).
+Status ApplyAttributes(int fd, const Entry& like, const std::string& display, bool mode_is_set = false,
+                       bool owner_is_set = false);
+
+// Whether the file open as fd is owned by uid:gid already. Meant right after
+// creating it: its attributes then come with the create's reply (NFS and
+// FUSE cache them), so this costs no round trip, where asking after writes
+// would.
+bool HasOwner(int fd, uid_t uid, gid_t gid);
 
 // The mode to create a file with so that it needs no chmod afterwards.
 struct CreateMode {

@@ -293,6 +293,7 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
     return fail(Status::Error("source '" + EscapeForDisplay(display) + "' is no longer a regular file"));
   }
   ::posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+  const bool owner_is_set = !ShouldPreserveOwner() || HasOwner(dst, before.stx_uid, before.stx_gid);
 
   // Chunked data: up to queue_depth chunks read ahead; hashed in offset
   // order; written (unless all zeros) from the same buffer; a written
@@ -458,7 +459,7 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
   source.gid = before.stx_gid;
   const bool mode_is_set = create.exact && options.expected_mode >= 0 &&
                            static_cast<mode_t>(options.expected_mode) == source.mode;
-  Status s = FinishTempFile(dst, source, /*written_end=*/-1, mode_is_set, display);
+  Status s = FinishTempFile(dst, source, /*written_end=*/-1, mode_is_set, owner_is_set, display);
   if (!s.ok()) return fail(s);
   if (options.fsync) {
     Request sync;
