@@ -129,7 +129,13 @@ std::unique_ptr<Walker::Listing> Walker::ListPending(const PendingDir& p, const 
   l->src_status = OpenAndList(p.parent->src_fd, p.src.name, rel, &l->src_fd, &l->src);
   // A source that cannot be read fails the directory: its dest is not needed.
   if (!l->src_status.ok()) return l;
-  if ((p.dest_exists || p.created) && p.parent->dest_fd >= 0) {
+  if (p.created && !p.dest_exists && p.parent->dest_fd >= 0) {
+    // Made empty by this run a moment ago: listing it would only cost an
+    // OPENDIR, a READDIR and a RELEASEDIR round trip on NFS.
+    auto opened = io::OpenChildDir(p.parent->dest_fd, p.src.name, rel);
+    if (opened.ok()) l->dest_fd.reset(*opened);
+    l->dest_status = opened.status();
+  } else if (p.dest_exists && p.parent->dest_fd >= 0) {
     l->dest_status = OpenAndList(p.parent->dest_fd, p.src.name, rel, &l->dest_fd, &l->dest);
   }
   return l;
