@@ -856,7 +856,12 @@ Measurement MeasureMd5(unsigned threads, size_t block_size, int64_t max_bytes, c
     if (buf.data == nullptr) return;
     FillRandom(buf.data, block_size);
     io::Md5 md5;
-    while (!bounds.Over()) {
+    // At least one block per thread whatever the deadline: filling the
+    // buffer may use up a short bound on a loaded machine, and a rate of
+    // zero would be no measurement at all.
+    bool first = true;
+    while (first || !bounds.Over()) {
+      first = false;
       if (budget.fetch_sub(static_cast<int64_t>(block_size)) <= 0) return;
       md5.Update(buf.data, block_size);
       bytes.fetch_add(static_cast<int64_t>(block_size));
