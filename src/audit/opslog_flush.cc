@@ -105,6 +105,9 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
         open_intents.emplace(std::make_pair(intent->op.operation, intent->op.filepath), intent->op);
       } else if (const auto* f = std::get_if<RunFooter>(&line)) {
         footer = *f;
+      } else if (std::holds_alternative<OpStale>(line)) {
+        ++counts.stale;
+        ++counts.skipped;
       }
     }
     // The process died between announcing these and recording their
