@@ -138,6 +138,8 @@ TEST_CASE("apply of an untouched plan does what a normal run does") {
   RunOutput plan = planned.DryRun();
   INFO(plan.out, plan.err);
   REQUIRE(plan.exit_code == 0);
+  CHECK(plan.out.find("ha-sync: plan " + planned.PlanId() + "; to make exactly these changes: "
+                      "ha-sync apply --plan " + planned.PlanId()) != std::string::npos);
   RunOutput applied = planned.Apply(planned.PlanId());
   INFO(applied.out, applied.err);
   CHECK(applied.exit_code == 0);
@@ -292,6 +294,7 @@ TEST_CASE("an unchanged dry-run keeps the stored plan with fresh preconditions")
   RunOutput again = p.DryRun();
   REQUIRE(again.exit_code == 0);
   CHECK(again.out.find("Dry-run already current") != std::string::npos);
+  CHECK(again.out.find("ha-sync: plan " + id + ";") != std::string::npos);
   CHECK(p.PlanId() == id);
   RunOutput r = p.Apply(id);
   INFO(r.out, r.err);

@@ -124,6 +124,7 @@ Result<bool> AuditRun::DryRunIsCurrent(Outcome* outcome) {
   if (reader.bad_lines() > 0) return false;
   outcome->current_as_of_ms = (*last)->started_at_ms;
   outcome->current_run_id = (*last)->run_id;
+  outcome->current_id = (*last)->id;
   return current == *stored;
 }
 
@@ -160,6 +161,7 @@ AuditRun::Outcome AuditRun::Finish(const RunFooter& footer) {
   }
   outcome.stored = r->outcome == FlushOutcome::kFlushed ||
                    r->outcome == FlushOutcome::kAlreadyFlushed;
+  outcome.iteration_id = r->iteration_id;
   return outcome;
 }
 

@@ -143,6 +143,7 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
     }
     if (Status s = writer.Finish(*footer); !s.ok()) return s;
     result.rows = writer.rows();
+    result.iteration_id = writer.iteration_id();
     result.outcome = FlushOutcome::kFlushed;
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {

@@ -444,6 +444,12 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest*
     std::printf("%s\n", audit::AuditRun::AlreadyCurrentMessage(stored.current_as_of_ms).c_str());
     KeepPlanOfCurrentDryRun(options, header.run_id, stored.current_run_id);
   }
+  const int64_t plan_id = stored.dry_run_current ? stored.current_id : stored.iteration_id;
+  if (options.dry_run && footer.status == RunStatus::kSuccess && plan_id > 0) {
+    std::printf("ha-sync: plan %lld; to make exactly these changes: ha-sync apply --plan %lld "
+                "<these options without --dry-run>\n",
+                static_cast<long long>(plan_id), static_cast<long long>(plan_id));
+  }
   if (apply != nullptr) {
     std::printf("ha-sync: applied plan %lld: %lld planned operation(s) skipped as stale\n",
                 static_cast<long long>(apply->plan_id), static_cast<long long>(c.stale));
