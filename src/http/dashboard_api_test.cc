@@ -216,6 +216,10 @@ TEST_CASE("/api/pairs: the pending plan, its biggest deletes first, and whether 
     CHECK(applied.at("applied_by").at("id").as_int64() ==
           FindDirection(*FindPair(v, "music"), "dell-to-hp")->at("last_real").at("id").as_int64());
     CHECK(applied.at("applied_by").at("status").as_string() == "success");
+    const json::object& apply_run = FindDirection(*FindPair(v, "music"), "dell-to-hp")->at("last_real").as_object();
+    CHECK(apply_run.at("plan_id").as_int64() == id);
+    CHECK(apply_run.at("files_stale").as_int64() == 0);
+    CHECK(FindDirection(*FindPair(v, "music"), "dell-to-hp")->at("last_dry_run").at("plan_id").is_null());
   }
 }
 
