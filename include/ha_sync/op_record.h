@@ -46,6 +46,9 @@ struct RunCounts {
   int64_t skipped = 0;
   int64_t failed = 0;
   int64_t bytes_transferred = 0;
+  // `ha-sync apply`: planned operations skipped because a precondition
+  // changed since the plan (also counted in `skipped`).
+  int64_t stale = 0;
 
   // Counts one finished operation (success goes to its kind, fail to failed).
   void Add(const OpRecord& op);
@@ -59,6 +62,8 @@ struct RunHeader {
   std::string dest;
   int64_t started_at_ms = 0;
   bool dry_run = false;
+  // `ha-sync apply`: the id (sync_iterations.id) of the dry-run it executes.
+  std::optional<int64_t> plan_id;
 };
 
 struct RunFooter {

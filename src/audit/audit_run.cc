@@ -97,7 +97,7 @@ void AuditRun::FlushLeftovers() {
   }
 }
 
-Result<bool> AuditRun::DryRunIsCurrent(int64_t* as_of_ms) {
+Result<bool> AuditRun::DryRunIsCurrent(Outcome* outcome) {
   auto last = store_->LastSuccessfulDryRun(header_.pair, header_.direction);
   if (!last.ok()) return last.status();
   if (!last->has_value()) return false;
@@ -122,7 +122,9 @@ Result<bool> AuditRun::DryRunIsCurrent(int64_t* as_of_ms) {
   ::close(fd);
   if (!status.ok()) return status;
   if (reader.bad_lines() > 0) return false;
-  *as_of_ms = (*last)->started_at_ms;
+  outcome->current_as_of_ms = (*last)->started_at_ms;
+  outcome->current_run_id = (*last)->run_id;
+  outcome->current_id = (*last)->id;
   return current == *stored;
 }
 
@@ -138,8 +140,8 @@ AuditRun::Outcome AuditRun::Finish(const RunFooter& footer) {
   if (!leftovers_done_) FlushLeftovers();
   if (!store_) return outcome;
   if (header_.dry_run && footer.status == RunStatus::kSuccess) {
-    int64_t as_of = 0;
-    auto current = DryRunIsCurrent(&as_of);
+    Outcome matched;
+    auto current = DryRunIsCurrent(&matched);
     if (!current.ok()) {
       WarnDb(current.status().message());
       return outcome;
@@ -148,9 +150,8 @@ AuditRun::Outcome AuditRun::Finish(const RunFooter& footer) {
       if (::unlink(opslog_path_.c_str()) != 0) {
         warn_(Status::FromErrno(errno, "delete opslog", opslog_path_).message());
       }
-      outcome.dry_run_current = true;
-      outcome.current_as_of_ms = as_of;
-      return outcome;
+      matched.dry_run_current = true;
+      return matched;
     }
   }
   auto r = FlushOpslog(store_.get(), opslog_path_);
@@ -160,6 +161,7 @@ AuditRun::Outcome AuditRun::Finish(const RunFooter& footer) {
   }
   outcome.stored = r->outcome == FlushOutcome::kFlushed ||
                    r->outcome == FlushOutcome::kAlreadyFlushed;
+  outcome.iteration_id = r->iteration_id;
   return outcome;
 }
 

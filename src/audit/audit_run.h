@@ -51,8 +51,11 @@ class AuditRun {
 
   struct Outcome {
     bool stored = false;           // the run's rows are in the database
+    int64_t iteration_id = 0;      // its sync_iterations.id when this Finish wrote it
     bool dry_run_current = false;  // unchanged dry-run: nothing written
     int64_t current_as_of_ms = 0;  // started_at of the dry-run it matches
+    std::string current_run_id;    // and its run_id (empty when NULL)
+    int64_t current_id = 0;        // and its id (the plan id, docs/cli.md)
   };
   Outcome Finish(const RunFooter& footer);
 
@@ -66,7 +69,7 @@ class AuditRun {
   bool Connect();
   void WarnDb(const std::string& what);
   void FlushLeftovers();
-  Result<bool> DryRunIsCurrent(int64_t* as_of_ms);
+  Result<bool> DryRunIsCurrent(Outcome* outcome);
 
   const Config config_;
   const RunHeader header_;

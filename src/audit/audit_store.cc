@@ -40,10 +40,11 @@ Result<std::unique_ptr<AuditStore>> AuditStore::Open(const Dsn& dsn) {
 Status AuditStore::InsertIteration(const RunHeader& h) {
   return conn_->Exec(
       "INSERT INTO sync_iterations (sync_pair, direction, src, dest, started_at, status, dry_run, "
-      "run_id) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+      "run_id, plan_id) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
       {FitColumn(h.pair, kMaxPairChars), FitColumn(h.direction, kMaxDirectionChars),
        FitColumn(h.src, kMaxRootChars), FitColumn(h.dest, kMaxRootChars),
-       FormatSqlTime(h.started_at_ms), int64_t{h.dry_run ? 1 : 0}, h.run_id});
+       FormatSqlTime(h.started_at_ms), int64_t{h.dry_run ? 1 : 0}, h.run_id,
+       h.plan_id ? SqlValue(*h.plan_id) : SqlValue(nullptr)});
 }
 
 Status AuditStore::InsertRunning(const RunHeader& header) {
@@ -58,7 +59,7 @@ Status AuditStore::InsertRunning(const RunHeader& header) {
 Result<std::optional<IterationRef>> AuditStore::LastSuccessfulDryRun(const std::string& pair,
                                                                      const std::string& direction) {
   auto rows = conn_->QueryAll(
-      "SELECT id, started_at FROM sync_iterations WHERE sync_pair = ? AND direction = ? AND "
+      "SELECT id, started_at, run_id FROM sync_iterations WHERE sync_pair = ? AND direction = ? AND "
       "dry_run = 1 AND status = 'success' ORDER BY started_at DESC, id DESC LIMIT 1",
       {FitColumn(pair, kMaxPairChars), FitColumn(direction, kMaxDirectionChars)});
   if (!rows.ok()) return rows.status();
@@ -69,6 +70,7 @@ Result<std::optional<IterationRef>> AuditStore::LastSuccessfulDryRun(const std::
       !ParseSqlTime(started, &ref.started_at_ms)) {
     return Status::Error("unexpected values in sync_iterations (" + conn_->Describe() + ")");
   }
+  GetText(rows->front()[2], &ref.run_id);  // NULL in rows of the seed's tools
   return std::optional<IterationRef>(ref);
 }
 
@@ -272,12 +274,12 @@ Status AuditStore::RunWriter::Finish(const RunFooter& f) {
   Status s = conn->Exec(
       "UPDATE sync_iterations SET status = ?, ended_at = ?, files_created = ?, files_updated = ?, "
       "files_deleted = ?, files_skipped = ?, files_failed = ?, total_bytes_transferred = ?, "
-      "error_message = ?, clock_skew_ns = ?, mtime_precision_ns = ? WHERE id = ?",
+      "error_message = ?, clock_skew_ns = ?, mtime_precision_ns = ?, files_stale = ? WHERE id = ?",
       {std::string(ToString(f.status)), FormatSqlTime(f.ended_at_ms), ClampInt(f.counts.created),
        ClampInt(f.counts.updated), ClampInt(f.counts.deleted), ClampInt(f.counts.skipped),
        ClampInt(f.counts.failed), f.counts.bytes_transferred,
        OptText(f.error_message, kMaxRunErrorChars), OptInt(f.clock_skew_ns),
-       OptInt(f.mtime_precision_ns), iteration_id_});
+       OptInt(f.mtime_precision_ns), ClampInt(f.counts.stale), iteration_id_});
   if (!s.ok()) {
     Rollback();
     return s;

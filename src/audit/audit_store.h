@@ -30,6 +30,7 @@ namespace ha_sync::audit {
 struct IterationRef {
   int64_t id = 0;
   int64_t started_at_ms = 0;
+  std::string run_id;  // empty when NULL
 };
 
 struct PruneResult {

@@ -105,6 +105,9 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
         open_intents.emplace(std::make_pair(intent->op.operation, intent->op.filepath), intent->op);
       } else if (const auto* f = std::get_if<RunFooter>(&line)) {
         footer = *f;
+      } else if (std::holds_alternative<OpStale>(line)) {
+        ++counts.stale;
+        ++counts.skipped;
       }
     }
     // The process died between announcing these and recording their
@@ -140,6 +143,7 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
     }
     if (Status s = writer.Finish(*footer); !s.ok()) return s;
     result.rows = writer.rows();
+    result.iteration_id = writer.iteration_id();
     result.outcome = FlushOutcome::kFlushed;
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {

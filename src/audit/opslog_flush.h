@@ -54,6 +54,7 @@ struct FlushResult {
   RunHeader header;
   bool crashed = false;   // no footer: written as 'failed'
   int64_t rows = 0;       // operation rows written
+  int64_t iteration_id = 0;  // the run's sync_iterations.id (0: not known)
   int64_t bad_lines = 0;  // unreadable lines skipped
 };
 

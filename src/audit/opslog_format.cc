@@ -108,6 +108,7 @@ std::string FormatHeaderLine(const RunHeader& h) {
   o["dest"] = EncodePathForText(h.dest);
   o["started_at"] = FormatUtcMs(h.started_at_ms);
   o["dry_run"] = h.dry_run;
+  if (h.plan_id) o["plan_id"] = *h.plan_id;
   return Serialize(o);
 }
 
@@ -225,6 +226,16 @@ std::string FormatFooterLine(const RunFooter& f) {
   o["error_message"] = OptStr(f.error_message);
   o["clock_skew_ns"] = OptInt(f.clock_skew_ns);
   o["mtime_precision_ns"] = OptInt(f.mtime_precision_ns);
+  o["files_stale"] = f.counts.stale;
+  return Serialize(o);
+}
+
+std::string FormatStaleLine(const OpStale& stale) {
+  json::object o;
+  o["type"] = "stale";
+  o["operation"] = ToString(stale.operation);
+  o["filepath"] = EncodePathForText(stale.filepath);
+  o["reason"] = IsValidUtf8(stale.reason) ? stale.reason : EscapeForDisplay(stale.reason);
   return Serialize(o);
 }
 
@@ -263,6 +274,8 @@ Result<OpslogLine> ParseOpslogLine(const std::string& line) {
         !DecodePathFromText(dest, &h.dest)) {
       return Bad("malformed header");
     }
+    int64_t plan_id = 0;
+    if (GetInt(o, "plan_id", &plan_id)) h.plan_id = plan_id;
     return OpslogLine(std::move(h));
   }
   if (type == "op") {
@@ -300,6 +313,7 @@ Result<OpslogLine> ParseOpslogLine(const std::string& line) {
         !GetOptInt(o, "mtime_precision_ns", &f.mtime_precision_ns)) {
       return Bad("malformed footer");
     }
+    GetInt(o, "files_stale", &f.counts.stale);  // absent before `ha-sync apply` existed
     return OpslogLine(std::move(f));
   }
   if (type == "intent") {
@@ -313,6 +327,16 @@ Result<OpslogLine> ParseOpslogLine(const std::string& line) {
       return Bad("malformed intent");
     }
     return OpslogLine(std::move(intent));
+  }
+  if (type == "stale") {
+    OpStale stale;
+    std::string kind, path;
+    if (!GetString(o, "operation", &kind) || !ParseOpKind(kind, &stale.operation) ||
+        !GetString(o, "filepath", &path) || !DecodePathFromText(path, &stale.filepath) ||
+        !GetString(o, "reason", &stale.reason)) {
+      return Bad("malformed stale line");
+    }
+    return OpslogLine(std::move(stale));
   }
   return Bad("unknown type");
 }

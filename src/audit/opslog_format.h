@@ -30,7 +30,16 @@ struct OpIntent {
   OpRecord op;
 };
 
-using OpslogLine = std::variant<RunHeader, OpRecord, RunFooter, OpIntent>;
+// A "stale" line (`ha-sync apply`): a planned operation skipped because a
+// precondition changed since the plan. Not a sync_operations row.
+struct OpStale {
+  OpKind operation = OpKind::kCreate;
+  std::string filepath;
+  std::string reason;
+};
+std::string FormatStaleLine(const OpStale& stale);
+
+using OpslogLine = std::variant<RunHeader, OpRecord, RunFooter, OpIntent, OpStale>;
 // Parses one line; the error names what is wrong but not the whole line.
 Result<OpslogLine> ParseOpslogLine(const std::string& line);
 

@@ -39,17 +39,18 @@ TEST_CASE("op lines round-trip, including non-UTF-8 paths and nulls") {
 
 TEST_CASE("header and footer round-trip") {
   RunHeader h{"0123456789abcdef0123456789abcdef", "media", "dell-to-hp", "/mnt/dell/media",
-              "/mnt/hp/media", 1764000000000, false};
+              "/mnt/hp/media", 1764000000000, false, 42};
   auto ph = ParseOpslogLine(FormatHeaderLine(h));
   REQUIRE(ph.ok());
   CHECK(std::get<RunHeader>(*ph).run_id == h.run_id);
+  CHECK(std::get<RunHeader>(*ph).plan_id == 42);
   CHECK(std::get<RunHeader>(*ph).dest == h.dest);
   CHECK(std::get<RunHeader>(*ph).started_at_ms == h.started_at_ms);
 
   RunFooter f;
   f.status = RunStatus::kPartialFailure;
   f.ended_at_ms = 1764000001999;
-  f.counts = {1, 2, 3, 4, 5, 600};
+  f.counts = {1, 2, 3, 4, 5, 600, 2};
   auto pf = ParseOpslogLine(FormatFooterLine(f));
   REQUIRE(pf.ok());
   const auto& bf = std::get<RunFooter>(*pf);
@@ -57,6 +58,22 @@ TEST_CASE("header and footer round-trip") {
   CHECK(bf.counts.skipped == 4);
   CHECK(bf.counts.bytes_transferred == 600);
   CHECK(FormatUtcMs(bf.ended_at_ms) == "2025-11-24T16:00:01.999Z");
+  CHECK(bf.counts.stale == 2);
+}
+
+TEST_CASE("a stale line (ha-sync apply) round-trips; a header without plan_id has none") {
+  OpStale stale{OpKind::kDelete, std::string("dir/\xff name"), "dest mtime changed"};
+  auto ps = ParseOpslogLine(FormatStaleLine(stale));
+  REQUIRE(ps.ok());
+  const auto& back = std::get<OpStale>(*ps);
+  CHECK(back.operation == OpKind::kDelete);
+  CHECK(back.filepath == stale.filepath);
+  CHECK(back.reason == "dest mtime changed");
+  RunHeader h{"0123456789abcdef0123456789abcdef", "media", "fwd", "/a", "/b", 1764000000000, false,
+              std::nullopt};
+  auto ph = ParseOpslogLine(FormatHeaderLine(h));
+  REQUIRE(ph.ok());
+  CHECK(!std::get<RunHeader>(*ph).plan_id);
 }
 
 TEST_CASE("malformed lines are errors, not crashes") {

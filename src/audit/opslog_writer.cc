@@ -52,6 +52,8 @@ Status OpslogWriter::AppendIntent(const OpRecord& op) {
   return s;
 }
 
+Status OpslogWriter::AppendStale(const OpStale& stale) { return AppendLine(FormatStaleLine(stale)); }
+
 Status OpslogWriter::Finish(const RunFooter& footer) {
   Status s = AppendLine(FormatFooterLine(footer));
   std::lock_guard<std::mutex> lock(mu_);

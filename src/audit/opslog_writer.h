@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 
+#include "audit/opslog_format.h"
 #include "ha_sync/op_record.h"
 #include "ha_sync/status.h"
 
@@ -28,6 +29,8 @@ class OpslogWriter {
   // Before a change to dest whose record must survive a kill between the
   // change and AppendOp (see opslog_format.h): the fields known up front.
   Status AppendIntent(const OpRecord& op);
+  // A planned operation `ha-sync apply` skipped as stale.
+  Status AppendStale(const OpStale& stale);
   // Writes the footer and closes the file; later appends fail.
   Status Finish(const RunFooter& footer);
 

@@ -16,7 +16,7 @@ namespace ha_sync::audit {
 TEST_CASE("header, concurrent op lines and footer: every line whole and parseable") {
   char templ[] = "/tmp/ha-sync-opslog-XXXXXX";
   const std::string dir = ::mkdtemp(templ);
-  RunHeader h{"00112233445566778899aabbccddeeff", "photos", "hp-to-dell", "/a", "/b", NowMs(), false};
+  RunHeader h{"00112233445566778899aabbccddeeff", "photos", "hp-to-dell", "/a", "/b", NowMs(), false, std::nullopt};
   auto writer = OpslogWriter::Create(dir, h);
   REQUIRE(writer.ok());
   CHECK((*writer)->path() == dir + "/" + OpslogWriter::FileName(h));

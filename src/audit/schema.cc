@@ -10,7 +10,8 @@ namespace {
 
 // The seed's DDL, verbatim in columns, types, enums, indexes and the foreign
 // key; additions: run_id + uq_run_id, clock_skew_ns and mtime_precision_ns
-// (the clock probe's readings, docs/safety.md), InnoDB and utf8mb4 (4-byte
+// (the clock probe's readings, docs/safety.md), plan_id and files_stale
+// (`ha-sync apply`), InnoDB and utf8mb4 (4-byte
 // UTF-8 names).
 const char* const kMySqlSchema[] = {
     R"sql(CREATE TABLE IF NOT EXISTS sync_iterations (
@@ -33,6 +34,8 @@ const char* const kMySqlSchema[] = {
   run_id CHAR(32) NULL,
   clock_skew_ns BIGINT NULL,
   mtime_precision_ns BIGINT NULL,
+  plan_id BIGINT NULL,
+  files_stale INT NULL,
   INDEX idx_pair (sync_pair),
   INDEX idx_started (started_at),
   INDEX idx_dry_run (dry_run),
@@ -81,7 +84,9 @@ const char* const kSqliteSchema[] = {
   error_message TEXT,
   run_id TEXT CHECK (run_id IS NULL OR length(run_id) <= 32),
   clock_skew_ns INTEGER,
-  mtime_precision_ns INTEGER
+  mtime_precision_ns INTEGER,
+  plan_id INTEGER,
+  files_stale INTEGER
 ))sql",
     "CREATE INDEX IF NOT EXISTS idx_pair ON sync_iterations (sync_pair)",
     "CREATE INDEX IF NOT EXISTS idx_started ON sync_iterations (started_at)",
@@ -121,6 +126,10 @@ constexpr AddedColumn kAddedColumns[] = {
     {"clock_skew_ns", "ADD COLUMN clock_skew_ns BIGINT NULL", "ADD COLUMN clock_skew_ns INTEGER"},
     {"mtime_precision_ns", "ADD COLUMN mtime_precision_ns BIGINT NULL",
      "ADD COLUMN mtime_precision_ns INTEGER"},
+    // `ha-sync apply` (docs/cli.md): the dry-run an iteration executed, and
+    // the planned operations it skipped as stale.
+    {"plan_id", "ADD COLUMN plan_id BIGINT NULL", "ADD COLUMN plan_id INTEGER"},
+    {"files_stale", "ADD COLUMN files_stale INT NULL", "ADD COLUMN files_stale INTEGER"},
 };
 
 Status AddColumnIfMissing(SqlConnection* conn, const AddedColumn& column) {

@@ -222,7 +222,7 @@ TEST_CASE("transactions: rollback discards, commit keeps, last insert id") {
   }
 }
 
-TEST_CASE("a seed-created sync_iterations without run_id and clock columns gets them") {
+TEST_CASE("a seed-created sync_iterations without run_id, clock and plan columns gets them") {
   TempDir tmp;
   TestDatabases dbs(tmp.path());
   for (const auto& db : dbs.all()) {
@@ -234,7 +234,8 @@ TEST_CASE("a seed-created sync_iterations without run_id and clock columns gets 
     // Strip the additions to get the seed's table.
     if (conn->dialect() == SqlDialect::kMySql) {
       for (const std::string added : {"  run_id CHAR(32) NULL,\n", "  clock_skew_ns BIGINT NULL,\n",
-                                       "  mtime_precision_ns BIGINT NULL,\n"}) {
+                                       "  mtime_precision_ns BIGINT NULL,\n", "  plan_id BIGINT NULL,\n",
+                                       "  files_stale INT NULL,\n"}) {
         REQUIRE(seed.find(added) != std::string::npos);
         seed.erase(seed.find(added), added.size());
       }
@@ -246,6 +247,7 @@ TEST_CASE("a seed-created sync_iterations without run_id and clock columns gets 
     }
     REQUIRE(seed.find("run_id") == std::string::npos);
     REQUIRE(seed.find("clock_skew_ns") == std::string::npos);
+    REQUIRE(seed.find("plan_id") == std::string::npos);
     Status s = conn->Exec(seed);
     REQUIRE_MESSAGE(s.ok(), s.message());
     s = EnsureSchema(conn.get());
@@ -257,6 +259,9 @@ TEST_CASE("a seed-created sync_iterations without run_id and clock columns gets 
                     .ok());
     CHECK(conn->Exec("UPDATE sync_iterations SET clock_skew_ns = 1500000, mtime_precision_ns = 1000 "
                      "WHERE run_id = ?",
+                     {std::string(32, 'c')})
+              .ok());
+    CHECK(conn->Exec("UPDATE sync_iterations SET plan_id = 7, files_stale = 2 WHERE run_id = ?",
                      {std::string(32, 'c')})
               .ok());
     // A second EnsureSchema (every run calls it) finds everything in place.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/apply_command.h"
 #include "cli/bench_command.h"
 #include "cli/options.h"
 #include "cli/prune_db_command.h"
@@ -15,6 +16,15 @@
 namespace {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -23,6 +33,10 @@ int main(int argc, char** argv) {
   if (args.size() > 1 && args[1] == "undo") return RunUndoCommand(args);
   if (args.size() > 1 && args[1] == "prune-db") {
     return RunPruneDbCommand(args, std::getenv("HA_SYNC_DB_DSN"));
+  }
+  if (args.size() > 1 && args[1] == "apply") {
+    InstallSignalHandlers();
+    return RunApplyCommand(args, std::getenv("HA_SYNC_DB_DSN"), &g_stop);
   }
   ParseResult parsed = ParseOptions(args, std::getenv("HA_SYNC_DB_DSN"));
   if (!parsed.error.empty()) {
@@ -37,12 +51,7 @@ int main(int argc, char** argv) {
     std::printf("ha-sync %s\n", HA_SYNC_VERSION);
     return kExitOk;
   }
-  struct sigaction sa = {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  InstallSignalHandlers();
   if (parsed.options.bench) return RunBench(parsed.options, &g_stop);
   return RunSync(parsed.options, &g_stop);
 }

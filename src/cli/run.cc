@@ -24,6 +24,7 @@
 #include "io/file_ops.h"
 #include "io/uring_probe.h"
 #include "pipeline/engine.h"
+#include "pipeline/plan_file.h"
 #include "pipeline/root_guard.h"
 #include "pipeline/sync_state.h"
 #include "pipeline/temp_tags.h"
@@ -128,6 +129,18 @@ class RunSink : public pipeline::OpSink {
     }
   }
 
+  void OnStale(OpKind op, const std::string& path, const std::string& reason) override {
+    Status s = opslog_->AppendStale({op, path, reason});
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!s.ok() && audit_error_.empty()) {
+      audit_error_ = "cannot write the opslog: " + s.message();
+      stop_->store(true);
+    }
+    ClearProgressLocked();
+    std::printf("stale: %s: %s (%s planned; left as it is)\n", EscapeForDisplay(path).c_str(),
+                reason.c_str(), ToString(op));
+  }
+
   void OnWarning(const std::string& message) override {
     std::lock_guard<std::mutex> lock(mu_);
     ClearProgressLocked();
@@ -205,10 +218,26 @@ Status PrepareTempTags(const Options& options, pipeline::EngineOptions* eo) {
   return Status::Ok();
 }
 
+// An unchanged dry-run writes no rows: the stored dry-run stays the plan,
+// and this run's plan file (the same operations, with today's
+// preconditions) replaces that plan's file, so applying it checks against
+// the trees as they are now.
+void KeepPlanOfCurrentDryRun(const Options& options, const std::string& run_id,
+                             const std::string& kept_run_id) {
+  const std::string fresh = pipeline::PlanFilePath(options.log_dir, options.pair, run_id);
+  if (kept_run_id.empty() || ::access(fresh.c_str(), F_OK) != 0) return;
+  const std::string kept = pipeline::PlanFilePath(options.log_dir, options.pair, kept_run_id);
+  if (::rename(fresh.c_str(), kept.c_str()) != 0) {
+    std::fprintf(stderr, "ha-sync: warning: %s\n",
+                 Status::FromErrno(errno, "refresh plan file", kept).message().c_str());
+  }
+}
+
 }  // namespace
 
-int RunSync(const Options& options, std::atomic<bool>* stop) {
+int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest* apply) {
   pipeline::EngineOptions eo;
+  if (apply != nullptr) eo.apply_plan = apply->plan;
   eo.src_root = options.src;
   eo.dest_root = options.dest;
   eo.plan.threshold_ns = static_cast<int64_t>(options.mtime_threshold_seconds * 1e9);
@@ -283,6 +312,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   header.src = options.src;
   header.dest = options.dest;
   header.dry_run = options.dry_run;
+  if (apply != nullptr) header.plan_id = apply->plan_id;
 
   auto made_lock = MakeRunLock(options, header.run_id, stop, ::getenv);
   if (!made_lock.ok()) {
@@ -301,6 +331,13 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
     return kExitFailed;
   }
 
+  if (apply != nullptr && apply->recheck) {
+    if (const std::string refused = apply->recheck(); !refused.empty()) {
+      std::fprintf(stderr, "ha-sync apply: %s\n", refused.c_str());
+      (void)lock.Release();
+      return kExitFailed;
+    }
+  }
   if (Status s = PrepareTempTags(options, &eo); !s.ok()) {
     std::fprintf(stderr, "ha-sync: %s\n", s.message().c_str());
     return kExitFailed;
@@ -309,6 +346,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   header.started_at_ms = NowMs();
   eo.run_id = header.run_id;
   eo.started_at_ms = header.started_at_ms;
+  if (options.dry_run) eo.plan_out_path = pipeline::PlanFilePath(options.log_dir, options.pair, header.run_id);
   // Audit (src/audit/audit_run.h): leftovers, the opslog, the 'running' row.
   auto audit = audit::AuditRun::Begin(
       {options.db_dsn, options.log_dir}, header,
@@ -404,11 +442,24 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   if (!result.fatal.ok()) std::fprintf(stderr, "ha-sync: run failed: %s\n", result.fatal.message().c_str());
   if (stored.dry_run_current) {
     std::printf("%s\n", audit::AuditRun::AlreadyCurrentMessage(stored.current_as_of_ms).c_str());
+    KeepPlanOfCurrentDryRun(options, header.run_id, stored.current_run_id);
+  }
+  const int64_t plan_id = stored.dry_run_current ? stored.current_id : stored.iteration_id;
+  if (options.dry_run && footer.status == RunStatus::kSuccess && plan_id > 0) {
+    std::printf("ha-sync: plan %lld; to make exactly these changes: ha-sync apply --plan %lld "
+                "<these options without --dry-run>\n",
+                static_cast<long long>(plan_id), static_cast<long long>(plan_id));
+  }
+  if (apply != nullptr) {
+    std::printf("ha-sync: applied plan %lld: %lld planned operation(s) skipped as stale\n",
+                static_cast<long long>(apply->plan_id), static_cast<long long>(c.stale));
   }
   std::fflush(stdout);
 
   auto pruned = audit::RemoveOldOpslogs(options.log_dir, options.log_retain_days, NowMs());
   if (!pruned.ok()) std::fprintf(stderr, "ha-sync: warning: %s\n", pruned.status().message().c_str());
+  auto plans = pipeline::RemoveOldPlans(options.log_dir, options.pair, options.log_retain_days, NowMs());
+  if (!plans.ok()) std::fprintf(stderr, "ha-sync: warning: %s\n", plans.status().message().c_str());
   if (Status released = lock.Release(); !released.ok()) {
     std::fprintf(stderr, "ha-sync: warning: %s\n", released.message().c_str());
   }

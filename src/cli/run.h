@@ -7,14 +7,28 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
 
 #include "cli/options.h"
+#include "pipeline/plan_file.h"
 
 namespace ha_sync::cli {
 
 enum ExitCode : int { kExitOk = 0, kExitFailed = 1, kExitPartial = 2, kExitUsage = 64 };
 
-// `stop` turns true on SIGTERM/SIGINT.
-int RunSync(const Options& options, std::atomic<bool>* stop);
+// `ha-sync apply` (cli/apply_command.h): the plan to execute, and the
+// checks made again once the pair's lock is held (a run may have started
+// since they were first made): `recheck` returns "" or the refusal line.
+struct ApplyRequest {
+  int64_t plan_id = 0;
+  std::shared_ptr<const pipeline::Plan> plan;
+  std::function<std::string()> recheck;
+};
+
+// `stop` turns true on SIGTERM/SIGINT. `apply`: null for an ordinary run.
+int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest* apply = nullptr);
 
 }  // namespace ha_sync::cli

@@ -169,6 +169,60 @@ TEST_CASE("/api/pairs: last real run, running run and last dry-run per pair and 
   }
 }
 
+TEST_CASE("/api/pairs: the pending plan, its biggest deletes first, and whether it was applied") {
+  TempDir dir;
+  TestDatabases dbs(dir.path());
+  const int64_t now = NowMs();
+  for (const TestDatabase& db : dbs.all()) {
+    CAPTURE(db.name);
+    testing::SeededRun plan = testing::MakeRun(
+        "music", "dell-to-hp", true, now - 10 * 60000, 2,
+        {testing::Op(OpKind::kCreate, "new.flac", 10), testing::Op(OpKind::kUpdate, "a.flac", 20),
+         testing::Op(OpKind::kDelete, "small.flac", 5), testing::Op(OpKind::kDelete, "huge.flac", 900),
+         testing::Op(OpKind::kDelete, "mid\xff.flac", 300),
+         testing::Op(OpKind::kUpdate, "both.flac", 7, false, "conflict: equal mtime")});
+    plan.footer.status = RunStatus::kSuccess;  // a planned conflict does not fail a dry-run
+    REQUIRE(testing::WriteRun(db.dsn, plan).ok());
+    Dashboard ui(db.dsn);
+    json::value v = ui.GetJson("/api/pairs");
+    const json::object* dir_json = FindDirection(*FindPair(v, "music"), "dell-to-hp");
+    REQUIRE(dir_json != nullptr);
+    const json::object& p = dir_json->at("plan").as_object();
+    const int64_t id = dir_json->at("last_dry_run").at("id").as_int64();
+    CHECK(p.at("id").as_int64() == id);
+    CHECK(p.at("operations").at("create").as_int64() == 1);
+    CHECK(p.at("operations").at("update").as_int64() == 1);
+    CHECK(p.at("operations").at("delete").as_int64() == 3);
+    CHECK(p.at("operations").at("conflict").as_int64() == 1);
+    const json::array& deletes = p.at("biggest_deletes").as_array();
+    REQUIRE(deletes.size() == 3);
+    CHECK(deletes[0].at("display_path").as_string() == "huge.flac");
+    CHECK(deletes[0].at("size_before").as_int64() == 900);
+    CHECK(deletes[1].at("size_before").as_int64() == 300);
+    CHECK(deletes[2].at("display_path").as_string() == "small.flac");
+    CHECK(p.at("operations_url").as_string() == "/api/operations?iteration_id=" + std::to_string(id));
+    CHECK(ui.GetJson(std::string(p.at("operations_url").as_string())).at("operations").as_array().size() == 6);
+    CHECK(p.at("applied").as_bool() == false);
+    CHECK(p.at("applied_by").is_null());
+
+    // The run that applied it links back (sync_iterations.plan_id).
+    testing::SeededRun apply = testing::MakeRun("music", "dell-to-hp", false, now - 5 * 60000, 3,
+                                                {testing::Op(OpKind::kCreate, "new.flac", 10)});
+    apply.header.plan_id = id;
+    REQUIRE(testing::WriteRun(db.dsn, apply).ok());
+    v = ui.GetJson("/api/pairs");
+    const json::object& applied = FindDirection(*FindPair(v, "music"), "dell-to-hp")->at("plan").as_object();
+    CHECK(applied.at("applied").as_bool());
+    CHECK(applied.at("applied_by").at("id").as_int64() ==
+          FindDirection(*FindPair(v, "music"), "dell-to-hp")->at("last_real").at("id").as_int64());
+    CHECK(applied.at("applied_by").at("status").as_string() == "success");
+    const json::object& apply_run = FindDirection(*FindPair(v, "music"), "dell-to-hp")->at("last_real").as_object();
+    CHECK(apply_run.at("plan_id").as_int64() == id);
+    CHECK(apply_run.at("files_stale").as_int64() == 0);
+    CHECK(FindDirection(*FindPair(v, "music"), "dell-to-hp")->at("last_dry_run").at("plan_id").is_null());
+  }
+}
+
 TEST_CASE("/api/pairs: a stale threshold is configurable") {
   SeededDatabases seeded;
   const TestDatabase& db = seeded.dbs.all().front();

@@ -8,6 +8,7 @@
 
 #include "ha_sync/op_record.h"
 #include "http/dashboard_json.h"
+#include "http/dashboard_plans.h"
 #include "http/dashboard_queries.h"
 #include "http/prometheus_text.h"
 #include "http/responses.h"
@@ -170,6 +171,7 @@ Response DashboardApp::Pairs() {
   LatestRuns latest;
   std::vector<LastSuccess> successes;
   std::map<int64_t, int64_t> conflicts;
+  std::map<int64_t, PlanSummary> plans;  // by dry-run id
   Status s = db_->With([&](audit::SqlConnection* conn) -> Status {
     auto l = QueryLatestRuns(conn);
     if (!l.ok()) return l.status();
@@ -178,6 +180,11 @@ Response DashboardApp::Pairs() {
     if (!su.ok()) return su.status();
     successes = std::move(*su);
     for (const IterationRow& it : latest.finished) {
+      if (it.dry_run && it.status == "success") {
+        auto plan = QueryPlanSummary(conn, it.id);
+        if (!plan.ok()) return plan.status();
+        plans[it.id] = std::move(*plan);
+      }
       if (it.dry_run) continue;
       auto n = ConflictCopies(conn, it.id);
       if (!n.ok()) return n.status();
@@ -208,6 +215,12 @@ Response DashboardApp::Pairs() {
     dir["last_real"] = std::move(last_real);
     dir["running"] = OptIteration(d.running);
     dir["last_dry_run"] = OptIteration(d.last_dry_run);
+    // The pending plan: the newest dry-run when it succeeded (`ha-sync apply`).
+    if (d.last_dry_run && plans.count(d.last_dry_run->id) != 0) {
+      dir["plan"] = PlanJson(*d.last_dry_run, plans[d.last_dry_run->id]);
+    } else {
+      dir["plan"] = nullptr;
+    }
     dir["last_success_real_at"] = OptIso(d.last_success_real_ms);
     dir["last_success_dry_run_at"] = OptIso(d.last_success_dry_ms);
     json::array why;

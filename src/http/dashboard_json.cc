@@ -76,6 +76,8 @@ json::object IterationJson(const IterationRow& it) {
   } else {
     o["mtime_precision_ns"] = nullptr;
   }
+  o["plan_id"] = it.plan_id ? json::value(*it.plan_id) : json::value(nullptr);
+  o["files_stale"] = it.files_stale ? json::value(*it.files_stale) : json::value(nullptr);
   return o;
 }
 

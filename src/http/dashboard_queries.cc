@@ -12,25 +12,32 @@ using audit::SqlValue;
 
 namespace {
 
+#define HA_SYNC_SEED_ITERATION_COLUMNS                                                     \
+  "id, run_id, sync_pair, direction, src, dest, started_at, ended_at, status, dry_run, "   \
+  "files_created, files_updated, files_deleted, files_skipped, files_failed, "             \
+  "total_bytes_transferred, error_message, "
 constexpr const char* kIterationColumns =
-    "id, run_id, sync_pair, direction, src, dest, started_at, ended_at, status, dry_run, "
-    "files_created, files_updated, files_deleted, files_skipped, files_failed, "
-    "total_bytes_transferred, error_message, clock_skew_ns, mtime_precision_ns";
-// The same on a table that ha-sync has not yet given the clock columns (the
+    HA_SYNC_SEED_ITERATION_COLUMNS "clock_skew_ns, mtime_precision_ns, plan_id, files_stale";
+// The same on a table that ha-sync has not yet given the later columns (the
 // dashboard was upgraded first; the next sync adds them): they read as NULL.
+constexpr const char* kIterationColumnsWithoutPlan =
+    HA_SYNC_SEED_ITERATION_COLUMNS "clock_skew_ns, mtime_precision_ns, NULL, NULL";
 constexpr const char* kIterationColumnsWithoutClock =
-    "id, run_id, sync_pair, direction, src, dest, started_at, ended_at, status, dry_run, "
-    "files_created, files_updated, files_deleted, files_skipped, files_failed, "
-    "total_bytes_transferred, error_message, NULL, NULL";
+    HA_SYNC_SEED_ITERATION_COLUMNS "NULL, NULL, NULL, NULL";
+#undef HA_SYNC_SEED_ITERATION_COLUMNS
 
-// Once the columns are seen they stay (columns are only ever added).
-std::atomic<bool> g_clock_columns_seen{false};
+// Once the columns are seen they stay (columns are only ever added; the
+// plan columns came after the clock columns).
+std::atomic<bool> g_plan_columns_seen{false};
 
 std::string IterationColumns(audit::SqlConnection* conn) {
-  if (g_clock_columns_seen.load()) return kIterationColumns;
-  if (conn->QueryAll("SELECT clock_skew_ns, mtime_precision_ns FROM sync_iterations WHERE 1 = 0").ok()) {
-    g_clock_columns_seen.store(true);
+  if (g_plan_columns_seen.load()) return kIterationColumns;
+  if (conn->QueryAll("SELECT plan_id, files_stale FROM sync_iterations WHERE 1 = 0").ok()) {
+    g_plan_columns_seen.store(true);
     return kIterationColumns;
+  }
+  if (conn->QueryAll("SELECT clock_skew_ns, mtime_precision_ns FROM sync_iterations WHERE 1 = 0").ok()) {
+    return kIterationColumnsWithoutPlan;
   }
   return kIterationColumnsWithoutClock;
 }
@@ -74,7 +81,7 @@ std::optional<int64_t> OptTime(const SqlValue& v) {
 
 Result<IterationRow> ReadIteration(const SqlRow& r) {
   IterationRow it;
-  if (r.size() != 19) return BadColumn("sync_iterations", "*");
+  if (r.size() != 21) return BadColumn("sync_iterations", "*");
   if (!GetInt(r[0], &it.id)) return BadColumn("sync_iterations", "id");
   it.run_id = OptText(r[1]);
   if (!GetText(r[2], &it.pair)) return BadColumn("sync_iterations", "sync_pair");
@@ -94,6 +101,8 @@ Result<IterationRow> ReadIteration(const SqlRow& r) {
   it.error_message = OptText(r[16]);
   it.clock_skew_ns = OptInt(r[17]);
   it.mtime_precision_ns = OptInt(r[18]);
+  it.plan_id = OptInt(r[19]);
+  it.files_stale = OptInt(r[20]);
   return it;
 }
 

@@ -43,6 +43,11 @@ struct IterationRow {
   // measure them (dry-runs, crashed runs, runs before the columns existed).
   std::optional<int64_t> clock_skew_ns;
   std::optional<int64_t> mtime_precision_ns;
+  // `ha-sync apply` (docs/cli.md): the dry-run this run executed, and the
+  // planned operations it skipped as stale; NULL for other runs and on
+  // tables without the columns.
+  std::optional<int64_t> plan_id;
+  std::optional<int64_t> files_stale;
 };
 
 struct OperationRow {

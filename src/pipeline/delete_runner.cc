@@ -1,9 +1,11 @@
 #include "pipeline/delete_runner.h"
 
+#include <cerrno>
 #include <cstdio>
 
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
+#include "pipeline/plan_apply.h"
 
 namespace ha_sync::pipeline {
 
@@ -80,6 +82,11 @@ Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const E
       *all_deleted = *all_deleted && child_all;
     }
     if (!*all_deleted) return Status::Ok();  // the directory stays
+  }
+  // `ha-sync apply`: only the deletes the plan lists (checked again before each).
+  if (ctx_.opt.apply_plan && ctx_.Planned(OpKind::kDelete, rel) == nullptr) {
+    *all_deleted = false;
+    return Status::Ok();
   }
   SpoolRecord r;
   r.kind = SpoolRecord::Kind::kDelete;
@@ -188,9 +195,11 @@ void DeleteRunner::DeleteOne(const SpoolRecord& r, OpenParent* parent) {
   OpRecord op = ctx_.NewOp(OpKind::kDelete, r.is_dir ? r.rel_path + "/" : r.rel_path);
   if (!r.is_dir) op.size_before = r.size;
   if (ctx_.opt.dry_run) {
+    NotePlannedDelete(r);
     ctx_.Record(std::move(op));
     return;
   }
+  if (ctx_.opt.apply_plan && !ctx_.StillAsPlannedAt(OpKind::kDelete, r.rel_path)) return;
   std::string parent_rel, name;
   SplitParent(r.rel_path, &parent_rel, &name);
   if (parent_rel != parent->rel) {
@@ -209,6 +218,11 @@ void DeleteRunner::DeleteOne(const SpoolRecord& r, OpenParent* parent) {
   ctx_.sink->OnIntent(op);
   Status s = to_trash ? ctx_.trash->MoveIn(parent->fd.get(), r.rel_path)
                       : io::RemoveEntry(parent->fd.get(), name, r.is_dir, r.rel_path);
+  if (!s.ok() && ctx_.opt.apply_plan && r.is_dir && s.err() == ENOTEMPTY) {
+    // Something in it was left (stale, or not in the plan): so is the directory.
+    ctx_.Stale(OpKind::kDelete, r.rel_path, "directory is no longer empty");
+    return;
+  }
   if (!s.ok()) {
     StateEntry still;
     still.name = name;
@@ -222,6 +236,25 @@ void DeleteRunner::DeleteOne(const SpoolRecord& r, OpenParent* parent) {
   ctx_.Record(std::move(op));
   ctx_.Remember(OpKind::kDelete, r.rel_path, static_cast<FileType>(r.type), r.size, r.mtime_ns,
                 to_trash ? std::optional<std::string>("trash") : std::nullopt);
+}
+
+void DeleteRunner::NotePlannedDelete(const SpoolRecord& r) {
+  if (!ctx_.plan_out) return;
+  // The plan needs src's side too: for a replace it is not missing.
+  std::string parent_rel, name;
+  SplitParent(r.rel_path, &parent_rel, &name);
+  std::optional<Entry> src;
+  auto fd = io::OpenDirBeneath(ctx_.src_root_fd, parent_rel);
+  if (fd.ok()) {
+    io::UniqueFd dir(*fd);
+    if (Status s = StatNow(dir.get(), name, parent_rel, &src); !s.ok()) ctx_.Warn(s.message());
+  }
+  Entry dest;
+  dest.name = name;
+  dest.type = static_cast<FileType>(r.type);
+  dest.size = r.size;
+  dest.mtime_ns = r.mtime_ns;
+  ctx_.NotePlanned(OpKind::kDelete, r.rel_path, src ? &*src : nullptr, &dest);
 }
 
 void DeleteRunner::EndPass() {

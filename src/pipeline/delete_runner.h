@@ -66,6 +66,8 @@ class DeleteRunner {
     std::string rel = "\x01";  // no path equals this: forces the first open
   };
   void DeleteOne(const SpoolRecord& r, OpenParent* parent);
+  // Dry-run: the delete and both sides it rests on go to the plan file.
+  void NotePlannedDelete(const SpoolRecord& r);
 
   RunContext& ctx_;
   std::unique_ptr<DeleteSpool> spool_;

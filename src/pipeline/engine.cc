@@ -45,6 +45,8 @@ class Engine::Impl {
   // the new state cannot be started (a missing old one is a warning).
   Status OpenState();
   void OpenTrash();
+  // Dry-run with opt.plan_out_path: starts the plan file (plan_file.h).
+  Status OpenPlanFile();
   // One or two passes (walk with copies, then deletes); the run's fatal status.
   Status RunPasses(io::FileCopier& copier);
   Status RunPass(io::FileCopier& copier, bool* needs_second_pass);
@@ -86,6 +88,7 @@ EngineResult Engine::Impl::Run() {
   if (Status s = OpenState(); !s.ok()) { result.fatal = s; return result; }
   result.had_state = ctx_.state_reader != nullptr;
   OpenTrash();
+  if (Status s = OpenPlanFile(); !s.ok()) { result.fatal = s; return result; }
   auto copier = MakeCopier(opt, ctx_.src_root_fd, ctx_.dest_root_fd);
   if (!copier.ok()) { result.fatal = copier.status(); return result; }
 
@@ -147,6 +150,23 @@ void Engine::Impl::OpenTrash() {
   }
 }
 
+Status Engine::Impl::OpenPlanFile() {
+  const EngineOptions& opt = ctx_.opt;
+  if (!opt.dry_run || opt.plan_out_path.empty()) return Status::Ok();
+  PlanHeader h;
+  h.run_id = opt.run_id;
+  h.pair = opt.pair;
+  h.direction = opt.direction;
+  h.src = opt.src_root;
+  h.dest = opt.dest_root;
+  h.delete_missing = opt.plan.delete_missing;
+  h.created_at_ms = NowMs();
+  auto writer = PlanWriter::Create(opt.plan_out_path, h);
+  if (!writer.ok()) return writer.status();
+  ctx_.plan_out = std::move(*writer);
+  return Status::Ok();
+}
+
 Status Engine::Impl::RunPasses(io::FileCopier& copier) {
   Status fatal;
   for (int pass = 0; pass < 2 && fatal.ok(); ++pass) {
@@ -185,6 +205,12 @@ void Engine::Impl::Finish(const Status& fatal) {
   } else if (ctx_.state_writer) {
     ctx_.Warn("sync state not updated (the run did not complete cleanly); the previous state stays");
   }
+  if (ctx_.plan_out && fatal.ok()) {
+    // A dry-run that did not finish leaves no plan: it could not be applied whole.
+    Status s = ctx_.plan_out->Commit();
+    if (!s.ok()) ctx_.Warn("plan file not kept (this dry-run cannot be applied): " + s.message());
+  }
+  ctx_.plan_out.reset();
   if (ctx_.opt.dry_run) return;
   auto removed = Trash::RemoveExpired(ctx_.dest_root_fd, ctx_.opt.trash_retain_days, NowMs());
   if (!removed.ok()) ctx_.Warn("trash cleanup: " + removed.status().message());

@@ -28,6 +28,7 @@
 #include "ha_sync/op_record.h"
 #include "ha_sync/run_lock.h"
 #include "ha_sync/status.h"
+#include "pipeline/plan_file.h"
 #include "pipeline/planner.h"
 
 namespace ha_sync::pipeline {
@@ -78,6 +79,11 @@ struct EngineOptions {
   // pipeline/root_guard.h for the checks made before a run. 100: no limit.
   double max_vanished_percent = 50;
   std::string pair;  // names the pair in refusals
+  // Dry-run: where the plan file goes (plan_file.h); empty: none is kept.
+  std::string plan_out_path;
+  // `ha-sync apply`: the plan to execute (plan_apply.h tells how); null for
+  // an ordinary run.
+  std::shared_ptr<const Plan> apply_plan;
 };
 
 class OpSink {
@@ -89,6 +95,11 @@ class OpSink {
   virtual void OnIntent(const OpRecord& op) { (void)op; }
   virtual void OnOperation(const OpRecord& op) = 0;
   virtual void OnWarning(const std::string& message) = 0;
+  // `ha-sync apply`: a planned operation skipped because `reason` (a
+  // precondition) changed since the plan.
+  virtual void OnStale(OpKind op, const std::string& path, const std::string& reason) {
+    OnWarning("stale: " + path + " (" + ToString(op) + "): " + reason);
+  }
 };
 
 // What a run is doing (the live status page, docs/api.md): scanning walks

@@ -63,6 +63,7 @@ void FileExecutor::Submit(const NodePtr& node, ActionKind kind, const Entry& src
     OpRecord op = ctx_.NewOp(create ? OpKind::kCreate : OpKind::kUpdate, JoinRel(node->rel, src.name));
     if (dest != nullptr) op.size_before = dest->size;
     op.size_after = src.size;
+    ctx_.NotePlanned(op.operation, op.filepath, &src, dest);
     ctx_.Record(std::move(op));
     return;
   }
@@ -80,7 +81,10 @@ void FileExecutor::Submit(const NodePtr& node, ActionKind kind, const Entry& src
     if (ctx_.Stopping()) return;  // never started: nothing to record
     const Entry* d = dest_copy ? &*dest_copy : nullptr;
     bool ok;
-    if (kind == ActionKind::kCreateSymlink || kind == ActionKind::kUpdateSymlink) {
+    if (ctx_.opt.apply_plan &&
+        !ctx_.StillAsPlanned(pending_kind, node->rel, src.name, node->src_fd, node->dest_fd)) {
+      ok = false;  // stale: recorded as such, the old state stays
+    } else if (kind == ActionKind::kCreateSymlink || kind == ActionKind::kUpdateSymlink) {
       ok = DoSymlink(node, kind, src, d);
     } else if (kind == ActionKind::kConflictCopy) {
       ok = DoConflictCopy(node, src, *d);

@@ -1,5 +1,11 @@
 #include "pipeline/run_context.h"
 
+#include <cerrno>
+
+#include "io/file_ops.h"
+#include "io/unique_fd.h"
+#include "pipeline/plan_apply.h"
+
 namespace ha_sync::pipeline {
 
 namespace {
@@ -80,6 +86,68 @@ void RunContext::Remember(OpKind op, const std::string& path, io::FileType type,
 RunCounts RunContext::counts() const {
   std::lock_guard<std::mutex> lock(mu_);
   return counts_;
+}
+
+void RunContext::NotePlanned(OpKind op, const std::string& rel, const io::Entry* src,
+                             const io::Entry* dest) {
+  if (!plan_out) return;
+  PlanOp p;
+  p.op = op;
+  p.path = rel;
+  if (src != nullptr) p.src = PlanSide::Of(*src);
+  if (dest != nullptr) p.dest = PlanSide::Of(*dest);
+  // A plan that lacks an operation is refused by `apply` as incomplete:
+  // the commit fails with the first append that did.
+  (void)plan_out->Append(p);
+}
+
+const PlanOp* RunContext::Planned(OpKind op, const std::string& rel) const {
+  return opt.apply_plan ? opt.apply_plan->Find(rel, op) : nullptr;
+}
+
+bool RunContext::StillAsPlanned(OpKind op, const std::string& dir, const std::string& name,
+                                int src_dir_fd, int dest_dir_fd) {
+  const std::string rel = JoinRel(dir, name);
+  const PlanOp* planned = Planned(op, rel);
+  if (planned == nullptr) return false;
+  std::optional<io::Entry> src, dest;
+  Status s = StatNow(src_dir_fd, name, dir, &src);
+  if (s.ok()) s = StatNow(dest_dir_fd, name, dir, &dest);
+  if (!s.ok()) {
+    Stale(op, rel, "cannot check: " + s.message());
+    return false;
+  }
+  const std::string why = ChangedPrecondition(*planned, src ? &*src : nullptr, dest ? &*dest : nullptr);
+  if (why.empty()) return true;
+  Stale(op, rel, why);
+  return false;
+}
+
+bool RunContext::StillAsPlannedAt(OpKind op, const std::string& rel) {
+  const size_t slash = rel.rfind('/');
+  const std::string dir = slash == std::string::npos ? "" : rel.substr(0, slash);
+  const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  io::UniqueFd fds[2];
+  const int roots[2] = {src_root_fd, dest_root_fd};
+  for (int i = 0; i < 2; ++i) {
+    auto fd = io::OpenDirBeneath(roots[i], dir);
+    if (fd.ok()) {
+      fds[i].reset(*fd);
+    } else if (fd.status().err() != ENOENT && fd.status().err() != ENOTDIR) {
+      if (Planned(op, rel) != nullptr) Stale(op, rel, "cannot check: " + fd.status().message());
+      return false;
+    }
+  }
+  return StillAsPlanned(op, dir, name, fds[0].get(), fds[1].get());
+}
+
+void RunContext::Stale(OpKind op, const std::string& rel, const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counts_.skipped;
+    ++counts_.stale;
+  }
+  sink->OnStale(op, rel, why);
 }
 
 RunContext::WorkScope::WorkScope(RunContext* ctx, OpKind kind, int64_t bytes)

@@ -21,6 +21,7 @@
 #include "ha_sync/status.h"
 #include "io/dir_entry.h"
 #include "pipeline/engine.h"
+#include "pipeline/plan_file.h"
 #include "pipeline/planner.h"
 #include "pipeline/sync_state.h"
 #include "pipeline/trash.h"
@@ -58,6 +59,7 @@ class RunContext {
   std::unique_ptr<StateWriter> state_writer;
   std::unique_ptr<Trash> trash;
   std::unique_ptr<UndoManifest> manifest;  // with the trash: what `ha-sync undo` reverts
+  std::unique_ptr<PlanWriter> plan_out;    // dry-run: the plan file (plan_file.h)
 
   // Set by the engine's stop monitor: abort_reason is written before aborted.
   std::atomic<bool> aborted{false};
@@ -81,6 +83,22 @@ class RunContext {
   void Remember(OpKind op, const std::string& path, io::FileType type, int64_t size,
                 int64_t mtime_ns, std::optional<std::string> previous = std::nullopt);
   RunCounts counts() const;
+
+  // Dry-run: adds the planned operation and the sides it rests on to the
+  // plan file, when the run keeps one.
+  void NotePlanned(OpKind op, const std::string& rel, const io::Entry* src, const io::Entry* dest);
+  // `ha-sync apply`: the plan's operation `op` on `rel`, or null.
+  const PlanOp* Planned(OpKind op, const std::string& rel) const;
+  // `ha-sync apply`, right before a change: true when the plan has `op` on
+  // dir/name and both sides (re-read now; fd -1: the directory is missing)
+  // are as it saw them. Otherwise false, and when the plan has the
+  // operation it is recorded as stale (Stale()).
+  bool StillAsPlanned(OpKind op, const std::string& dir, const std::string& name, int src_dir_fd,
+                      int dest_dir_fd);
+  // As StillAsPlanned, opening the directory of `rel` beneath each root.
+  bool StillAsPlannedAt(OpKind op, const std::string& rel);
+  // Counts a stale operation (also as skipped) and reports it to the sink.
+  void Stale(OpKind op, const std::string& rel, const std::string& why);
 
   // Pending work on this thread (a file task, a spooled delete): the first
   // Record() of its kind settles it in the same step as counting it done or

@@ -5,6 +5,7 @@
 #include "ha_sync/text.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
+#include "pipeline/plan_apply.h"
 
 namespace ha_sync::pipeline {
 
@@ -186,8 +187,10 @@ Status Walker::ProcessDir(const NodePtr& node, std::vector<Entry> src_entries,
   const size_t stack_base = stack_.size();
   bool spooled_here = false;
   std::vector<StateEntry> next_state;
-  for (const Action& a : plan) {
+  for (const Action& planned : plan) {
     if (ctx_.Stopping()) return Status::Ok();
+    Action a = planned;
+    const bool run = !ctx_.opt.apply_plan || AllowedByPlan(*node, &a);
     if (a.next == NextState::kRecordSource) {
       next_state.push_back(ToState(*a.src));
     } else if (a.next == NextState::kKeepOld && a.state != nullptr) {
@@ -196,7 +199,7 @@ Status Walker::ProcessDir(const NodePtr& node, std::vector<Entry> src_entries,
         CarryStateSubtree(JoinRel(node->rel, a.state->name));
       }
     }
-    HandleAction(node, a, &spooled_here);
+    if (run) HandleAction(node, a, &spooled_here);
   }
   if (ctx_.state_writer) {
     Status st = ctx_.state_writer->WriteDir(node->rel, std::move(next_state));
@@ -212,6 +215,38 @@ Status Walker::ProcessDir(const NodePtr& node, std::vector<Entry> src_entries,
     deletes_.SpoolRestoreTimes(*node);
   }
   return Status::Ok();
+}
+
+bool Walker::AllowedByPlan(const DirNode& node, Action* a) {
+  const std::optional<OpKind> change = ChangeOf(a->kind);
+  const std::string rel = JoinRel(node.rel, a->src != nullptr ? a->src->name : a->dest->name);
+  if (!change) return !StaleWithoutChange(rel, *a);
+  // A directory to delete: the delete runner keeps to the planned paths in it.
+  if (*change == OpKind::kDelete && a->dest->type == FileType::kDir) return true;
+  const PlanOp* op = ctx_.Planned(*change, rel);
+  std::string why;
+  if (op != nullptr) why = ChangedPrecondition(*op, a->src, a->dest);
+  if (op != nullptr && why.empty()) return true;
+  // Not planned, or changed since: left as it is, and so is its record.
+  a->next = NextState::kKeepOld;
+  if (op != nullptr) ctx_.Stale(*change, rel, why);
+  return false;
+}
+
+bool Walker::StaleWithoutChange(const std::string& rel, const Action& a) {
+  // Done already (a re-run after a kill), or nothing planned here.
+  if (a.kind == ActionKind::kInSync || a.kind == ActionKind::kDescend) return false;
+  for (OpKind op : {OpKind::kCreate, OpKind::kUpdate, OpKind::kDelete}) {
+    const PlanOp* planned = ctx_.Planned(op, rel);
+    if (planned == nullptr) continue;
+    const std::string why = ChangedPrecondition(*planned, a.src, a.dest);
+    if (why.empty()) continue;
+    // The plan changed this path, which has moved since (now a conflict,
+    // newer in dest, settling...): stale, not what a fresh plan would say.
+    ctx_.Stale(op, rel, why);
+    return true;
+  }
+  return false;
 }
 
 void Walker::HandleAction(const NodePtr& node, const Action& a, bool* spooled_here) {
@@ -291,7 +326,13 @@ void Walker::RemoveStaleTemp(const DirNode& node, const Action& a, const std::st
 void Walker::CreateDir(const NodePtr& node, const Action& a, const std::string& rel) {
   OpRecord op = ctx_.NewOp(OpKind::kCreate, rel + "/");
   if (ctx_.opt.dry_run || node->dest_fd < 0) {
+    if (ctx_.opt.dry_run) ctx_.NotePlanned(OpKind::kCreate, rel, a.src, nullptr);
     stack_.push_back({node, *a.src, false, false, OldState(a), nullptr, std::move(op), -1});
+    return;
+  }
+  if (ctx_.opt.apply_plan &&
+      !ctx_.StillAsPlanned(OpKind::kCreate, node->rel, a.src->name, node->src_fd, node->dest_fd)) {
+    ctx_.KeepOldState(node->rel, a.src->name, a.state);
     return;
   }
   ctx_.sink->OnIntent(op);
@@ -321,6 +362,7 @@ void Walker::SpoolDelete(const NodePtr& node, const Action& a, const std::string
   if (!ctx_.opt.dry_run) return;
   // Dry-run: plan the creates now, as if dest were missing.
   if (a.src->type == FileType::kDir) {
+    ctx_.NotePlanned(OpKind::kCreate, rel, a.src, nullptr);
     stack_.push_back({node, *a.src, false, false, OldState(a), nullptr,
                       ctx_.NewOp(OpKind::kCreate, rel + "/"), -1});
   } else {

@@ -89,6 +89,13 @@ class Walker {
   // Starts listing a pending directory on the listing pool.
   void StartListing(PendingDir* p);
   static std::unique_ptr<Listing> ListPending(const PendingDir& p, const std::string& rel);
+  // `ha-sync apply` (plan_apply.h): whether the plan lets `a` run; when not,
+  // its next state becomes the old one (and a changed precondition is
+  // recorded as stale).
+  bool AllowedByPlan(const DirNode& node, Action* a);
+  // For an action that changes nothing: true (and recorded as stale) when
+  // the plan changes `rel` and a precondition of that has changed.
+  bool StaleWithoutChange(const std::string& rel, const Action& a);
   void HandleAction(const NodePtr& node, const Action& a, bool* spooled_here);
   void RemoveStaleTemp(const DirNode& node, const Action& a, const std::string& rel);
   void CreateDir(const NodePtr& node, const Action& a, const std::string& rel);

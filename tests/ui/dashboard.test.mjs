@@ -119,6 +119,12 @@ test('the page loads and the cards show the seeded numbers', async () => {
   const dry = card(page, 'media').locator('[data-direction="dell-to-hp"] [data-kind="dry-run"]');
   assert.equal((await dry.locator('[data-count="created"] b').textContent()).trim(), '4');
   assert.match(await dry.textContent(), /3 min ago/);
+  // Its dry-run is the pending plan: planned counts, not applied, the apply command.
+  const plan = card(page, 'media').locator('[data-direction="dell-to-hp"] .plan-block');
+  assert.equal(await plan.getAttribute('data-applied'), 'no');
+  assert.equal((await plan.locator('[data-planned="create"] b').textContent()).trim(), '4');
+  assert.match(await plan.textContent(), /not applied/);
+  assert.match(await plan.textContent(), /ha-sync apply --plan \d+/);
 
   // Healthy, failed, stale, running.
   assert.equal(await card(page, 'media').getAttribute('class'), 'card');

@@ -161,12 +161,42 @@
     return b;
   }
 
+  // The pending plan (a stored dry-run that `ha-sync apply --plan ID` executes).
+  function planBlock(p) {
+    const b = el('div', { cls: 'plan-block', data: { plan: p.id, applied: p.applied ? 'yes' : 'no' } });
+    const state = p.applied ? 'applied by run ' + p.applied_by.id
+      : (p.applied_by ? 'apply ' + statusText(p.applied_by.status) + ' (run ' + p.applied_by.id + ')' : 'not applied');
+    const link = el('button', { cls: 'link plan-link', title: 'show the planned operations of plan ' + p.id },
+      'Plan ' + p.id + ' · ' + ago(p.started_at));
+    link.type = 'button';
+    link.addEventListener('click', () => openRun(p.id));
+    b.appendChild(el('div', { cls: 'run-head' }, el('span', { cls: 'label', text: 'Pending plan' }), link,
+      el('span', { cls: p.applied ? 'muted' : 'plan-state', text: ' · ' + state })));
+    const ops = el('div', { cls: 'counts' });
+    for (const key of ['create', 'update', 'delete', 'conflict']) {
+      const n = Number(p.operations[key] || 0);
+      ops.appendChild(el('span', { cls: 'count' + (n === 0 ? ' zero' : ''), data: { planned: key } },
+        el('b', { text: n }), ' ' + key));
+    }
+    b.appendChild(ops);
+    if (p.biggest_deletes.length) {
+      const list = el('ul', { cls: 'plan-deletes' });
+      for (const d of p.biggest_deletes) {
+        list.appendChild(el('li', { text: 'delete ' + d.display_path + (d.size_before === null ? '' : ' (' + fmtBytes(d.size_before) + ')') }));
+      }
+      b.appendChild(list);
+    }
+    if (!p.applied) b.appendChild(el('div', { cls: 'meta muted', text: 'to apply: ha-sync apply --plan ' + p.id + ' …' }));
+    return b;
+  }
+
   function renderDirection(d) {
     const box = el('div', { cls: 'dir' + (d.attention.length ? ' dir-bad' : ''), data: { direction: d.direction } });
     box.appendChild(el('h3', { text: d.direction }));
     if (d.running) box.appendChild(runBlock('Running', d.running, 'running'));
     box.appendChild(runBlock('Last sync', d.last_real, 'real'));
     box.appendChild(runBlock('Last dry-run', d.last_dry_run, 'dry-run'));
+    if (d.plan) box.appendChild(planBlock(d.plan));
     return box;
   }
 
