@@ -59,6 +59,12 @@ struct RunHeader {
   std::string dest;
   int64_t started_at_ms = 0;
   bool dry_run = false;
+  // A shard of a sharded run (docs/cli.md "Shards"): the group id the
+  // shards share, and which part of how many this run is. shard_count 1:
+  // not sharded (no group).
+  std::string run_group{};
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 struct RunFooter {

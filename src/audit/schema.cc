@@ -10,7 +10,8 @@ namespace {
 
 // The seed's DDL, verbatim in columns, types, enums, indexes and the foreign
 // key; additions: run_id + uq_run_id, clock_skew_ns and mtime_precision_ns
-// (the clock probe's readings, docs/safety.md), InnoDB and utf8mb4 (4-byte
+// (the clock probe's readings, docs/safety.md), run_group, shard_index and
+// shard_count (the shards of one sharded run, docs/cli.md), InnoDB and utf8mb4 (4-byte
 // UTF-8 names).
 const char* const kMySqlSchema[] = {
     R"sql(CREATE TABLE IF NOT EXISTS sync_iterations (
@@ -33,6 +34,9 @@ const char* const kMySqlSchema[] = {
   run_id CHAR(32) NULL,
   clock_skew_ns BIGINT NULL,
   mtime_precision_ns BIGINT NULL,
+  run_group VARCHAR(64) NULL,
+  shard_index INT NULL,
+  shard_count INT NULL,
   INDEX idx_pair (sync_pair),
   INDEX idx_started (started_at),
   INDEX idx_dry_run (dry_run),
@@ -81,7 +85,10 @@ const char* const kSqliteSchema[] = {
   error_message TEXT,
   run_id TEXT CHECK (run_id IS NULL OR length(run_id) <= 32),
   clock_skew_ns INTEGER,
-  mtime_precision_ns INTEGER
+  mtime_precision_ns INTEGER,
+  run_group TEXT CHECK (run_group IS NULL OR length(run_group) <= 64),
+  shard_index INTEGER,
+  shard_count INTEGER
 ))sql",
     "CREATE INDEX IF NOT EXISTS idx_pair ON sync_iterations (sync_pair)",
     "CREATE INDEX IF NOT EXISTS idx_started ON sync_iterations (started_at)",
@@ -121,6 +128,10 @@ constexpr AddedColumn kAddedColumns[] = {
     {"clock_skew_ns", "ADD COLUMN clock_skew_ns BIGINT NULL", "ADD COLUMN clock_skew_ns INTEGER"},
     {"mtime_precision_ns", "ADD COLUMN mtime_precision_ns BIGINT NULL",
      "ADD COLUMN mtime_precision_ns INTEGER"},
+    {"run_group", "ADD COLUMN run_group VARCHAR(64) NULL",
+     "ADD COLUMN run_group TEXT CHECK (run_group IS NULL OR length(run_group) <= 64)"},
+    {"shard_index", "ADD COLUMN shard_index INT NULL", "ADD COLUMN shard_index INTEGER"},
+    {"shard_count", "ADD COLUMN shard_count INT NULL", "ADD COLUMN shard_count INTEGER"},
 };
 
 Status AddColumnIfMissing(SqlConnection* conn, const AddedColumn& column) {
