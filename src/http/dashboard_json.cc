@@ -76,6 +76,14 @@ json::object IterationJson(const IterationRow& it) {
   } else {
     o["mtime_precision_ns"] = nullptr;
   }
+  o["run_group"] = OptText(it.run_group);
+  o["shard_index"] = OptInt(it.shard_index);
+  o["shard_count"] = OptInt(it.shard_count);
+  if (!it.shards.empty()) {
+    json::array shards;
+    for (const IterationRow& s : it.shards) shards.push_back(IterationJson(s));
+    o["shards"] = std::move(shards);
+  }
   return o;
 }
 

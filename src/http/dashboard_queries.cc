@@ -15,20 +15,24 @@ namespace {
 constexpr const char* kIterationColumns =
     "id, run_id, sync_pair, direction, src, dest, started_at, ended_at, status, dry_run, "
     "files_created, files_updated, files_deleted, files_skipped, files_failed, "
-    "total_bytes_transferred, error_message, clock_skew_ns, mtime_precision_ns";
-// The same on a table that ha-sync has not yet given the clock columns (the
-// dashboard was upgraded first; the next sync adds them): they read as NULL.
+    "total_bytes_transferred, error_message, clock_skew_ns, mtime_precision_ns, run_group, "
+    "shard_index, shard_count";
+// The same on a table that ha-sync has not yet given the clock and shard
+// columns (the dashboard was upgraded first; the next sync adds them): they
+// read as NULL.
 constexpr const char* kIterationColumnsWithoutClock =
     "id, run_id, sync_pair, direction, src, dest, started_at, ended_at, status, dry_run, "
     "files_created, files_updated, files_deleted, files_skipped, files_failed, "
-    "total_bytes_transferred, error_message, NULL, NULL";
+    "total_bytes_transferred, error_message, NULL, NULL, NULL, NULL, NULL";
 
 // Once the columns are seen they stay (columns are only ever added).
 std::atomic<bool> g_clock_columns_seen{false};
 
 std::string IterationColumns(audit::SqlConnection* conn) {
   if (g_clock_columns_seen.load()) return kIterationColumns;
-  if (conn->QueryAll("SELECT clock_skew_ns, mtime_precision_ns FROM sync_iterations WHERE 1 = 0").ok()) {
+  if (conn->QueryAll("SELECT clock_skew_ns, mtime_precision_ns, run_group, shard_index, shard_count "
+                     "FROM sync_iterations WHERE 1 = 0")
+          .ok()) {
     g_clock_columns_seen.store(true);
     return kIterationColumns;
   }
@@ -74,7 +78,7 @@ std::optional<int64_t> OptTime(const SqlValue& v) {
 
 Result<IterationRow> ReadIteration(const SqlRow& r) {
   IterationRow it;
-  if (r.size() != 19) return BadColumn("sync_iterations", "*");
+  if (r.size() != 22) return BadColumn("sync_iterations", "*");
   if (!GetInt(r[0], &it.id)) return BadColumn("sync_iterations", "id");
   it.run_id = OptText(r[1]);
   if (!GetText(r[2], &it.pair)) return BadColumn("sync_iterations", "sync_pair");
@@ -94,6 +98,9 @@ Result<IterationRow> ReadIteration(const SqlRow& r) {
   it.error_message = OptText(r[16]);
   it.clock_skew_ns = OptInt(r[17]);
   it.mtime_precision_ns = OptInt(r[18]);
+  it.run_group = OptText(r[19]);
+  it.shard_index = OptInt(r[20]);
+  it.shard_count = OptInt(r[21]);
   return it;
 }
 
@@ -218,6 +225,16 @@ Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
   sql += " ORDER BY started_at DESC, id DESC LIMIT ?";
   params.emplace_back(filter.limit);
   return ReadIterations(conn, sql, params);
+}
+
+Result<std::vector<IterationRow>> QueryGroupShards(audit::SqlConnection* conn, const IterationRow& shard) {
+  if (!shard.run_group) return std::vector<IterationRow>{shard};
+  return ReadIterations(conn,
+                        std::string("SELECT ") + IterationColumns(conn) +
+                            " FROM sync_iterations WHERE run_group = ? AND sync_pair = ? AND "
+                            "direction = ? AND dry_run = ? ORDER BY shard_index, id",
+                        {SqlValue(*shard.run_group), SqlValue(shard.pair), SqlValue(shard.direction),
+                         SqlValue(int64_t{shard.dry_run ? 1 : 0})});
 }
 
 Result<std::optional<IterationRow>> QueryIteration(audit::SqlConnection* conn, int64_t id) {

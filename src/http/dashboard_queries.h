@@ -43,6 +43,13 @@ struct IterationRow {
   // measure them (dry-runs, crashed runs, runs before the columns existed).
   std::optional<int64_t> clock_skew_ns;
   std::optional<int64_t> mtime_precision_ns;
+  // A shard of a sharded run (docs/cli.md "Shards"); NULL for other runs.
+  std::optional<std::string> run_group;
+  std::optional<int64_t> shard_index;
+  std::optional<int64_t> shard_count;
+  // Filled by run_groups.h for a whole sharded run: its shards' rows, by
+  // shard index (the fields above are then the group's totals).
+  std::vector<IterationRow> shards;
 };
 
 struct OperationRow {
@@ -91,6 +98,10 @@ Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
                                                   const IterationFilter& filter);
 
 Result<std::optional<IterationRow>> QueryIteration(audit::SqlConnection* conn, int64_t id);
+
+// Every row of the sharded run `shard` belongs to (same run_group, pair,
+// direction and mode), by shard index; just `shard` when it has no group.
+Result<std::vector<IterationRow>> QueryGroupShards(audit::SqlConnection* conn, const IterationRow& shard);
 
 struct OperationFilter {
   int64_t iteration_id = 0;
