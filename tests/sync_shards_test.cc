@@ -258,7 +258,10 @@ TEST_CASE("every shard refuses an unmounted share on the whole root, also a shar
   for (int d = 0; d < 4; ++d) WriteFile(s.src() + "/d" + std::to_string(d) + "/f", "x", kT0);
   WriteFile(s.src() + "/top", "t", kT0);
   MakeDirs(s.dest());
-  for (const RunOutput& r : RunShards(s, 7, "g1")) REQUIRE(r.exit_code == 0);
+  for (const RunOutput& r : RunShards(s, 7, "g1")) {
+    INFO(r.out, r.err);
+    REQUIRE(r.exit_code == 0);
+  }
   REQUIRE(Describe(s.src()) == Describe(s.dest()));
   // dest's share is unmounted: an empty mount point.
   REQUIRE(::rename(s.dest().c_str(), (s.t / "dest-offline").c_str()) == 0);
@@ -288,7 +291,10 @@ TEST_CASE("--max-delete N is the group's: split evenly over the shards, never mo
   for (int d = 0; d < 6; ++d) WriteFile(s.src() + "/d" + std::to_string(d) + "/f", "x", kT0);
   WriteFile(s.src() + "/keep/k", "k", kT0);  // src is not empty: not the unmounted guard
   MakeDirs(s.dest());
-  for (const RunOutput& r : RunShards(s, 2, "g1")) REQUIRE(r.exit_code == 0);
+  for (const RunOutput& r : RunShards(s, 2, "g1")) {
+    INFO(r.out, r.err);
+    REQUIRE(r.exit_code == 0);
+  }
   for (int d = 0; d < 6; ++d) RemoveTree(s.src() + "/d" + std::to_string(d));
   // --max-delete 1 over 2 shards: shard 0 may delete 1, shard 1 none; the
   // budget is per shard, so a shard with 2 or more deletes refuses all of its
