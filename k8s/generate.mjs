@@ -3,6 +3,10 @@
 // PersistentVolume + PersistentVolumeClaim of each server and the two
 // CronJobs (one per direction), plus the lease Role/RoleBinding whose
 // resourceNames list the pairs' Leases. One template, twelve CronJobs.
+// Also the optional component k8s/components/sharded/ (kustomization.yaml):
+// for every pair with `shards` in PAIRS, its two CronJobs run an Indexed Job
+// of `completions` pods, `parallelism` at a time, each syncing one share of
+// the tree (`ha-sync --shards N`, docs/deploy.md "Sharding a huge pair").
 //
 //   node k8s/generate.mjs          rewrite k8s/generated/
 //   node k8s/generate.mjs --check  exit 1 if k8s/generated/ is not what this
@@ -36,8 +40,10 @@ export const MARKER = '.ha-sync-marker'; // replaced by the `images:` entry of k
 // The seed's pairs and capacities. Both servers export /data/<pair>.
 export const PAIRS = [
   { name: 'media', capacity: '2Ti' },
-  { name: 'photos', capacity: '500Gi' },
-  { name: 'owncloud', capacity: '500Gi' },
+  // Millions of files each: with the component components/sharded, one run
+  // is split over `completions` pods (docs/deploy.md "Sharding a huge pair").
+  { name: 'photos', capacity: '500Gi', shards: { completions: 4, parallelism: 4 } },
+  { name: 'owncloud', capacity: '500Gi', shards: { completions: 4, parallelism: 2 } },
   { name: 'games', capacity: '500Gi' },
   // The logs export /data/infra/ha-sync-logs lies inside the infra share.
   { name: 'infra', capacity: '100Gi', exclude: ['ha-sync-logs'] },
@@ -68,6 +74,8 @@ export const pvcName = (server, pair) => `pvc-ha-sync-${server}-${pair}`;
 export const mountPath = (server, pair) => `/mnt/${server}/${pair}`;
 export const cronJobName = (pair, dir) => `ha-sync-${pair}-${dir.from}-to-${dir.to}`;
 export const leaseName = (pair) => `ha-sync-${pair}`;
+// The Lease of shard i of n (ha-sync's src/cli/lock_select.h).
+export const shardLeaseName = (pair, i, n) => `ha-sync-${pair}-${i}-of-${n}`;
 
 function storageLabels(pair, server) {
   return {
@@ -269,6 +277,57 @@ function leaseRbac() {
   ];
 }
 
+// The component that turns the CronJobs of the pairs with `shards` into
+// Indexed Jobs: file name -> objects (a JSON patch is a list of ops). Each
+// pod gets JOB_COMPLETION_INDEX from Kubernetes and the Job's uid (its run
+// group: the shards' audit rows share it) from the controller-uid label; the
+// Role gains the shards' Leases.
+export function shardedComponentFiles() {
+  const files = new Map();
+  const patches = [];
+  const shardLeases = [];
+  for (const pair of PAIRS.filter((p) => p.shards)) {
+    const { completions, parallelism } = pair.shards;
+    for (let i = 0; i < completions; ++i) shardLeases.push(shardLeaseName(pair.name, i, completions));
+    for (const dir of DIRECTIONS) {
+      const name = cronJobName(pair.name, dir);
+      files.set(`${name}.yaml`, [[
+        { op: 'add', path: '/spec/jobTemplate/spec/completionMode', value: 'Indexed' },
+        { op: 'add', path: '/spec/jobTemplate/spec/completions', value: completions },
+        { op: 'add', path: '/spec/jobTemplate/spec/parallelism', value: parallelism },
+        { op: 'add', path: '/spec/jobTemplate/spec/template/spec/containers/0/args/-', value: `--shards=${completions}` },
+        {
+          op: 'add',
+          path: '/spec/jobTemplate/spec/template/spec/containers/0/env/-',
+          value: {
+            name: 'HA_SYNC_RUN_GROUP',
+            valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" } },
+          },
+        },
+      ]]);
+      patches.push({ path: `${name}.yaml`, target: { kind: 'CronJob', name } });
+    }
+  }
+  files.set('lease-role.yaml', [shardLeases.map((name) => ({ op: 'add', path: '/rules/1/resourceNames/-', value: name }))]);
+  patches.push({ path: 'lease-role.yaml', target: { kind: 'Role', name: 'ha-sync-lease' } });
+  files.set('kustomization.yaml', [{ apiVersion: 'kustomize.config.k8s.io/v1alpha1', kind: 'Component', patches }]);
+  return files;
+}
+
+export const COMPONENT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'components', 'sharded');
+const COMPONENT_HEADER =
+  '# Optional: runs the pairs with `shards` in k8s/generate.mjs as Indexed Jobs,\n' +
+  '# one share of the tree per pod (docs/deploy.md "Sharding a huge pair").\n' +
+  '# Enable in k8s/kustomization.yaml:\n#   components:\n#     - components/sharded\n';
+
+export function renderComponentFiles() {
+  const rendered = new Map();
+  for (const [name, [value]] of shardedComponentFiles()) {
+    rendered.set(name, HEADER + (name === 'kustomization.yaml' ? COMPONENT_HEADER : '') + toYaml(value));
+  }
+  return rendered;
+}
+
 // Every object, grouped by the file it goes to.
 export function buildFiles() {
   const files = new Map();
@@ -370,8 +429,7 @@ export const GENERATED_DIR = join(dirname(fileURLToPath(import.meta.url)), 'gene
 
 // Names of files that differ from (or are missing in, or are extra in) the
 // committed directory.
-export function staleFiles(dir = GENERATED_DIR) {
-  const want = renderFiles();
+export function staleFiles(dir = GENERATED_DIR, want = renderFiles()) {
   let have = [];
   try {
     have = readdirSync(dir);
@@ -393,7 +451,7 @@ export function staleFiles(dir = GENERATED_DIR) {
 
 function main(argv) {
   if (argv.includes('--check')) {
-    const stale = staleFiles();
+    const stale = [...staleFiles(), ...staleFiles(COMPONENT_DIR, renderComponentFiles()).map((f) => `components/sharded/${f}`)];
     if (stale.length > 0) {
       console.error(
         `k8s/generated is stale (${stale.join(', ')}): run \`node k8s/generate.mjs\` and commit the result`);
@@ -405,6 +463,9 @@ function main(argv) {
   rmSync(GENERATED_DIR, { recursive: true, force: true });
   mkdirSync(GENERATED_DIR, { recursive: true });
   for (const [name, text] of renderFiles()) writeFileSync(join(GENERATED_DIR, name), text);
+  rmSync(COMPONENT_DIR, { recursive: true, force: true });
+  mkdirSync(COMPONENT_DIR, { recursive: true });
+  for (const [name, text] of renderComponentFiles()) writeFileSync(join(COMPONENT_DIR, name), text);
   console.log(`wrote ${renderFiles().size} files to k8s/generated/`);
   return 0;
 }

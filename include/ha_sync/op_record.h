@@ -64,6 +64,12 @@ struct RunHeader {
   bool dry_run = false;
   // `ha-sync apply`: the id (sync_iterations.id) of the dry-run it executes.
   std::optional<int64_t> plan_id;
+  // A shard of a sharded run (docs/cli.md "Shards"): the group id the
+  // shards share, and which part of how many this run is. shard_count 1:
+  // not sharded (no group).
+  std::string run_group{};
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 struct RunFooter {

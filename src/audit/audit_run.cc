@@ -98,7 +98,8 @@ void AuditRun::FlushLeftovers() {
 }
 
 Result<bool> AuditRun::DryRunIsCurrent(Outcome* outcome) {
-  auto last = store_->LastSuccessfulDryRun(header_.pair, header_.direction);
+  auto last = store_->LastSuccessfulDryRun(header_.pair, header_.direction, header_.shard_index,
+                                           header_.shard_count);
   if (!last.ok()) return last.status();
   if (!last->has_value()) return false;
   auto stored = store_->PlanOf((*last)->id);

@@ -40,11 +40,15 @@ Result<std::unique_ptr<AuditStore>> AuditStore::Open(const Dsn& dsn) {
 Status AuditStore::InsertIteration(const RunHeader& h) {
   return conn_->Exec(
       "INSERT INTO sync_iterations (sync_pair, direction, src, dest, started_at, status, dry_run, "
-      "run_id, plan_id) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+      "run_id, plan_id, run_group, shard_index, shard_count) "
+      "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
       {FitColumn(h.pair, kMaxPairChars), FitColumn(h.direction, kMaxDirectionChars),
        FitColumn(h.src, kMaxRootChars), FitColumn(h.dest, kMaxRootChars),
        FormatSqlTime(h.started_at_ms), int64_t{h.dry_run ? 1 : 0}, h.run_id,
-       h.plan_id ? SqlValue(*h.plan_id) : SqlValue(nullptr)});
+       h.plan_id ? SqlValue(*h.plan_id) : SqlValue(nullptr),
+       h.shard_count > 1 ? SqlValue(h.run_group) : SqlValue(nullptr),
+       h.shard_count > 1 ? SqlValue(int64_t{h.shard_index}) : SqlValue(nullptr),
+       h.shard_count > 1 ? SqlValue(int64_t{h.shard_count}) : SqlValue(nullptr)});
 }
 
 Status AuditStore::InsertRunning(const RunHeader& header) {
@@ -57,11 +61,15 @@ Status AuditStore::InsertRunning(const RunHeader& header) {
 }
 
 Result<std::optional<IterationRef>> AuditStore::LastSuccessfulDryRun(const std::string& pair,
-                                                                     const std::string& direction) {
+                                                                     const std::string& direction,
+                                                                     int shard_index, int shard_count) {
+  // A shard's plan is compared with the same shard's last dry-run only.
   auto rows = conn_->QueryAll(
       "SELECT id, started_at, run_id FROM sync_iterations WHERE sync_pair = ? AND direction = ? AND "
-      "dry_run = 1 AND status = 'success' ORDER BY started_at DESC, id DESC LIMIT 1",
-      {FitColumn(pair, kMaxPairChars), FitColumn(direction, kMaxDirectionChars)});
+      "dry_run = 1 AND status = 'success' AND COALESCE(shard_count, 1) = ? AND "
+      "COALESCE(shard_index, 0) = ? ORDER BY started_at DESC, id DESC LIMIT 1",
+      {FitColumn(pair, kMaxPairChars), FitColumn(direction, kMaxDirectionChars),
+       int64_t{shard_count}, int64_t{shard_index}});
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::optional<IterationRef>();
   IterationRef ref;

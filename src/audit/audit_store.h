@@ -50,10 +50,12 @@ class AuditStore {
   // live run is visible. A row with this run_id already present is fine.
   Status InsertRunning(const RunHeader& header);
 
-  // The last dry-run of pair+direction with status 'success' (dry_run = 1
+  // The last dry-run of pair+direction (and of the same shard of a run of
+  // as many shards; unsharded: 0 of 1) with status 'success' (dry_run = 1
   // rows only; production never reads dry-run rows).
   Result<std::optional<IterationRef>> LastSuccessfulDryRun(const std::string& pair,
-                                                           const std::string& direction);
+                                                           const std::string& direction,
+                                                           int shard_index = 0, int shard_count = 1);
   // The plan stored for an iteration: filepath + operation + size_before.
   Result<PlanDigest> PlanOf(int64_t iteration_id);
 

@@ -109,6 +109,11 @@ std::string FormatHeaderLine(const RunHeader& h) {
   o["started_at"] = FormatUtcMs(h.started_at_ms);
   o["dry_run"] = h.dry_run;
   if (h.plan_id) o["plan_id"] = *h.plan_id;
+  if (h.shard_count > 1) {
+    o["run_group"] = h.run_group;
+    o["shard_index"] = h.shard_index;
+    o["shard_count"] = h.shard_count;
+  }
   return Serialize(o);
 }
 
@@ -276,6 +281,16 @@ Result<OpslogLine> ParseOpslogLine(const std::string& line) {
     }
     int64_t plan_id = 0;
     if (GetInt(o, "plan_id", &plan_id)) h.plan_id = plan_id;
+    if (o.contains("shard_count")) {  // a shard of a sharded run
+      std::optional<int64_t> index, count;
+      if (!GetString(o, "run_group", &h.run_group) || !GetOptInt(o, "shard_index", &index) ||
+          !GetOptInt(o, "shard_count", &count) || !index || !count || *count < 2 || *index < 0 ||
+          *index >= *count || *count > 1000000) {
+        return Bad("malformed header");
+      }
+      h.shard_index = static_cast<int>(*index);
+      h.shard_count = static_cast<int>(*count);
+    }
     return OpslogLine(std::move(h));
   }
   if (type == "op") {

@@ -12,8 +12,12 @@
 namespace ha_sync::audit {
 
 std::string OpslogWriter::FileName(const RunHeader& header) {
-  return "opslog-" + header.pair + "-" + header.direction + "-" +
-         FormatUtcMs(header.started_at_ms) + ".jsonl";
+  // The shards of a run start at once: their names must differ by more than the time.
+  const std::string shard = header.shard_count > 1 ? ".shard-" + std::to_string(header.shard_index) + "-of-" +
+                                                         std::to_string(header.shard_count)
+                                                   : "";
+  return "opslog-" + header.pair + "-" + header.direction + "-" + FormatUtcMs(header.started_at_ms) + shard +
+         ".jsonl";
 }
 
 Result<std::unique_ptr<OpslogWriter>> OpslogWriter::Create(const std::string& log_dir,

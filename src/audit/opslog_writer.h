@@ -36,7 +36,8 @@ class OpslogWriter {
 
   const std::string& path() const { return path_; }
 
-  // "opslog-<pair>-<direction>-<2026-11-25T20:42:00.123Z>.jsonl"
+  // "opslog-<pair>-<direction>-<2026-11-25T20:42:00.123Z>.jsonl"; a shard's
+  // ends ".shard-<i>-of-<n>.jsonl".
   static std::string FileName(const RunHeader& header);
 
  private:

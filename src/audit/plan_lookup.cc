@@ -7,7 +7,8 @@ namespace ha_sync::audit {
 namespace {
 
 constexpr char kColumns[] =
-    "SELECT id, sync_pair, direction, status, dry_run, started_at, run_id FROM sync_iterations ";
+    "SELECT id, sync_pair, direction, status, dry_run, started_at, run_id, COALESCE(shard_index, 0), "
+    "COALESCE(shard_count, 1) FROM sync_iterations ";
 
 Result<std::optional<IterationRow>> FirstRow(SqlConnection* conn, const std::string& where,
                                              const std::vector<SqlValue>& params) {
@@ -25,6 +26,12 @@ Result<std::optional<IterationRow>> FirstRow(SqlConnection* conn, const std::str
   }
   it.dry_run = dry_run != 0;
   GetText(r[6], &it.run_id);  // NULL in rows of the seed's tools
+  int64_t shard_index = 0, shard_count = 1;
+  if (!GetInt(r[7], &shard_index) || !GetInt(r[8], &shard_count)) {
+    return Status::Error("unexpected shard values in sync_iterations (" + conn->Describe() + ")");
+  }
+  it.shard_index = static_cast<int>(shard_index);
+  it.shard_count = static_cast<int>(shard_count);
   return std::optional<IterationRow>(std::move(it));
 }
 
@@ -35,24 +42,31 @@ Result<std::optional<IterationRow>> FindIteration(SqlConnection* conn, int64_t i
 }
 
 Result<std::optional<int64_t>> LatestUnappliedPlan(SqlConnection* conn, const std::string& pair,
-                                                   const std::string& direction) {
+                                                   const std::string& direction, int shard_index,
+                                                   int shard_count) {
   auto row = FirstRow(
       conn,
-      "WHERE sync_pair = ? AND direction = ? AND dry_run = 1 AND status = 'success' AND id NOT IN "
+      "WHERE sync_pair = ? AND direction = ? AND dry_run = 1 AND status = 'success' AND "
+      "COALESCE(shard_count, 1) = ? AND COALESCE(shard_index, 0) = ? AND id NOT IN "
       "(SELECT plan_id FROM sync_iterations WHERE plan_id IS NOT NULL AND status = 'success') "
       "ORDER BY started_at DESC, id DESC LIMIT 1",
-      {FitColumn(pair, kMaxPairChars), FitColumn(direction, kMaxDirectionChars)});
+      {FitColumn(pair, kMaxPairChars), FitColumn(direction, kMaxDirectionChars), int64_t{shard_count},
+       int64_t{shard_index}});
   if (!row.ok()) return row.status();
   if (!row->has_value()) return std::optional<int64_t>();
   return std::optional<int64_t>((*row)->id);
 }
 
 Result<std::optional<IterationRow>> RealRunSince(SqlConnection* conn, const std::string& pair,
-                                                 int64_t since_ms, int64_t plan_id) {
+                                                 int64_t since_ms, int64_t plan_id, int shard_index,
+                                                 int shard_count) {
   return FirstRow(conn,
                   "WHERE sync_pair = ? AND dry_run = 0 AND started_at > ? AND "
-                  "(plan_id IS NULL OR plan_id <> ?) ORDER BY started_at DESC, id DESC LIMIT 1",
-                  {FitColumn(pair, kMaxPairChars), FormatSqlTime(since_ms), plan_id});
+                  "(plan_id IS NULL OR plan_id <> ?) AND "
+                  "NOT (COALESCE(shard_count, 1) = ? AND COALESCE(shard_index, 0) <> ?) "
+                  "ORDER BY started_at DESC, id DESC LIMIT 1",
+                  {FitColumn(pair, kMaxPairChars), FormatSqlTime(since_ms), plan_id, int64_t{shard_count},
+                   int64_t{shard_index}});
 }
 
 Result<std::optional<IterationRow>> LastApplyOf(SqlConnection* conn, int64_t plan_id) {

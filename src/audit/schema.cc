@@ -11,7 +11,8 @@ namespace {
 // The seed's DDL, verbatim in columns, types, enums, indexes and the foreign
 // key; additions: run_id + uq_run_id, clock_skew_ns and mtime_precision_ns
 // (the clock probe's readings, docs/safety.md), plan_id and files_stale
-// (`ha-sync apply`), InnoDB and utf8mb4 (4-byte
+// (`ha-sync apply`), run_group, shard_index and shard_count (the shards of
+// one sharded run, docs/cli.md), InnoDB and utf8mb4 (4-byte
 // UTF-8 names).
 const char* const kMySqlSchema[] = {
     R"sql(CREATE TABLE IF NOT EXISTS sync_iterations (
@@ -36,6 +37,9 @@ const char* const kMySqlSchema[] = {
   mtime_precision_ns BIGINT NULL,
   plan_id BIGINT NULL,
   files_stale INT NULL,
+  run_group VARCHAR(64) NULL,
+  shard_index INT NULL,
+  shard_count INT NULL,
   INDEX idx_pair (sync_pair),
   INDEX idx_started (started_at),
   INDEX idx_dry_run (dry_run),
@@ -86,7 +90,10 @@ const char* const kSqliteSchema[] = {
   clock_skew_ns INTEGER,
   mtime_precision_ns INTEGER,
   plan_id INTEGER,
-  files_stale INTEGER
+  files_stale INTEGER,
+  run_group TEXT CHECK (run_group IS NULL OR length(run_group) <= 64),
+  shard_index INTEGER,
+  shard_count INTEGER
 ))sql",
     "CREATE INDEX IF NOT EXISTS idx_pair ON sync_iterations (sync_pair)",
     "CREATE INDEX IF NOT EXISTS idx_started ON sync_iterations (started_at)",
@@ -130,6 +137,10 @@ constexpr AddedColumn kAddedColumns[] = {
     // the planned operations it skipped as stale.
     {"plan_id", "ADD COLUMN plan_id BIGINT NULL", "ADD COLUMN plan_id INTEGER"},
     {"files_stale", "ADD COLUMN files_stale INT NULL", "ADD COLUMN files_stale INTEGER"},
+    {"run_group", "ADD COLUMN run_group VARCHAR(64) NULL",
+     "ADD COLUMN run_group TEXT CHECK (run_group IS NULL OR length(run_group) <= 64)"},
+    {"shard_index", "ADD COLUMN shard_index INT NULL", "ADD COLUMN shard_index INTEGER"},
+    {"shard_count", "ADD COLUMN shard_count INT NULL", "ADD COLUMN shard_count INTEGER"},
 };
 
 Status AddColumnIfMissing(SqlConnection* conn, const AddedColumn& column) {

@@ -66,7 +66,8 @@ std::string CheckStillApplicable(audit::SqlConnection* conn, const audit::Iterat
     return Describe(plan.id) + " was already applied by run " + std::to_string((*applied)->id) +
            " at " + FormatUtcMs((*applied)->started_at_ms);
   }
-  auto since = audit::RealRunSince(conn, plan.pair, plan.started_at_ms, plan.id);
+  auto since = audit::RealRunSince(conn, plan.pair, plan.started_at_ms, plan.id, plan.shard_index,
+                                   plan.shard_count);
   if (!since.ok()) return "cannot read the audit database: " + since.status().message();
   if (since->has_value()) {
     return Describe(plan.id) + " is out of date: pair '" + plan.pair + "' ran (" +
@@ -80,7 +81,7 @@ std::string CheckStillApplicable(audit::SqlConnection* conn, const audit::Iterat
 Refusal ResolvePlanId(audit::SqlConnection* conn, const ApplyFlags& flags, const Options& o,
                       int64_t* id) {
   if (flags.plan == "latest") {
-    auto latest = audit::LatestUnappliedPlan(conn, o.pair, o.direction);
+    auto latest = audit::LatestUnappliedPlan(conn, o.pair, o.direction, o.shard_index, o.shard_count);
     if (!latest.ok()) return Refuse("cannot read the audit database: " + latest.status().message());
     if (!latest->has_value()) {
       return Refuse("no plan to apply: pair '" + o.pair + "' " + o.direction +
@@ -102,6 +103,14 @@ Refusal CheckPlanRow(const std::optional<audit::IterationRow>& row, int64_t id, 
   if (row->pair != o.pair || row->direction != o.direction) {
     return Usage(Describe(id) + " is of pair '" + row->pair + "' " + row->direction + ", not '" +
                  o.pair + "' " + o.direction);
+  }
+  // A shard's plan lists only that shard's part of the tree.
+  if (row->shard_count != o.shard_count || row->shard_index != o.shard_index) {
+    auto part = [](int index, int count) {
+      return count > 1 ? "shard " + std::to_string(index) + "/" + std::to_string(count) : std::string("unsharded");
+    };
+    return Usage(Describe(id) + " is " + part(row->shard_index, row->shard_count) + ", this run is " +
+                 part(o.shard_index, o.shard_count) + ": give the same --shard");
   }
   if (row->status != "success") {
     return Refuse(Describe(id) + " did not succeed (status " + row->status + "): it cannot be applied");

@@ -4,7 +4,9 @@
 
 #include <cstdio>
 
+#include "cli/lock_group.h"
 #include "io/file_lock.h"
+#include "io/shard_file_lock.h"
 #include "k8s/lease_lock.h"
 
 namespace ha_sync::cli {
@@ -32,32 +34,72 @@ std::string ResolveLeaseNamespace(const Options& options, const std::string& sa_
   return "infrastructure";
 }
 
-Result<std::unique_ptr<RunLock>> MakeRunLock(const Options& options, const std::string& run_id,
-                                             const std::atomic<bool>* stop, const k8s::EnvLookup& env,
-                                             const std::string& sa_dir) {
-  if (ResolveLockKind(options, env) == "flock") {
-    return std::unique_ptr<RunLock>(std::make_unique<io::FileLock>(options.log_dir, options.pair, run_id));
-  }
-  k8s::KubeFlags flags{options.kube_api, options.kube_token_file, options.kube_ca};
-  auto config = k8s::ResolveKubeConfig(flags, env, sa_dir);
-  if (!config.ok()) return config.status();
+std::string ShardLockName(const Options& options) {
+  return options.pair + "-" + std::to_string(options.shard_index) + "-of-" +
+         std::to_string(options.shard_count);
+}
 
+std::string SharedHolder(const Options& options) {
+  return "sharded-run/" + std::to_string(options.shard_count) + "-shards";
+}
+
+namespace {
+
+// One Lease lock on its own API connection.
+Result<std::unique_ptr<RunLock>> MakeLease(const Options& options, const k8s::KubeConfig& config,
+                                           const std::string& sa_dir, std::string name,
+                                           std::string holder, bool shared,
+                                           const std::atomic<bool>* stop) {
   k8s::LeaseLockConfig lease;
   lease.namespace_name = ResolveLeaseNamespace(options, sa_dir);
-  lease.lease_name = "ha-sync-" + options.pair;
-  lease.holder_identity = PodName(env) + "/" + run_id;
+  lease.lease_name = std::move(name);
+  lease.holder_identity = std::move(holder);
+  lease.shared = shared;
   lease.ttl = std::chrono::seconds(options.lock_ttl_seconds);
   lease.skew_margin = std::chrono::seconds(options.lease_skew_margin_seconds);
   lease.acquire_timeout = std::chrono::seconds(options.lease_acquire_timeout_seconds);
   lease.log = [](const std::string& message) { std::fprintf(stderr, "ha-sync: %s\n", message.c_str()); };
 
   const k8s::LeaseTimings timings = k8s::ComputeLeaseTimings(lease.ttl, lease.skew_margin);
-  auto http = k8s::HttpsClient::Create(config->endpoint, config->ca_file,
+  auto http = k8s::HttpsClient::Create(config.endpoint, config.ca_file,
                                        k8s::HttpTimeouts{timings.request_timeout, timings.request_timeout},
                                        std::string("ha-sync/") + HA_SYNC_VERSION + " (linux) lease-lock");
   if (!http.ok()) return http.status();
-  auto api = std::make_unique<k8s::ApiClient>(std::move(*http), config->token_file);
+  auto api = std::make_unique<k8s::ApiClient>(std::move(*http), config.token_file);
   return std::unique_ptr<RunLock>(std::make_unique<k8s::LeaseLock>(std::move(api), std::move(lease), stop));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RunLock>> MakeRunLock(const Options& options, const std::string& run_id,
+                                             const std::atomic<bool>* stop, const k8s::EnvLookup& env,
+                                             const std::string& sa_dir) {
+  const bool sharded = options.shard_count > 1;
+  if (ResolveLockKind(options, env) == "flock") {
+    if (!sharded) {
+      return std::unique_ptr<RunLock>(std::make_unique<io::FileLock>(options.log_dir, options.pair, run_id));
+    }
+    return std::unique_ptr<RunLock>(std::make_unique<io::ShardFileLock>(
+        options.log_dir, options.pair, options.shard_index, options.shard_count, run_id));
+  }
+  k8s::KubeFlags flags{options.kube_api, options.kube_token_file, options.kube_ca};
+  auto config = k8s::ResolveKubeConfig(flags, env, sa_dir);
+  if (!config.ok()) return config.status();
+  const std::string holder = PodName(env) + "/" + run_id;
+  if (!sharded) return MakeLease(options, *config, sa_dir, "ha-sync-" + options.pair, holder, false, stop);
+  // The pair's lease, shared by every shard of a run of as many shards
+  // (an unsharded run, or one of another shard count, finds it held), then
+  // the shard's own.
+  std::vector<std::unique_ptr<RunLock>> locks;
+  for (bool pair_lease : {true, false}) {
+    auto lease = pair_lease ? MakeLease(options, *config, sa_dir, "ha-sync-" + options.pair,
+                                        SharedHolder(options), true, stop)
+                            : MakeLease(options, *config, sa_dir, "ha-sync-" + ShardLockName(options),
+                                        holder, false, stop);
+    if (!lease.ok()) return lease.status();
+    locks.push_back(std::move(*lease));
+  }
+  return std::unique_ptr<RunLock>(std::make_unique<LockGroup>(std::move(locks)));
 }
 
 }  // namespace ha_sync::cli

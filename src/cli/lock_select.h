@@ -4,6 +4,15 @@
 // is set (we run in a pod), else flock. The lease holder is
 // "<pod-name>/<run-id>" with the pod name from $HOSTNAME.
 //
+// A shard (--shard I/N, docs/cli.md "Shards") holds the pair's lock shared
+// with the other shards of a run of N shards, then its own exclusively:
+// with flock, io/shard_file_lock.h; with Leases (lock_group.h), the Lease
+// "ha-sync-<pair>" with the holder SharedHolder() (never deleted: it
+// expires TTL + margin after the last shard's renew), then the Lease
+// "ha-sync-<pair>-<i>-of-<n>". Shards of a run work at once; an unsharded
+// run and a sharded one, or runs of different N, of one pair exclude each
+// other.
+//
 // Thread-safety: call from the main thread; the lock's own contract applies.
 #pragma once
 
@@ -17,6 +26,11 @@
 #include "k8s/kube_config.h"
 
 namespace ha_sync::cli {
+
+// "<pair>-<i>-of-<n>": the shard's own lock and Lease (after "ha-sync-").
+std::string ShardLockName(const Options& options);
+// The holder identity every shard of a run of N shards writes into the pair's Lease.
+std::string SharedHolder(const Options& options);
 
 // "lease" or "flock".
 std::string ResolveLockKind(const Options& options, const k8s::EnvLookup& env);

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "io/file_lock.h"
+#include "io/uring_test_util.h"
 #include "k8s/lease_lock.h"
 
 namespace ha_sync::cli {
@@ -108,6 +109,54 @@ TEST_CASE("a lease without an API or with an unreadable CA fails before touching
                             "/nonexistent");
   REQUIRE_FALSE(in_pod.ok());  // the in-cluster CA file is missing here
   CHECK(in_pod.status().message().find("/nonexistent/ca.crt") != std::string::npos);
+}
+
+}  // namespace ha_sync::cli
+
+namespace ha_sync::cli {
+
+TEST_CASE("flock: the shards of a run hold the pair together; unsharded runs and other shard counts are kept out") {
+  io::testing::TempDir dir;
+  auto lock = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"ha-sync", "--src", "/srv/a", "--dest", "/srv/b", "--pair", "media",
+                                     "--lock", "flock", "--log-dir", dir.path()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ParseResult r = ParseOptions(args, nullptr);
+    REQUIRE(r.error.empty());
+    auto made = MakeRunLock(r.options, "run", nullptr, Env({}), "/nonexistent");
+    REQUIRE(made.ok());
+    return std::move(*made);
+  };
+  using Outcome = RunLock::Outcome;
+  auto s0 = lock({"--shard", "0/2", "--run-group", "g"});
+  auto s1 = lock({"--shard", "1/2", "--run-group", "g"});
+  CHECK(s0->Acquire().outcome == Outcome::kAcquired);
+  CHECK(s1->Acquire().outcome == Outcome::kAcquired);
+  CHECK(lock({})->Acquire().outcome == Outcome::kHeldByOther);                                // unsharded
+  CHECK(lock({"--shard", "0/3", "--run-group", "h"})->Acquire().outcome == Outcome::kHeldByOther);  // other N
+  const auto again = lock({"--shard", "1/2", "--run-group", "h"})->Acquire();                 // same shard twice
+  CHECK(again.outcome == Outcome::kHeldByOther);
+  CHECK(again.holder.find("run=run") != std::string::npos);
+  CHECK(s0->Release().ok());
+  CHECK(lock({})->Acquire().outcome == Outcome::kHeldByOther);  // shard 1 still works
+  CHECK(s1->Release().ok());
+  // All released: an unsharded run takes the pair, and keeps every shard out.
+  auto plain = lock({});
+  CHECK(plain->Acquire().outcome == Outcome::kAcquired);
+  CHECK(lock({"--shard", "0/2", "--run-group", "g"})->Acquire().outcome == Outcome::kHeldByOther);
+  CHECK(plain->Release().ok());
+  auto s3 = lock({"--shard", "2/3", "--run-group", "h"});
+  CHECK(s3->Acquire().outcome == Outcome::kAcquired);  // a run of 3 now, the marks of 2 are free
+  CHECK(lock({"--shard", "0/2", "--run-group", "g"})->Acquire().outcome == Outcome::kHeldByOther);
+}
+
+TEST_CASE("lease names of a shard") {
+  ParseResult r = ParseOptions({"ha-sync", "--src", "/a", "--dest", "/b", "--pair", "photos", "--shard", "3/4",
+                                "--run-group", "g"},
+                               nullptr);
+  REQUIRE(r.error.empty());
+  CHECK(ShardLockName(r.options) == "photos-3-of-4");
+  CHECK(SharedHolder(r.options) == "sharded-run/4-shards");
 }
 
 }  // namespace ha_sync::cli

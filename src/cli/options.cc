@@ -10,6 +10,7 @@
 #include "ha_sync/flag_table.h"
 #include "ha_sync/text.h"
 #include "http/listen_address.h"
+#include "pipeline/shard.h"
 
 namespace ha_sync::cli {
 
@@ -189,6 +190,18 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
             o.status_addr = v;
             return std::string();
           })
+   .Value("shard", "I/N", "own part I of N of the tree (top-level directories by a stable hash; files in the root: part 0); see docs/cli.md \"Shards\"",
+          [&o](const std::string& v) {
+            pipeline::ShardSpec spec;
+            const std::string error = pipeline::ParseShardSpec(v, &spec);
+            o.shard_index = spec.index;
+            o.shard_count = spec.count;
+            return error;
+          })
+   .Count("shards", "N", "like --shard I/N with I from env JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)",
+          1, pipeline::kMaxShards, &o.shards_from_env)
+   .Value("run-group", "ID", "links the shards of one sharded run in the audit and the dashboard (default: env HA_SYNC_RUN_GROUP)",
+          Checked(&o.run_group, IsValidLabel, "--run-group must be 1-64 of [A-Za-z0-9._-],"))
    .Switch("bench", "measure scan, read, write and MD5 rates of these mounts for each io engine and advise --workers/--block-size; changes no user file", &o.bench)
    .Count("bench-seconds", "N", "time bound of --bench (default: 60)", 1, 86400, &o.bench_seconds, "seconds")
    .Text("bench-json", "FILE", "with --bench, also write the figures as JSON to FILE ('-': JSON on stdout instead of the table)", &o.bench_json)
@@ -198,6 +211,41 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
    .Switch("version", "print the version", &o.show_version)
    .Switch("help", "print this help", &o.show_help);
   // clang-format on
+}
+
+// --shard / --shards with JOB_COMPLETION_INDEX, and the run group.
+std::string CheckShards(const FlagTable& t, Options& o) {
+  if (t.Given("shard") && t.Given("shards")) return "give either --shard I/N or --shards N, not both";
+  if (t.Given("shards")) {
+    const char* env = std::getenv("JOB_COMPLETION_INDEX");
+    int64_t index;
+    if (env == nullptr || !ParseCount(env, 0, o.shards_from_env - 1, &index)) {
+      return "--shards " + std::to_string(o.shards_from_env) +
+             " needs env JOB_COMPLETION_INDEX (set by an Indexed Job) from 0 to " +
+             std::to_string(o.shards_from_env - 1) + ", got " +
+             (env == nullptr ? std::string("none") : "'" + EscapeForDisplay(env) + "'");
+    }
+    o.shard_index = static_cast<int>(index);
+    o.shard_count = static_cast<int>(o.shards_from_env);
+  }
+  if (!t.Given("run-group")) {
+    if (const char* env = std::getenv("HA_SYNC_RUN_GROUP"); env != nullptr && *env != '\0') {
+      if (!IsValidLabel(env)) {
+        return "env HA_SYNC_RUN_GROUP must be 1-64 of [A-Za-z0-9._-], got '" + EscapeForDisplay(env) + "'";
+      }
+      o.run_group = env;
+    }
+  }
+  if (o.shard_count > 1 && o.run_group.empty() && !o.bench) {
+    return "--shard/--shards need --run-group ID (or env HA_SYNC_RUN_GROUP): the same for every "
+           "shard of one run, it links their records";
+  }
+  // The shard's lease "ha-sync-<pair>-<i>-of-<n>" is a DNS subdomain too.
+  const pipeline::ShardSpec spec{o.shard_index, o.shard_count};
+  if (spec.sharded() && 9 + o.pair.size() + spec.Suffix().size() > 253) {
+    return "--pair '" + o.pair + "' is too long for a sharded run's lease name";
+  }
+  return "";
 }
 
 // What no single flag can check: required flags, combinations, defaults from
@@ -228,6 +276,8 @@ std::string CheckCombination(const FlagTable& t, Options& o, const char* env_dsn
   if (!chosen.ok()) return chosen.status().message();
   o.db_dsn = *chosen;
   if (auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir); !dsn.ok()) return dsn.status().message();
+
+  if (std::string error = CheckShards(t, o); !error.empty()) return error;
 
   const std::string src = Canonical(o.src), dest = Canonical(o.dest);
   if (src == dest) return "--src and --dest are the same directory ('" + src + "')";

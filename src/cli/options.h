@@ -44,6 +44,13 @@ struct Options {
   double clock_skew_warn_seconds = 2;
   std::string status_addr;          // --status-addr HOST:PORT: live /status and /metrics
 
+  // Shards (docs/cli.md "Shards"): this run owns part `shard_index` of
+  // `shard_count` (pipeline/shard.h); runs of one group share `run_group`.
+  int shard_index = 0;
+  int shard_count = 1;
+  int64_t shards_from_env = 0;  // --shards N: the index comes from JOB_COMPLETION_INDEX
+  std::string run_group;  // --run-group, else env HA_SYNC_RUN_GROUP
+
   // Lock (docs/cli.md "Lock"): auto = lease when KUBERNETES_SERVICE_HOST is set, else flock.
   std::string lock = "auto";
   std::string lease_namespace;  // empty: the service-account namespace file, else "infrastructure"

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <stdlib.h>
+
 #include <algorithm>
 
 namespace ha_sync::cli {
@@ -108,7 +110,7 @@ TEST_CASE("every value flag of ha-sync rejects an empty value") {
         "--kube-token-file", "--kube-ca", "--log-dir", "--log-retain-days", "--mtime-threshold",
         "--max-delete", "--max-delete-percent", "--workers", "--block-size", "--io-engine", "--queue-depth", "--min-age",
         "--require-marker", "--exclude", "--trash-retain-days", "--clock-skew-warn",
-        "--status-addr", "--bench-seconds", "--bench-json"}) {
+        "--status-addr", "--shard", "--shards", "--run-group", "--bench-seconds", "--bench-json"}) {
     INFO(std::string(flag));
     // --src, --dest and --pair are in Parse()'s own arguments already.
     std::vector<std::string> args = {"ha-sync", "--src", "/srv/a", "--dest", "/srv/b", "--pair", "p"};
@@ -127,7 +129,36 @@ TEST_CASE("every value flag of ha-sync rejects an empty value") {
     const size_t end = help.find_first_of(" \n", at + 5);
     if (help.compare(end, 3, " [=") != 0) ++value_flags;  // switches show [=BOOL(=true)]
   }
-  CHECK(value_flags == 30);
+  CHECK(value_flags == 33);
+}
+
+TEST_CASE("--shard I/N, --shards N with JOB_COMPLETION_INDEX, and the run group") {
+  ::unsetenv("JOB_COMPLETION_INDEX");
+  ::unsetenv("HA_SYNC_RUN_GROUP");
+  ParseResult r = Parse({"--shard", "2/3", "--run-group", "job-1"});
+  REQUIRE(r.error.empty());
+  CHECK(r.options.shard_index == 2);
+  CHECK(r.options.shard_count == 3);
+  CHECK(r.options.run_group == "job-1");
+  CHECK(Parse({}).options.shard_count == 1);
+  CHECK(Parse({"--shard", "0/1"}).error.empty());  // one shard: an ordinary run, no group needed
+  CHECK(Parse({"--shard", "3/3", "--run-group", "g"}).error.find("--shard must be I/N") == 0);
+  CHECK(Parse({"--shard", "1/3"}).error.find("--run-group") != std::string::npos);
+  CHECK(Parse({"--shard", "1/3", "--run-group", "a/b"}).error.find("--run-group must be") == 0);
+  CHECK(Parse({"--shards", "3", "--run-group", "g"}).error.find("JOB_COMPLETION_INDEX") != std::string::npos);
+  CHECK(Parse({"--shard", "1/3", "--shards", "3", "--run-group", "g"}).error.find("not both") != std::string::npos);
+  ::setenv("JOB_COMPLETION_INDEX", "2", 1);
+  ::setenv("HA_SYNC_RUN_GROUP", "4f1c-uid", 1);
+  r = Parse({"--shards", "3"});
+  REQUIRE(r.error.empty());
+  CHECK(r.options.shard_index == 2);
+  CHECK(r.options.shard_count == 3);
+  CHECK(r.options.run_group == "4f1c-uid");
+  CHECK(Parse({"--shards", "3", "--run-group", "flag-wins"}).options.run_group == "flag-wins");
+  ::setenv("JOB_COMPLETION_INDEX", "3", 1);
+  CHECK(Parse({"--shards", "3"}).error.find("from 0 to 2, got '3'") != std::string::npos);
+  ::unsetenv("JOB_COMPLETION_INDEX");
+  ::unsetenv("HA_SYNC_RUN_GROUP");
 }
 
 TEST_CASE("--max-delete-percent takes 0 to 100, default 50") {

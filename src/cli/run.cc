@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -19,6 +20,7 @@
 #include "audit/retention.h"
 #include "ha_sync/text.h"
 #include "cli/lock_select.h"
+#include "cli/shard_run.h"
 #include "http/live_status.h"
 #include "io/file_lock.h"
 #include "io/file_ops.h"
@@ -203,18 +205,21 @@ std::unique_ptr<http::LiveStatusServer> StartStatusServer(const Options& options
 // temp files are ours to a later run, and reads the pair's earlier tags
 // (pipeline/temp_tags.h). Call with the pair's lock held.
 Status PrepareTempTags(const Options& options, pipeline::EngineOptions* eo) {
-  const std::string path = pipeline::TempTagsPath(options.log_dir, options.pair);
   if (!options.dry_run) {
-    auto tag = pipeline::RegisterTempTag(path);
+    auto tag = pipeline::RegisterTempTag(TempTagsPathFor(options));
     if (!tag.ok()) return tag.status();
     eo->temp_tag = *tag;
   }
-  auto tags = pipeline::LoadTempTags(path);
-  if (!tags.ok()) {
-    std::fprintf(stderr, "ha-sync: warning: %s; no temp file will be removed\n", tags.status().message().c_str());
-    return Status::Ok();
+  for (const std::string& path : TempTagsReadable(options)) {
+    auto tags = pipeline::LoadTempTags(path);
+    if (!tags.ok()) {
+      std::fprintf(stderr, "ha-sync: warning: %s; no temp file will be removed\n", tags.status().message().c_str());
+      eo->own_temp_tags.clear();
+      return Status::Ok();
+    }
+    eo->own_temp_tags.insert(eo->own_temp_tags.end(), tags->begin(), tags->end());
   }
-  eo->own_temp_tags = std::move(*tags);
+  std::sort(eo->own_temp_tags.begin(), eo->own_temp_tags.end());
   return Status::Ok();
 }
 
@@ -257,6 +262,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest*
   eo.state_path = pipeline::StatePath(options.log_dir, options.pair);
   eo.undo_dir = pipeline::UndoManifest::Dir(options.log_dir, options.pair);
   eo.excluded = options.excluded;
+  ApplyShard(options, &eo);  // after state_path and max_delete_count: a shard's own
   if (const char* delay = std::getenv("HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
   eo.queue_depth = static_cast<size_t>(options.queue_depth);
   eo.copy_file_range = !options.no_copy_file_range;
@@ -313,6 +319,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest*
   header.dest = options.dest;
   header.dry_run = options.dry_run;
   if (apply != nullptr) header.plan_id = apply->plan_id;
+  ApplyShard(options, &header);
 
   auto made_lock = MakeRunLock(options, header.run_id, stop, ::getenv);
   if (!made_lock.ok()) {

@@ -674,3 +674,77 @@ TEST_CASE("200 API requests from 50 connections while slow clients hold connecti
 
 }  // namespace
 }  // namespace ha_sync::http
+
+namespace ha_sync::http {
+namespace {
+
+// The shards of one sharded run (docs/api.md "Sharded runs"), written as
+// ha-sync writes them: one iteration row each, with the group's id.
+testing::SeededRun Shard(const std::string& group, int index, int count, int64_t started_ms,
+                         std::vector<OpRecord> ops) {
+  testing::SeededRun run = testing::MakeRun("bulk", "dell-to-hp", false, started_ms, 30, std::move(ops));
+  run.header.run_group = group;
+  run.header.shard_index = index;
+  run.header.shard_count = count;
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("/api/pairs and /api/iterations: a sharded run is one run with its shards; the pair's status is the group's") {
+  TempDir dir;
+  TestDatabases dbs{dir.path()};
+  const int64_t now = NowMs();
+  for (const TestDatabase& db : dbs.all()) {
+    CAPTURE(db.name);
+    const int64_t t = now - 10 * 60 * 1000;
+    using testing::Op;
+    for (const auto& run : {Shard("job-1", 0, 3, t, {Op(OpKind::kCreate, "a/1", 10), Op(OpKind::kCreate, "a/2", 10)}),
+                            Shard("job-1", 1, 3, t + 50, {Op(OpKind::kCreate, "b/1", 5), Op(OpKind::kUpdate, "b/2", 5, false, "boom")}),
+                            Shard("job-1", 2, 3, t + 20, {Op(OpKind::kCreate, "c/1", 1), Op(OpKind::kCreate, "c/2", 1),
+                                                          Op(OpKind::kDelete, "c/3", 1)})}) {
+      REQUIRE(testing::WriteRun(db.dsn, run).ok());
+    }
+    Dashboard ui(db.dsn);
+    json::value pairs = ui.GetJson("/api/pairs");
+    const json::object* bulk = FindPair(pairs, "bulk");
+    REQUIRE(bulk != nullptr);
+    const json::object& real = FindDirection(*bulk, "dell-to-hp")->at("last_real").as_object();
+    CHECK(real.at("run_group").as_string() == "job-1");
+    CHECK(real.at("shard_count").as_int64() == 3);
+    CHECK(real.at("shard_index").is_null());
+    CHECK(real.at("status").as_string() == "partial_failure");  // the worst shard's
+    CHECK(real.at("files_created").as_int64() == 5);
+    CHECK(real.at("files_deleted").as_int64() == 1);
+    CHECK(real.at("files_failed").as_int64() == 1);
+    CHECK(std::string(real.at("error_message").as_string()).rfind("shard 1/3: ", 0) == 0);
+    REQUIRE(real.at("shards").as_array().size() == 3);
+    for (int i = 0; i < 3; ++i) CHECK(real.at("shards").at(i).at("shard_index").as_int64() == i);
+    CHECK(AnyContains(bulk->at("attention").as_array(), "partial_failure"));
+
+    json::value list = ui.GetJson("/api/iterations?pair=bulk");
+    REQUIRE(list.at("iterations").as_array().size() == 1);
+    const json::value& one = list.at("iterations").at(0);
+    CHECK(one.at("shards").as_array().size() == 3);
+    CHECK(one.at("files_created").as_int64() == 5);
+    // Each shard's operations stay behind its own iteration id.
+    const int64_t shard2 = one.at("shards").at(2).at("id").as_int64();
+    CHECK(ui.GetJson("/api/operations?iteration_id=" + std::to_string(shard2)).at("operations").as_array().size() == 3);
+
+    // A newer group with one shard still running: the pair runs.
+    REQUIRE(testing::WriteRun(db.dsn, Shard("job-2", 0, 2, now - 60 * 1000, {Op(OpKind::kCreate, "d/1", 1)})).ok());
+    RunHeader running = Shard("job-2", 1, 2, now - 50 * 1000, {}).header;
+    REQUIRE(testing::WriteRunning(db.dsn, running).ok());
+    pairs = ui.GetJson("/api/pairs");
+    const json::object& dir2 = *FindDirection(*FindPair(pairs, "bulk"), "dell-to-hp");
+    REQUIRE(dir2.at("running").is_object());
+    CHECK(dir2.at("running").at("status").as_string() == "running");
+    CHECK(dir2.at("running").at("shards").as_array().size() == 2);
+    CHECK(dir2.at("running").at("ended_at").is_null());
+    list = ui.GetJson("/api/iterations?pair=bulk");
+    CHECK(list.at("iterations").as_array().size() == 2);
+    CHECK(list.at("iterations").at(0).at("run_group").as_string() == "job-2");
+  }
+}
+
+}  // namespace ha_sync::http

@@ -12,6 +12,7 @@
 #include "http/dashboard_queries.h"
 #include "http/prometheus_text.h"
 #include "http/responses.h"
+#include "http/run_groups.h"
 #include "http/static_assets.h"
 
 namespace ha_sync::http {
@@ -176,6 +177,9 @@ Response DashboardApp::Pairs() {
     auto l = QueryLatestRuns(conn);
     if (!l.ok()) return l.status();
     latest = std::move(*l);
+    // A sharded run's status is its group's (run_groups.h).
+    if (Status g = CollapseGroups(conn, &latest.finished); !g.ok()) return g;
+    if (Status g = CollapseGroups(conn, &latest.running); !g.ok()) return g;
     auto su = QueryLastSuccesses(conn);
     if (!su.ok()) return su.status();
     successes = std::move(*su);
@@ -186,9 +190,11 @@ Response DashboardApp::Pairs() {
         plans[it.id] = std::move(*plan);
       }
       if (it.dry_run) continue;
-      auto n = ConflictCopies(conn, it.id);
-      if (!n.ok()) return n.status();
-      conflicts[it.id] = *n;
+      for (const IterationRow& part : it.shards.empty() ? std::vector<IterationRow>{it} : it.shards) {
+        auto n = ConflictCopies(conn, part.id);
+        if (!n.ok()) return n.status();
+        conflicts[it.id] += *n;
+      }
     }
     return Status::Ok();
   });
@@ -271,6 +277,8 @@ Response DashboardApp::Iterations(const Target& target) {
   f.limit = limit->value_or(kDefaultIterationsLimit);
 
   std::vector<IterationRow> rows;
+  bool more = false;
+  int64_t next_before_id = 0;
   // One row more than asked tells whether another page exists.
   IterationFilter probe = f;
   probe.limit = f.limit + 1;
@@ -278,17 +286,19 @@ Response DashboardApp::Iterations(const Target& target) {
     auto r = QueryIterations(conn, probe);
     if (!r.ok()) return r.status();
     rows = std::move(*r);
-    return Status::Ok();
+    more = static_cast<int64_t>(rows.size()) > f.limit;
+    if (more) rows.resize(static_cast<size_t>(f.limit));
+    next_before_id = rows.empty() ? 0 : rows.back().id;
+    // A sharded run is one entry with its shards (run_groups.h).
+    return CollapseGroups(conn, &rows);
   });
   if (!s.ok()) return Unavailable(s);
-  const bool more = static_cast<int64_t>(rows.size()) > f.limit;
-  if (more) rows.resize(static_cast<size_t>(f.limit));
   json::array list;
   for (const IterationRow& it : rows) list.push_back(IterationJson(it));
   json::object o;
   o["iterations"] = std::move(list);
   o["limit"] = f.limit;
-  o["next_before_id"] = more ? json::value(rows.back().id) : json::value(nullptr);
+  o["next_before_id"] = more ? json::value(next_before_id) : json::value(nullptr);
   return JsonResponse(status::ok, o);
 }
 
@@ -354,6 +364,8 @@ Response DashboardApp::Metrics() {
     auto l = QueryLatestRuns(conn);
     if (!l.ok()) return l.status();
     latest = std::move(*l);
+    if (Status g = CollapseGroups(conn, &latest.finished); !g.ok()) return g;
+    if (Status g = CollapseGroups(conn, &latest.running); !g.ok()) return g;
     auto su = QueryLastSuccesses(conn);
     if (!su.ok()) return su.status();
     successes = std::move(*su);

@@ -78,6 +78,14 @@ json::object IterationJson(const IterationRow& it) {
   }
   o["plan_id"] = it.plan_id ? json::value(*it.plan_id) : json::value(nullptr);
   o["files_stale"] = it.files_stale ? json::value(*it.files_stale) : json::value(nullptr);
+  o["run_group"] = OptText(it.run_group);
+  o["shard_index"] = OptInt(it.shard_index);
+  o["shard_count"] = OptInt(it.shard_count);
+  if (!it.shards.empty()) {
+    json::array shards;
+    for (const IterationRow& s : it.shards) shards.push_back(IterationJson(s));
+    o["shards"] = std::move(shards);
+  }
   return o;
 }
 

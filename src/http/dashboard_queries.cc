@@ -17,13 +17,15 @@ namespace {
   "files_created, files_updated, files_deleted, files_skipped, files_failed, "             \
   "total_bytes_transferred, error_message, "
 constexpr const char* kIterationColumns =
-    HA_SYNC_SEED_ITERATION_COLUMNS "clock_skew_ns, mtime_precision_ns, plan_id, files_stale";
+    HA_SYNC_SEED_ITERATION_COLUMNS
+    "clock_skew_ns, mtime_precision_ns, plan_id, files_stale, run_group, shard_index, shard_count";
 // The same on a table that ha-sync has not yet given the later columns (the
 // dashboard was upgraded first; the next sync adds them): they read as NULL.
+// The plan and shard columns came together, after the clock columns.
 constexpr const char* kIterationColumnsWithoutPlan =
-    HA_SYNC_SEED_ITERATION_COLUMNS "clock_skew_ns, mtime_precision_ns, NULL, NULL";
+    HA_SYNC_SEED_ITERATION_COLUMNS "clock_skew_ns, mtime_precision_ns, NULL, NULL, NULL, NULL, NULL";
 constexpr const char* kIterationColumnsWithoutClock =
-    HA_SYNC_SEED_ITERATION_COLUMNS "NULL, NULL, NULL, NULL";
+    HA_SYNC_SEED_ITERATION_COLUMNS "NULL, NULL, NULL, NULL, NULL, NULL, NULL";
 #undef HA_SYNC_SEED_ITERATION_COLUMNS
 
 // Once the columns are seen they stay (columns are only ever added; the
@@ -32,7 +34,9 @@ std::atomic<bool> g_plan_columns_seen{false};
 
 std::string IterationColumns(audit::SqlConnection* conn) {
   if (g_plan_columns_seen.load()) return kIterationColumns;
-  if (conn->QueryAll("SELECT plan_id, files_stale FROM sync_iterations WHERE 1 = 0").ok()) {
+  if (conn->QueryAll("SELECT plan_id, files_stale, run_group, shard_index, shard_count "
+                     "FROM sync_iterations WHERE 1 = 0")
+          .ok()) {
     g_plan_columns_seen.store(true);
     return kIterationColumns;
   }
@@ -81,7 +85,7 @@ std::optional<int64_t> OptTime(const SqlValue& v) {
 
 Result<IterationRow> ReadIteration(const SqlRow& r) {
   IterationRow it;
-  if (r.size() != 21) return BadColumn("sync_iterations", "*");
+  if (r.size() != 24) return BadColumn("sync_iterations", "*");
   if (!GetInt(r[0], &it.id)) return BadColumn("sync_iterations", "id");
   it.run_id = OptText(r[1]);
   if (!GetText(r[2], &it.pair)) return BadColumn("sync_iterations", "sync_pair");
@@ -103,6 +107,9 @@ Result<IterationRow> ReadIteration(const SqlRow& r) {
   it.mtime_precision_ns = OptInt(r[18]);
   it.plan_id = OptInt(r[19]);
   it.files_stale = OptInt(r[20]);
+  it.run_group = OptText(r[21]);
+  it.shard_index = OptInt(r[22]);
+  it.shard_count = OptInt(r[23]);
   return it;
 }
 
@@ -227,6 +234,16 @@ Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
   sql += " ORDER BY started_at DESC, id DESC LIMIT ?";
   params.emplace_back(filter.limit);
   return ReadIterations(conn, sql, params);
+}
+
+Result<std::vector<IterationRow>> QueryGroupShards(audit::SqlConnection* conn, const IterationRow& shard) {
+  if (!shard.run_group) return std::vector<IterationRow>{shard};
+  return ReadIterations(conn,
+                        std::string("SELECT ") + IterationColumns(conn) +
+                            " FROM sync_iterations WHERE run_group = ? AND sync_pair = ? AND "
+                            "direction = ? AND dry_run = ? ORDER BY shard_index, id",
+                        {SqlValue(*shard.run_group), SqlValue(shard.pair), SqlValue(shard.direction),
+                         SqlValue(int64_t{shard.dry_run ? 1 : 0})});
 }
 
 Result<std::optional<IterationRow>> QueryIteration(audit::SqlConnection* conn, int64_t id) {

@@ -48,6 +48,13 @@ struct IterationRow {
   // tables without the columns.
   std::optional<int64_t> plan_id;
   std::optional<int64_t> files_stale;
+  // A shard of a sharded run (docs/cli.md "Shards"); NULL for other runs.
+  std::optional<std::string> run_group;
+  std::optional<int64_t> shard_index;
+  std::optional<int64_t> shard_count;
+  // Filled by run_groups.h for a whole sharded run: its shards' rows, by
+  // shard index (the fields above are then the group's totals).
+  std::vector<IterationRow> shards;
 };
 
 struct OperationRow {
@@ -96,6 +103,10 @@ Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
                                                   const IterationFilter& filter);
 
 Result<std::optional<IterationRow>> QueryIteration(audit::SqlConnection* conn, int64_t id);
+
+// Every row of the sharded run `shard` belongs to (same run_group, pair,
+// direction and mode), by shard index; just `shard` when it has no group.
+Result<std::vector<IterationRow>> QueryGroupShards(audit::SqlConnection* conn, const IterationRow& shard);
 
 struct OperationFilter {
   int64_t iteration_id = 0;

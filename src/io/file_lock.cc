@@ -30,7 +30,10 @@ RunLock::AcquireResult FileLock::Acquire() {
       std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
       while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
       result.outcome = Outcome::kHeldByOther;
-      result.holder = holder.empty() ? "another process (lock file " + path_ + ")" : holder;
+      // Empty: a crashed holder's file, or the shards of a sharded run
+      // (shard_file_lock.h), which hold it shared and write nothing.
+      result.holder = holder.empty() ? "another process, or the shards of a sharded run (lock file " + path_ + ")"
+                                     : holder;
     } else {
       result.status = Status::FromErrno(err, "flock", path_);
     }

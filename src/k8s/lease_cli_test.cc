@@ -387,3 +387,58 @@ TEST_CASE("a token rotated on disk while running is picked up") {
 }
 
 }  // namespace ha_sync::test
+
+namespace ha_sync::test {
+
+TEST_CASE("shards of a run share the pair's Lease and hold their own; unsharded runs and other shard counts stay out") {
+  FakeKubeApi fake;
+  Trees t;
+  t.Fill(20);
+  // Every top-level directory has a big file: both shards are busy for seconds.
+  for (int d = 0; d < 10; ++d) t.Big("d" + std::to_string(d) + "/big", off_t{1} << 30);
+  auto shard = [&](const std::string& spec, const std::string& group) {
+    return Args(fake, t, {"--shard", spec, "--run-group", group});
+  };
+  Running a = StartHaSync(shard("0/2", "job-1"), {"HOSTNAME=pod-0"});
+  Running b = StartHaSync(shard("1/2", "job-1"), {"HOSTNAME=pod-1"});
+  auto held = [&](const std::string& name) {
+    for (int i = 0; i < 3000; ++i) {
+      if (fake.Lease(name)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  REQUIRE(held("ha-sync-media-0-of-2"));
+  REQUIRE(held("ha-sync-media-1-of-2"));
+  // Longer than the 5 s TTL: both renew the one shared Lease, neither loses it.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  const auto pair_lease = fake.Lease(kLeaseName);
+  REQUIRE(pair_lease.has_value());
+  CHECK(Str(*Path(json::value(*pair_lease), {"spec", "holderIdentity"})) == "sharded-run/2-shards");
+
+  RunOutput plain = RunHaSync(Args(fake, t), kPodEnv);
+  CHECK(plain.exit_code == 0);
+  CHECK(plain.out.find("locked by another run") != std::string::npos);
+  CHECK(plain.out.find("sharded-run/2-shards") != std::string::npos);
+  RunOutput other_n = RunHaSync(shard("0/3", "job-2"), kPodEnv);
+  CHECK(other_n.exit_code == 0);
+  CHECK(other_n.out.find("locked by another run") != std::string::npos);
+  RunOutput twice = RunHaSync(shard("1/2", "job-2"), kPodEnv);
+  CHECK(twice.exit_code == 0);
+  CHECK(twice.out.find("pod-1/") != std::string::npos);  // held by shard 1 of job-1
+
+  ::kill(a.pid, SIGTERM);
+  ::kill(b.pid, SIGTERM);
+  RunOutput ra = WaitHaSync(a), rb = WaitHaSync(b);
+  INFO(ra.err, rb.err);
+  // Both were working until the signal (never kept out, never fenced).
+  CHECK(ra.err.find("interrupted by a signal") != std::string::npos);
+  CHECK(rb.err.find("interrupted by a signal") != std::string::npos);
+  // Each shard's own Lease is released; the shared one is left to expire.
+  CHECK_FALSE(fake.Lease("ha-sync-media-0-of-2").has_value());
+  CHECK_FALSE(fake.Lease("ha-sync-media-1-of-2").has_value());
+  CHECK(fake.Lease(kLeaseName).has_value());
+  CHECK(Requests(fake.Log(), "DELETE", kItem).empty());
+}
+
+}  // namespace ha_sync::test

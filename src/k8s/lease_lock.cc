@@ -246,7 +246,7 @@ RunLock::AcquireResult LeaseLock::Acquire() {
 // lease after all: look once, and if it is ours, delete it conditionally so
 // the pair is not blocked for a whole TTL.
 void LeaseLock::CleanUpAfterFailedAcquire() {
-  if (!maybe_written_ || current_) return;
+  if (!maybe_written_ || current_ || config_.shared) return;
   maybe_written_ = false;
   const SteadyTime deadline = Clock::now() + timings_.request_timeout;
   ApiResult g = api_->Get(ItemPath(), deadline, nullptr);
@@ -440,6 +440,8 @@ Status LeaseLock::Release() {
   StopHeartbeat();
   const bool fenced = !MayStillWrite();  // lost, or past the fence
   if (!held_.exchange(false)) return Status::Ok();
+  // Shared: the others holding it still work; it expires after the last renew.
+  if (config_.shared) return Status::Ok();
   Lease base = [this] {
     std::lock_guard<std::mutex> lock(mu_);
     return *current_;

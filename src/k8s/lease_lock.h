@@ -61,6 +61,11 @@ struct LeaseLockConfig {
   std::chrono::milliseconds acquire_timeout{30000};  // total time Acquire may retry
   std::chrono::milliseconds release_timeout{10000};
   std::function<void(const std::string&)> log;  // warnings; may be empty
+  // Shared holding (the pair's lease under a sharded run, docs/cli.md
+  // "Shards"): every holder uses the same holder_identity, so each of them
+  // takes, joins and renews the one lease as its own, and Release() leaves
+  // it to expire instead of deleting it (another holder may still work).
+  bool shared = false;
 };
 
 // Intervals derived from the TTL and the skew margin.

@@ -124,6 +124,9 @@ Status Engine::Impl::OpenState() {
   const EngineOptions& opt = ctx_.opt;
   if (opt.state_path.empty()) return Status::Ok();
   auto reader = StateReader::Open(opt.state_path);
+  if (reader.ok() && *reader == nullptr && !opt.state_fallback_path.empty()) {
+    reader = StateReader::Open(opt.state_fallback_path);
+  }
   if (!reader.ok()) {
     ctx_.Warn(reader.status().message() + "; running without sync state");
   } else {
@@ -211,7 +214,7 @@ void Engine::Impl::Finish(const Status& fatal) {
     if (!s.ok()) ctx_.Warn("plan file not kept (this dry-run cannot be applied): " + s.message());
   }
   ctx_.plan_out.reset();
-  if (ctx_.opt.dry_run) return;
+  if (ctx_.opt.dry_run || !ctx_.opt.expire_trash) return;
   auto removed = Trash::RemoveExpired(ctx_.dest_root_fd, ctx_.opt.trash_retain_days, NowMs());
   if (!removed.ok()) ctx_.Warn("trash cleanup: " + removed.status().message());
   RemoveExpiredManifests();

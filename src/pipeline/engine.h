@@ -30,6 +30,7 @@
 #include "ha_sync/status.h"
 #include "pipeline/plan_file.h"
 #include "pipeline/planner.h"
+#include "pipeline/shard.h"
 
 namespace ha_sync::pipeline {
 
@@ -42,6 +43,17 @@ struct EngineOptions {
   PlanOptions plan;        // plan.now_ns is filled in by Run()
   // The pair's sync state file (docs/safety.md); empty: no state is kept.
   std::string state_path;
+  // Read instead when state_path does not exist yet (a shard's first run
+  // plans with the pair's unsharded state; shard.h).
+  std::string state_fallback_path;
+  // Not empty: the root guard (root_guard.h) knows the root from all of
+  // these state files together (every shard of a group), not state_path.
+  std::vector<std::string> guard_state_paths;
+  // --shard: the part of the tree this run owns (shard.h); default: all.
+  ShardSpec shard;
+  // Removes expired trash and undo manifests at the end (one shard of a
+  // group does it, so shards never race over the same directories).
+  bool expire_trash = true;
   // Paths relative to the roots that are never synced nor deleted on either
   // side: ha-sync's own log directory when it lies inside a root.
   std::vector<std::string> excluded;

@@ -50,15 +50,29 @@ Status Refuse(const EngineOptions& o, const std::string& why) {
 }
 
 // The state's record of the root, without ha-sync's own names; empty when
-// the pair has no state.
+// the pair has no state. For a shard, the record of every shard of its
+// group together: a shard alone must not decide that the share is gone.
 Result<std::vector<StateEntry>> KnownAtRoot(const EngineOptions& o) {
   std::vector<StateEntry> known;
-  if (o.state_path.empty()) return known;
-  auto reader = StateReader::Open(o.state_path);
-  if (!reader.ok()) return known;  // the engine warns and runs without state
-  if (*reader == nullptr) return known;
-  Status s = (*reader)->LoadDir("", &known);
-  if (!s.ok()) return s;
+  std::vector<std::string> paths = o.guard_state_paths;
+  if (paths.empty() && !o.state_path.empty()) paths.push_back(o.state_path);
+  bool found = false;
+  for (const std::string& path : paths) {
+    auto reader = StateReader::Open(path);
+    if (!reader.ok() || *reader == nullptr) continue;  // the engine warns and runs without state
+    found = true;
+    std::vector<StateEntry> part;
+    Status s = (*reader)->LoadDir("", &part);
+    if (!s.ok()) return s;
+    known.insert(known.end(), part.begin(), part.end());
+  }
+  if (!found && !o.state_fallback_path.empty()) {
+    auto reader = StateReader::Open(o.state_fallback_path);
+    if (reader.ok() && *reader != nullptr) {
+      Status s = (*reader)->LoadDir("", &known);
+      if (!s.ok()) return s;
+    }
+  }
   known.erase(std::remove_if(known.begin(), known.end(),
                              [&](const StateEntry& e) {
                                return IsReservedName(e.name, true) || IsExcluded(o.excluded, e.name);

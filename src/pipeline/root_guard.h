@@ -26,7 +26,9 @@ namespace ha_sync::pipeline {
 // - with a sync state that knows entries at the root: dest has none of
 //   them left (copying into it would fill an empty mount point), or, with
 //   --delete-missing, src has none of them left;
-// unless options.max_vanished_percent is 100 or more.
+// unless options.max_vanished_percent is 100 or more. A shard (shard.h)
+// checks the whole roots, against the state of its whole group
+// (options.guard_state_paths), exactly as an unsharded run would.
 Status CheckRoots(const EngineOptions& options);
 
 // True when the tree under dir_fd holds a file or symlink, not counting

@@ -179,6 +179,11 @@ Status Walker::ProcessDir(const NodePtr& node, std::vector<Entry> src_entries,
       return node->is_root ? s : Status::Ok();
     }
   }
+  // A shard plans only the root names it owns (shard.h); below them, everything.
+  if (node->is_root) {
+    FilterRootForShard(ctx_.opt.shard, &src_entries, &dest_entries,
+                       ctx_.state_reader ? &state_entries : nullptr);
+  }
   ctx_.progress.entries_scanned.fetch_add(
       static_cast<int64_t>(src_entries.size() + dest_entries.size()), std::memory_order_relaxed);
   deletes_.CountDestFiles(dest_entries);

@@ -85,6 +85,32 @@ test('the non-root component runs every sync pod unprivileged and still passes',
   assert.deepEqual(typeCheck(objects), []);
 });
 
+test('the sharded component runs the pairs with shards as Indexed Jobs, one Lease per shard', async () => {
+  const objects = renderOverlay('components:\n  - @K8S@/components/sharded\n');
+  const cronJobs = objects.filter((o) => o.kind === 'CronJob');
+  const sharded = cronJobs.filter((o) => o.spec.jobTemplate.spec.completionMode === 'Indexed');
+  assert.deepEqual(sharded.map((o) => o.metadata.name).sort(), [
+    'ha-sync-owncloud-dell-to-hp', 'ha-sync-owncloud-hp-to-dell',
+    'ha-sync-photos-dell-to-hp', 'ha-sync-photos-hp-to-dell']);
+  for (const cj of sharded) {
+    const job = cj.spec.jobTemplate.spec;
+    const c = job.template.spec.containers[0];
+    assert.ok(job.completions >= job.parallelism && job.parallelism >= 1, cj.metadata.name);
+    assert.ok(c.args.includes(`--shards=${job.completions}`), cj.metadata.name);
+    assert.equal(c.args[0], '--dry-run');  // go-live still removes args/0
+    const group = c.env.find((e) => e.name === 'HA_SYNC_RUN_GROUP');
+    assert.equal(group.valueFrom.fieldRef.fieldPath, "metadata.labels['batch.kubernetes.io/controller-uid']");
+  }
+  const role = objects.find((o) => o.kind === 'Role' && o.metadata.name === 'ha-sync-lease');
+  const names = role.rules[1].resourceNames;
+  for (const n of ['ha-sync-photos', 'ha-sync-photos-0-of-4', 'ha-sync-photos-3-of-4', 'ha-sync-owncloud-3-of-4']) {
+    assert.ok(names.includes(n), n);
+  }
+  assert.equal(cronJobs.length - sharded.length, 8);
+  await assertValid(objects);
+  assert.deepEqual(typeCheck(objects), []);
+});
+
 test('ui-no-auth removes the dashboard\'s basic auth and nothing else', async () => {
   const uiEnv = (objects) => objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'ha-sync-ui')
     .spec.template.spec.containers[0].env;

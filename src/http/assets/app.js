@@ -295,6 +295,9 @@
 
   // ---- recent activity ---------------------------------------------------
 
+  // A sharded run (one entry, its shards inside): "3/3 shards".
+  function shardsText(it) { return `${it.shards.length}/${it.shard_count} shards`; }
+
   function renderActivity(iterations) {
     const rows = iterations.map((it) => {
       const tr = el('tr', { cls: 'clickable' + (isBad(it.status) ? ' row-bad' : ''), data: { iterationId: it.id } },
@@ -302,7 +305,8 @@
         el('td', { text: it.pair }),
         el('td', { text: it.direction }),
         el('td', {}, el('span', { cls: 'badge badge-' + it.status, text: statusText(it.status) }),
-          it.dry_run ? el('span', { cls: 'mode', text: 'dry-run' }) : null),
+          it.dry_run ? el('span', { cls: 'mode', text: 'dry-run' }) : null,
+          it.shards ? el('span', { cls: 'mode', text: shardsText(it) }) : null),
         el('td', { cls: 'num', text: it.files_created }),
         el('td', { cls: 'num hide-narrow', text: it.files_updated }),
         el('td', { cls: 'num hide-narrow', text: it.files_deleted }),
@@ -331,6 +335,7 @@
     dl.replaceChildren();
     fact(dl, 'status', statusText(it.status), 'status-' + it.status);
     fact(dl, 'run id', it.run_id || '–', 'mono');
+    if (it.run_group) fact(dl, 'run group', it.run_group + (it.shard_index !== null && it.shard_index !== undefined ? ` (shard ${it.shard_index} of ${it.shard_count})` : ''), 'mono');
     fact(dl, 'started', localTime(it.started_at) + ' (' + ago(it.started_at) + ')');
     fact(dl, 'duration', fmtDuration(it.duration_seconds));
     fact(dl, 'from', it.src, 'mono');
