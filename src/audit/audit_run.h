@@ -39,6 +39,7 @@ class AuditRun {
   struct Config {
     std::string db_dsn;  // as given (flag or HA_SYNC_DB_DSN); empty = SQLite in log_dir
     std::string log_dir;
+    size_t flush_batch_rows = AuditStore::kDefaultBatchRows;
   };
   using Say = std::function<void(const std::string& line)>;
 

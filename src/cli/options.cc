@@ -202,7 +202,7 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
 
 // What no single flag can check: required flags, combinations, defaults from
 // the environment, the roots against each other.
-std::string CheckCombination(const FlagTable& t, Options& o, const char* env_dsn) {
+std::string CheckCombination(const FlagTable& t, Options& o, const EnvLookup& env) {
   if (o.src.empty()) return "--src is required";
   if (o.dest.empty()) return "--dest is required";
   if (o.pair.empty() && !o.bench) return "--pair is required";
@@ -216,15 +216,15 @@ std::string CheckCombination(const FlagTable& t, Options& o, const char* env_dsn
            "' is not a lowercase DNS name ([a-z0-9]([-a-z0-9.]*[a-z0-9])?); it names the lock";
   }
   if (!t.Given("io-engine")) {
-    if (const char* env = std::getenv("HA_SYNC_IO_ENGINE"); env != nullptr && *env != '\0') {
-      if (!IsValidEngine(env)) {
-        return "env HA_SYNC_IO_ENGINE must be auto, uring or threads, got '" + std::string(env) + "'";
+    if (const char* engine = Getenv(env, "HA_SYNC_IO_ENGINE"); engine != nullptr && *engine != '\0') {
+      if (!IsValidEngine(engine)) {
+        return "env HA_SYNC_IO_ENGINE must be auto, uring or threads, got '" + std::string(engine) + "'";
       }
-      o.io_engine = env;
+      o.io_engine = engine;
     }
   }
   // Only an absent flag falls back: an explicit --db-dsn '' was refused above.
-  auto chosen = audit::ChooseDsn(t.Given("db-dsn"), o.db_dsn, env_dsn);
+  auto chosen = audit::ChooseDsn(t.Given("db-dsn"), o.db_dsn, Getenv(env, "HA_SYNC_DB_DSN"));
   if (!chosen.ok()) return chosen.status().message();
   o.db_dsn = *chosen;
   if (auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir); !dsn.ok()) return dsn.status().message();
@@ -238,7 +238,7 @@ std::string CheckCombination(const FlagTable& t, Options& o, const char* env_dsn
 
 }  // namespace
 
-ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_dsn) {
+ParseResult ParseOptions(const std::vector<std::string>& args, const EnvLookup& env) {
   ParseResult r;
   Options& o = r.options;
   FlagTable t(
@@ -255,7 +255,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
   r.error = t.Parse(std::vector<std::string>(args.begin() + (args.empty() ? 0 : 1), args.end()));
   o.progress = !no_progress;
   if (!r.error.empty() || o.show_help || o.show_version) return r;
-  r.error = CheckCombination(t, o, env_dsn);
+  r.error = CheckCombination(t, o, env);
   return r;
 }
 

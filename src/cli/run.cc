@@ -207,7 +207,7 @@ Status PrepareTempTags(const Options& options, pipeline::EngineOptions* eo) {
 
 }  // namespace
 
-int RunSync(const Options& options, std::atomic<bool>* stop) {
+int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& env) {
   pipeline::EngineOptions eo;
   eo.src_root = options.src;
   eo.dest_root = options.dest;
@@ -228,7 +228,8 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   eo.state_path = pipeline::StatePath(options.log_dir, options.pair);
   eo.undo_dir = pipeline::UndoManifest::Dir(options.log_dir, options.pair);
   eo.excluded = options.excluded;
-  if (const char* delay = std::getenv("HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
+  if (const char* delay = Getenv(env, "HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
+  if (const char* tmp = Getenv(env, "TMPDIR")) eo.temp_dir = tmp;
   eo.queue_depth = static_cast<size_t>(options.queue_depth);
   eo.copy_file_range = !options.no_copy_file_range;
   if (options.io_engine != "threads") {
@@ -284,7 +285,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   header.dest = options.dest;
   header.dry_run = options.dry_run;
 
-  auto made_lock = MakeRunLock(options, header.run_id, stop, ::getenv);
+  auto made_lock = MakeRunLock(options, header.run_id, stop, env);
   if (!made_lock.ok()) {
     std::fprintf(stderr, "ha-sync: cannot take the lock: %s\n", made_lock.status().message().c_str());
     return kExitFailed;
@@ -311,7 +312,9 @@ int RunSync(const Options& options, std::atomic<bool>* stop) {
   eo.started_at_ms = header.started_at_ms;
   // Audit (src/audit/audit_run.h): leftovers, the opslog, the 'running' row.
   auto audit = audit::AuditRun::Begin(
-      {options.db_dsn, options.log_dir}, header,
+      {options.db_dsn, options.log_dir,
+       audit::AuditStore::BatchRowsFromText(Getenv(env, "HA_SYNC_FLUSH_BATCH_ROWS"))},
+      header,
       [](const std::string& m) { std::printf("ha-sync: %s\n", m.c_str()); },
       [](const std::string& m) { std::fprintf(stderr, "ha-sync: warning: %s\n", m.c_str()); });
   if (!audit.ok()) {

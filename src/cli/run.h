@@ -14,7 +14,11 @@ namespace ha_sync::cli {
 
 enum ExitCode : int { kExitOk = 0, kExitFailed = 1, kExitPartial = 2, kExitUsage = 64 };
 
-// `stop` turns true on SIGTERM/SIGINT.
-int RunSync(const Options& options, std::atomic<bool>* stop);
+// `stop` turns true on SIGTERM/SIGINT. `env` is the process environment
+// (main reads it): the lock's (cli/lock_select.h), TMPDIR for the delete
+// spool, and the test seams HA_SYNC_TEST_BLOCK_DELAY_MS (each copied block
+// waits that long, so tests can catch a run mid-copy) and
+// HA_SYNC_FLUSH_BATCH_ROWS (audit/audit_store.h).
+int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& env);
 
 }  // namespace ha_sync::cli

@@ -70,6 +70,7 @@ struct EngineOptions {
   bool copy_file_range = true;
   bool fsync = false;
   int test_block_delay_ms = 0;  // see io::CopyOptions::block_delay_ms
+  std::string temp_dir;         // the delete spool's folder (empty: /tmp)
   // --max-delete: at most this many files, or this percent of dest files.
   std::optional<int64_t> max_delete_count;
   std::optional<double> max_delete_percent;
