@@ -464,9 +464,9 @@ class RingBuffers {
   size_t count() const { return count_; }
   bool Queue(bool write, int fd, size_t i, unsigned len, uint64_t off, uint64_t tag) {
     if (registered_) {
-      return write ? ring_->QueueWriteFixed(fd, i, 0, len, off, tag) : ring_->QueueReadFixed(fd, i, 0, len, off, tag);
+      return ring_->QueueIo(write ? io::IoDir::kWrite : io::IoDir::kRead, fd, io::IoBuffer::Fixed(i), len, off, tag);
     }
-    return write ? ring_->QueueWrite(fd, At(i), len, off, tag) : ring_->QueueRead(fd, At(i), len, off, tag);
+    return ring_->QueueIo(write ? io::IoDir::kWrite : io::IoDir::kRead, fd, io::IoBuffer::Memory(At(i)), len, off, tag);
   }
 
  private:
