@@ -173,9 +173,7 @@ std::unique_ptr<http::LiveStatusServer> StartStatusServer(const Options& options
   if (options.status_addr.empty()) return nullptr;
   auto addr = http::ParseListenAddress(options.status_addr);
   if (!addr.ok()) return nullptr;  // validated with the options
-  http::RunIdentity run{header.run_id, header.pair, header.direction, header.src,
-                        header.dest,   header.dry_run, header.started_at_ms};
-  auto server = http::LiveStatusServer::Start(*addr, run, &engine.progress());
+  auto server = http::LiveStatusServer::Start(*addr, header, &engine.progress());
   if (!server.ok()) {
     std::fprintf(stderr, "ha-sync: warning: no live status: %s\n", server.status().message().c_str());
     return nullptr;
