@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "ha_sync/utc_time.h"
+
 namespace ha_sync {
 
 enum class OpKind { kCreate, kUpdate, kDelete };
@@ -72,9 +74,7 @@ struct RunFooter {
   std::optional<int64_t> mtime_precision_ns;
 };
 
-// Milliseconds since the epoch, system clock.
+// Milliseconds since the epoch, system clock (text: ha_sync/utc_time.h).
 int64_t NowMs();
-// "2026-11-25T20:03:10.123Z".
-std::string FormatUtcMs(int64_t ms);
 
 }  // namespace ha_sync
