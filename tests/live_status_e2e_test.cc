@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "http/test_client.h"
+#include "support/test_client.h"
 
 extern char** environ;
 

@@ -93,21 +93,6 @@ void Walk(const std::string& root, const std::string& rel, std::map<std::string,
 
 }  // namespace
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/ha-sync-test-XXXXXX";
-  if (::mkdtemp(templ.data()) == nullptr) Die("mkdtemp");
-  path_ = templ;
-  ::chmod(path_.c_str(), 0755);
-}
-
-TempDir::~TempDir() {
-  try {
-    RemoveTree(path_);
-  } catch (...) {
-  }
-}
-
 void MakeDirs(const std::string& path) {
   for (size_t pos = 1; pos != std::string::npos;) {
     pos = path.find('/', pos + 1);
@@ -150,26 +135,6 @@ int64_t MtimeNs(const std::string& path) {
 bool Exists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
-}
-
-void RemoveTree(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    ::chmod(path.c_str(), 0700);
-    if (DIR* dir = ::opendir(path.c_str())) {
-      std::vector<std::string> names;
-      while (struct dirent* de = ::readdir(dir)) {
-        const std::string n = de->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-      }
-      ::closedir(dir);
-      for (const auto& n : names) RemoveTree(path + "/" + n);
-    }
-    ::rmdir(path.c_str());
-  } else {
-    ::unlink(path.c_str());
-  }
 }
 
 Running StartHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env) {

@@ -5,7 +5,7 @@
 #include <boost/json.hpp>
 
 #include "ha_sync/op_record.h"
-#include "http/test_client.h"
+#include "support/test_client.h"
 
 namespace ha_sync::http {
 namespace {
