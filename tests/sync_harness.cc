@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,8 +24,7 @@
 #include "ha_sync/text.h"
 #include "io/dir_entry.h"
 #include "io/md5.h"
-
-extern char** environ;
+#include "support/process.h"
 
 namespace ha_sync::test {
 
@@ -147,33 +145,17 @@ Running StartProgram(const char* bin_env, const std::vector<std::string>& args,
   if (bin == nullptr) {
     throw std::runtime_error(std::string(bin_env) + " is not set (run through meson test)");
   }
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) Die("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-  std::vector<std::string> argv_s = {bin};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) env_s.emplace_back(*e);
-  env_s.insert(env_s.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid;
-  const int rc = posix_spawn(&pid, bin, &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    errno = rc;
-    Die(std::string("spawn ") + bin);
-  }
-  return {pid, out_pipe[0], err_pipe[0]};
+  std::vector<std::string> argv = {bin};
+  argv.insert(argv.end(), args.begin(), args.end());
+  // The extra entries are appended: as before, a variable already set in
+  // this process keeps its value (getenv returns the first entry).
+  std::vector<std::string> child_env = testing::ChildEnvironment({});
+  child_env.insert(child_env.end(), env.begin(), env.end());
+  testing::ChildIo io;
+  io.out = testing::Stream::kPipe;
+  io.err = testing::Stream::kPipe;
+  const testing::Child child = testing::StartChild(argv, child_env, io);
+  return {child.pid, child.out, child.err};
 }
 
 RunOutput Wait(Running r) {
