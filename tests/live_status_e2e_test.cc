@@ -20,24 +20,12 @@
 #include <vector>
 
 #include "support/process.h"
+#include "support/temp_dir.h"
 #include "support/test_client.h"
 
 namespace {
 
 namespace json = boost::json;
-
-struct TempTree {
-  std::string root;
-  TempTree() {
-    char tmpl[] = "/tmp/ha-sync-live-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    root = tmpl;
-  }
-  ~TempTree() {
-    const std::string cmd = "rm -rf '" + root + "'";
-    (void)std::system(cmd.c_str());
-  }
-};
 
 // Spawns argv with extra environment; stderr comes back through *err_fd.
 pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra,
@@ -53,8 +41,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>
 TEST_CASE("ha-sync --status-addr serves the live status while it runs") {
   const char* bin = std::getenv("HA_SYNC_BIN");
   REQUIRE_MESSAGE(bin != nullptr, "HA_SYNC_BIN is not set");
-  TempTree t;
-  const std::string src = t.root + "/src", dest = t.root + "/dest", log = t.root + "/log";
+  ha_sync::testing::TempDir t;
+  const std::string src = t.path() + "/src", dest = t.path() + "/dest", log = t.path() + "/log";
   REQUIRE(::mkdir(src.c_str(), 0755) == 0);
   REQUIRE(::mkdir(dest.c_str(), 0755) == 0);
   constexpr int kFiles = 30;
