@@ -19,56 +19,30 @@
 #include <thread>
 #include <vector>
 
-#include "http/test_client.h"
-
-extern char** environ;
+#include "support/process.h"
+#include "support/temp_dir.h"
+#include "support/test_client.h"
 
 namespace {
 
 namespace json = boost::json;
 
-struct TempTree {
-  std::string root;
-  TempTree() {
-    char tmpl[] = "/tmp/ha-sync-live-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    root = tmpl;
-  }
-  ~TempTree() {
-    const std::string cmd = "rm -rf '" + root + "'";
-    (void)std::system(cmd.c_str());
-  }
-};
-
 // Spawns argv with extra environment; stderr comes back through *err_fd.
 pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra,
             int* err_fd) {
-  int fds[2];
-  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  std::vector<std::string> env(env_extra);
-  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-  pid_t pid = -1;
-  REQUIRE(::posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, cargv.data(), cenv.data()) == 0);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  *err_fd = fds[0];
-  return pid;
+  ha_sync::testing::ChildIo io;
+  io.out = ha_sync::testing::Stream::kNull;
+  io.err = ha_sync::testing::Stream::kPipe;
+  const ha_sync::testing::Child child = ha_sync::testing::StartChild(argv, ha_sync::testing::ChildEnvironment(env_extra), io);
+  *err_fd = child.err;
+  return child.pid;
 }
 
 TEST_CASE("ha-sync --status-addr serves the live status while it runs") {
   const char* bin = std::getenv("HA_SYNC_BIN");
   REQUIRE_MESSAGE(bin != nullptr, "HA_SYNC_BIN is not set");
-  TempTree t;
-  const std::string src = t.root + "/src", dest = t.root + "/dest", log = t.root + "/log";
+  ha_sync::testing::TempDir t;
+  const std::string src = t.path() + "/src", dest = t.path() + "/dest", log = t.path() + "/log";
   REQUIRE(::mkdir(src.c_str(), 0755) == 0);
   REQUIRE(::mkdir(dest.c_str(), 0755) == 0);
   constexpr int kFiles = 30;

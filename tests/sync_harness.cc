@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,8 +24,7 @@
 #include "ha_sync/text.h"
 #include "io/dir_entry.h"
 #include "io/md5.h"
-
-extern char** environ;
+#include "support/process.h"
 
 namespace ha_sync::test {
 
@@ -93,21 +91,6 @@ void Walk(const std::string& root, const std::string& rel, std::map<std::string,
 
 }  // namespace
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/ha-sync-test-XXXXXX";
-  if (::mkdtemp(templ.data()) == nullptr) Die("mkdtemp");
-  path_ = templ;
-  ::chmod(path_.c_str(), 0755);
-}
-
-TempDir::~TempDir() {
-  try {
-    RemoveTree(path_);
-  } catch (...) {
-  }
-}
-
 void MakeDirs(const std::string& path) {
   for (size_t pos = 1; pos != std::string::npos;) {
     pos = path.find('/', pos + 1);
@@ -152,26 +135,6 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-void RemoveTree(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    ::chmod(path.c_str(), 0700);
-    if (DIR* dir = ::opendir(path.c_str())) {
-      std::vector<std::string> names;
-      while (struct dirent* de = ::readdir(dir)) {
-        const std::string n = de->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-      }
-      ::closedir(dir);
-      for (const auto& n : names) RemoveTree(path + "/" + n);
-    }
-    ::rmdir(path.c_str());
-  } else {
-    ::unlink(path.c_str());
-  }
-}
-
 Running StartHaSync(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   return StartProgram("HA_SYNC_BIN", args, env);
 }
@@ -182,33 +145,17 @@ Running StartProgram(const char* bin_env, const std::vector<std::string>& args,
   if (bin == nullptr) {
     throw std::runtime_error(std::string(bin_env) + " is not set (run through meson test)");
   }
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) Die("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-  std::vector<std::string> argv_s = {bin};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) env_s.emplace_back(*e);
-  env_s.insert(env_s.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid;
-  const int rc = posix_spawn(&pid, bin, &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    errno = rc;
-    Die(std::string("spawn ") + bin);
-  }
-  return {pid, out_pipe[0], err_pipe[0]};
+  std::vector<std::string> argv = {bin};
+  argv.insert(argv.end(), args.begin(), args.end());
+  // The extra entries are appended: as before, a variable already set in
+  // this process keeps its value (getenv returns the first entry).
+  std::vector<std::string> child_env = testing::ChildEnvironment({});
+  child_env.insert(child_env.end(), env.begin(), env.end());
+  testing::ChildIo io;
+  io.out = testing::Stream::kPipe;
+  io.err = testing::Stream::kPipe;
+  const testing::Child child = testing::StartChild(argv, child_env, io);
+  return {child.pid, child.out, child.err};
 }
 
 RunOutput Wait(Running r) {

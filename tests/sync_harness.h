@@ -13,22 +13,14 @@
 #include <vector>
 
 #include "ha_sync/op_record.h"
+#include "support/temp_dir.h"
 
 namespace ha_sync::test {
 
 constexpr int64_t kSec = 1'000'000'000;
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
+using testing::RemoveTree;
+using testing::TempDir;  // support/temp_dir.h
 
 // Writes `content` to `path` (parents created) and sets its mtime.
 void WriteFile(const std::string& path, const std::string& content, int64_t mtime_ns = 0);
@@ -37,7 +29,6 @@ void MakeDirs(const std::string& path);
 void SetMtime(const std::string& path, int64_t mtime_ns);  // never follows a symlink
 int64_t MtimeNs(const std::string& path);                  // lstat
 bool Exists(const std::string& path);                      // lstat
-void RemoveTree(const std::string& path);
 
 struct RunOutput {
   int exit_code = -1;  // 128+N when killed by signal N

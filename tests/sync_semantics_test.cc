@@ -1,5 +1,5 @@
-// End-to-end: every row of DESIGN.md §3 on real temp trees, through the
-// built binary.
+// End-to-end: every row of the sync rules (docs/cli.md, "What a run does")
+// on real temp trees, through the built binary.
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>

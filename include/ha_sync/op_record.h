@@ -1,6 +1,6 @@
-// The audit records every room shares: one OpRecord per file operation (the
-// fields of the sync_operations table) and one RunSummary per run (the
-// fields of sync_iterations). Times are UTC, milliseconds since the epoch.
+// The audit records every folder shares: one OpRecord per file operation
+// (the fields of the sync_operations table), and a RunHeader and a
+// RunFooter per run (the fields of sync_iterations). Times are UTC, milliseconds since the epoch.
 //
 // Thread-safety: plain values.
 #pragma once
@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+
+#include "ha_sync/utc_time.h"
 
 namespace ha_sync {
 
@@ -24,7 +26,7 @@ bool ParseRunStatus(const std::string& text, RunStatus* out);
 
 struct OpRecord {
   OpKind operation = OpKind::kCreate;
-  std::string filepath;  // relative to the roots, raw bytes (see path_codec.h)
+  std::string filepath;  // relative to the roots, raw bytes (see ha_sync/text.h)
   std::optional<int64_t> size_before;
   std::optional<int64_t> size_after;
   std::optional<std::string> md5_before;  // 32 lowercase hex
@@ -83,9 +85,7 @@ struct RunFooter {
   std::optional<int64_t> mtime_precision_ns;
 };
 
-// Milliseconds since the epoch, system clock.
+// Milliseconds since the epoch, system clock (text: ha_sync/utc_time.h).
 int64_t NowMs();
-// "2026-11-25T20:03:10.123Z".
-std::string FormatUtcMs(int64_t ms);
 
 }  // namespace ha_sync

@@ -44,7 +44,7 @@ Result<std::unique_ptr<AuditRun>> AuditRun::Begin(const Config& config, const Ru
 bool AuditRun::Connect() {
   if (store_) return true;
   if (!dsn_ok_) return false;
-  auto store = AuditStore::Open(dsn_);
+  auto store = AuditStore::Open(dsn_, config_.flush_batch_rows);
   if (!store.ok()) {
     WarnDb(store.status().message());
     return false;

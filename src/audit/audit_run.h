@@ -1,4 +1,5 @@
-// The audit side of one run (DESIGN.md §4-§5), as src/cli/run.cc uses it:
+// The audit side of one run (docs/cli.md, "Audit files" and "Audit
+// database"), as src/cli/run.cc uses it:
 //
 //   Begin()   connects to the database named by the DSN (empty: SQLite at
 //             <log-dir>/ha-sync.db), flushes this pair's leftover opslogs
@@ -39,6 +40,7 @@ class AuditRun {
   struct Config {
     std::string db_dsn;  // as given (flag or HA_SYNC_DB_DSN); empty = SQLite in log_dir
     std::string log_dir;
+    size_t flush_batch_rows = AuditStore::kDefaultBatchRows;
   };
   using Say = std::function<void(const std::string& line)>;
 

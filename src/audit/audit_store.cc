@@ -23,17 +23,20 @@ constexpr int kOpColumns = 12;
 
 }  // namespace
 
-Result<std::unique_ptr<AuditStore>> AuditStore::Open(const Dsn& dsn) {
+size_t AuditStore::BatchRowsFromText(const char* text) {
+  if (text == nullptr) return kDefaultBatchRows;
+  const long n = std::strtol(text, nullptr, 10);
+  return n >= 1 && n <= static_cast<long>(kMaxBatchRows) ? static_cast<size_t>(n) : kDefaultBatchRows;
+}
+
+Result<std::unique_ptr<AuditStore>> AuditStore::Open(const Dsn& dsn, size_t batch_rows) {
   auto conn = OpenSqlConnection(dsn);
   if (!conn.ok()) return conn.status();
   if (Status s = EnsureSchema(conn->get()); !s.ok()) {
     return Status::Error("create the audit schema: " + s.message());
   }
   std::unique_ptr<AuditStore> store(new AuditStore(std::move(*conn), dsn));
-  if (const char* rows = std::getenv("HA_SYNC_FLUSH_BATCH_ROWS")) {
-    const long n = std::strtol(rows, nullptr, 10);
-    if (n >= 1 && n <= 5000) store->batch_rows_ = static_cast<size_t>(n);
-  }
+  store->batch_rows_ = batch_rows >= 1 && batch_rows <= kMaxBatchRows ? batch_rows : kDefaultBatchRows;
   return store;
 }
 

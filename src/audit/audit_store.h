@@ -41,7 +41,9 @@ struct PruneResult {
 class AuditStore {
  public:
   // Connects and creates the schema when missing.
-  static Result<std::unique_ptr<AuditStore>> Open(const Dsn& dsn);
+  // `batch_rows`: rows per multi-row INSERT (see kDefaultBatchRows).
+  static Result<std::unique_ptr<AuditStore>> Open(const Dsn& dsn,
+                                                  size_t batch_rows = kDefaultBatchRows);
 
   SqlConnection* connection() { return conn_.get(); }
   const Dsn& dsn() const { return dsn_; }
@@ -104,10 +106,17 @@ class AuditStore {
     std::future<Status> in_flight_;
   };
 
-  // Rows per multi-row INSERT: 1000, or HA_SYNC_FLUSH_BATCH_ROWS (1-5000;
-  // 12 placeholders a row must stay under MySQL's 65535). A batch is also
-  // cut at kBatchBytes of data, well below max_allowed_packet (16 MiB).
+  // Rows per multi-row INSERT: 1000, or what Open is given (1-5000: 12
+  // placeholders a row must stay under MySQL's 65535; other values fall
+  // back to 1000). A batch is also cut at kBatchBytes of data, well below
+  // max_allowed_packet (16 MiB). ha-sync's main() passes env
+  // HA_SYNC_FLUSH_BATCH_ROWS through BatchRowsFromText, so tests can make
+  // a flush write many batches.
   static constexpr size_t kDefaultBatchRows = 1000;
+  static constexpr size_t kMaxBatchRows = 5000;
+  // `text` (nullptr: unset) as a batch size; kDefaultBatchRows when it is
+  // not a number in 1..kMaxBatchRows.
+  static size_t BatchRowsFromText(const char* text);
   static constexpr size_t kBatchBytes = 4 << 20;
   size_t batch_rows() const { return batch_rows_; }
 

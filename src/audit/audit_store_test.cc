@@ -12,7 +12,7 @@
 #include "audit/opslog_flush.h"
 #include "audit/opslog_writer.h"
 #include "audit/schema.h"
-#include "audit/test_databases.h"
+#include "support/test_databases.h"
 #include "ha_sync/text.h"
 
 namespace ha_sync::audit {

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
+#include <memory>
 #include <string>
 
 namespace ha_sync::audit {
@@ -17,21 +17,8 @@ struct Config {
   long nth = 1;
 };
 
-const Config* GetConfig() {
-  static const Config* const config = [] () -> const Config* {
-    const char* env = std::getenv("HA_SYNC_FAULT_POINT");
-    if (env == nullptr || *env == '\0') return nullptr;
-    auto* c = new Config;
-    c->name = env;
-    if (const size_t colon = c->name.find(':'); colon != std::string::npos) {
-      c->nth = std::strtol(c->name.c_str() + colon + 1, nullptr, 10);
-      if (c->nth < 1) c->nth = 1;
-      c->name.resize(colon);
-    }
-    return c;
-  }();
-  return config;
-}
+// Set before any thread hits a point (see the header), read afterwards.
+std::unique_ptr<Config> g_config;
 
 std::function<void(const char*)>& Hook() {
   static std::function<void(const char*)> hook;
@@ -44,9 +31,23 @@ std::atomic<long> g_hits{0};
 
 void FaultPoint(const char* name) {
   if (Hook()) Hook()(name);
-  const Config* c = GetConfig();
+  const Config* c = g_config.get();
   if (c == nullptr || c->name != name) return;
   if (g_hits.fetch_add(1) + 1 == c->nth) ::raise(SIGKILL);
+}
+
+void ArmFaultPoint(const char* spec) {
+  g_config.reset();
+  g_hits.store(0);
+  if (spec == nullptr || *spec == '\0') return;
+  auto c = std::make_unique<Config>();
+  c->name = spec;
+  if (const size_t colon = c->name.find(':'); colon != std::string::npos) {
+    c->nth = std::strtol(c->name.c_str() + colon + 1, nullptr, 10);
+    if (c->nth < 1) c->nth = 1;
+    c->name.resize(colon);
+  }
+  g_config = std::move(c);
 }
 
 void SetFaultHook(std::function<void(const char* name)> hook) { Hook() = std::move(hook); }

@@ -14,28 +14,13 @@
 
 #include "audit/fault_points.h"
 #include "audit/opslog_reader.h"
+#include "ha_sync/unique_fd.h"
 
 namespace ha_sync::audit {
 
-namespace {
-
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-}  // namespace
-
 Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
   FlushResult result;
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) {
     if (errno == ENOENT) {
       result.outcome = FlushOutcome::kGone;
@@ -154,7 +139,7 @@ Result<FlushResult> FlushOpslog(AuditStore* store, const std::string& path) {
 }
 
 Result<RunHeader> ReadOpslogHeader(const std::string& path) {
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) return Status::FromErrno(errno, "open opslog", path);
   // The header is the first line; read a bounded prefix.
   std::string buf(64 * 1024, '\0');

@@ -5,7 +5,7 @@
 #include <ctime>
 #include <string_view>
 
-#include "audit/civil_time.h"
+#include "ha_sync/utc_time.h"
 #include "ha_sync/text.h"
 
 namespace ha_sync::audit {
@@ -71,31 +71,7 @@ Status Bad(const char* what) { return Status::Error(std::string("opslog line: ")
 
 }  // namespace
 
-bool ParseUtcMs(const std::string& text, int64_t* ms) {
-  // "YYYY-MM-DDTHH:MM:SS.mmmZ", parsed by hand: this runs for every line of
-  // every flushed opslog.
-  if (text.size() != 24 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
-      text[13] != ':' || text[16] != ':' || text[19] != '.' || text[23] != 'Z') {
-    return false;
-  }
-  auto num = [&text](size_t pos, size_t len, int* out) {
-    int v = 0;
-    for (size_t i = pos; i < pos + len; ++i) {
-      if (text[i] < '0' || text[i] > '9') return false;
-      v = v * 10 + (text[i] - '0');
-    }
-    *out = v;
-    return true;
-  };
-  int y, mo, d, h, mi, s, frac;
-  if (!num(0, 4, &y) || !num(5, 2, &mo) || !num(8, 2, &d) || !num(11, 2, &h) ||
-      !num(14, 2, &mi) || !num(17, 2, &s) || !num(20, 3, &frac) || mo < 1 || mo > 12 || d < 1 ||
-      d > 31 || h > 23 || mi > 59 || s > 60) {
-    return false;
-  }
-  *ms = (DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000 + frac;
-  return true;
-}
+bool ParseUtcMs(const std::string& text, int64_t* ms) { return ParseUtc(text, UtcStyle::kIso, ms); }
 
 std::string FormatHeaderLine(const RunHeader& h) {
   json::object o;
@@ -152,26 +128,9 @@ void AppendJsonString(std::string* out, std::string_view text) {
 }
 
 void AppendUtcMs(std::string* out, int64_t ms) {
-  int64_t days = ms / 86400000, rest = ms % 86400000;
-  if (rest < 0) {
-    rest += 86400000;
-    --days;
-  }
-  int64_t y;
-  int m, d;
-  CivilFromDays(days, &y, &m, &d);
-  char buf[27] = "\"0000-00-00T00:00:00.000Z\"";
-  auto put = [&buf](int pos, int64_t v, int width) {
-    for (int i = width - 1; i >= 0; --i, v /= 10) buf[pos + i] = static_cast<char>('0' + v % 10);
-  };
-  put(1, y, 4);
-  put(6, m, 2);
-  put(9, d, 2);
-  put(12, rest / 3600000, 2);
-  put(15, rest / 60000 % 60, 2);
-  put(18, rest / 1000 % 60, 2);
-  put(21, rest % 1000, 3);
-  out->append(buf, 26);
+  out->push_back('"');
+  AppendUtc(out, ms, UtcStyle::kIso);
+  out->push_back('"');
 }
 
 void AppendOptInt(std::string* out, const std::optional<int64_t>& v) {

@@ -4,7 +4,7 @@
 // filepath, size_before, started_at) may precede a change to dest: an intent
 // with no matching "op" line (same operation and filepath) after it is an
 // operation the process was killed during (opslog_flush.h stores it). Paths are encoded with EncodePathForText;
-// times are "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC). See docs/opslog.md.
+// times are "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC). See docs/cli.md, "Audit files".
 //
 // Thread-safety: pure functions.
 #pragma once

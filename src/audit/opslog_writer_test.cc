@@ -10,12 +10,13 @@
 #include <vector>
 
 #include "audit/opslog_format.h"
+#include "support/temp_dir.h"
 
 namespace ha_sync::audit {
 
 TEST_CASE("header, concurrent op lines and footer: every line whole and parseable") {
-  char templ[] = "/tmp/ha-sync-opslog-XXXXXX";
-  const std::string dir = ::mkdtemp(templ);
+  const ha_sync::testing::TempDir tmp;
+  const std::string dir = tmp.path();
   RunHeader h{"00112233445566778899aabbccddeeff", "photos", "hp-to-dell", "/a", "/b", NowMs(), false, std::nullopt};
   auto writer = OpslogWriter::Create(dir, h);
   REQUIRE(writer.ok());
@@ -53,7 +54,6 @@ TEST_CASE("header, concurrent op lines and footer: every line whole and parseabl
   CHECK(headers == 1);
   CHECK(ops == 1000);
   CHECK(footers == 1);
-  std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 }  // namespace ha_sync::audit

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "audit/civil_time.h"
+#include "ha_sync/utc_time.h"
 #include "audit/mysql_connection.h"
 #include "audit/sqlite_connection.h"
 
@@ -42,64 +42,9 @@ Result<std::unique_ptr<SqlConnection>> OpenSqlConnection(const Dsn& dsn,
   return OpenSqliteConnection(dsn, options);
 }
 
-std::string FormatSqlTime(int64_t ms) {
-  int64_t days = ms / 86400000, rest = ms % 86400000;
-  if (rest < 0) {
-    rest += 86400000;
-    --days;
-  }
-  int64_t y;
-  int m, d;
-  CivilFromDays(days, &y, &m, &d);
-  if (y < 0 || y > 9999) y = 0;  // outside DATETIME's range; never a real time
-  char buf[24];
-  auto put = [&buf](int pos, int64_t v, int width) {
-    for (int i = width - 1; i >= 0; --i, v /= 10) buf[pos + i] = static_cast<char>('0' + v % 10);
-  };
-  put(0, y, 4);
-  buf[4] = '-';
-  put(5, m, 2);
-  buf[7] = '-';
-  put(8, d, 2);
-  buf[10] = ' ';
-  put(11, rest / 3600000, 2);
-  buf[13] = ':';
-  put(14, rest / 60000 % 60, 2);
-  buf[16] = ':';
-  put(17, rest / 1000 % 60, 2);
-  buf[19] = '.';
-  put(20, rest % 1000, 3);
-  return std::string(buf, 23);
-}
+std::string FormatSqlTime(int64_t ms) { return FormatUtc(ms, UtcStyle::kSql); }
 
-bool ParseSqlTime(const std::string& text, int64_t* ms) {
-  int y, mo, d, h, mi, s, frac = 0, consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d %2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &consumed) !=
-          6 ||
-      consumed != 19) {
-    return false;
-  }
-  if (text.size() > 19) {
-    // ".m", ".mm", ".mmm" or more digits (microseconds are cut to ms).
-    if (text[19] != '.' || text.size() == 20) return false;
-    int digits = 0;
-    for (size_t i = 20; i < text.size(); ++i) {
-      if (text[i] < '0' || text[i] > '9') return false;
-      if (digits < 3) frac = frac * 10 + (text[i] - '0');
-      ++digits;
-    }
-    for (; digits < 3; ++digits) frac *= 10;
-  }
-  struct tm tm = {};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  *ms = static_cast<int64_t>(timegm(&tm)) * 1000 + frac;
-  return true;
-}
+bool ParseSqlTime(const std::string& text, int64_t* ms) { return ParseUtc(text, UtcStyle::kSql, ms); }
 
 bool GetInt(const SqlValue& v, int64_t* out) {
   if (const auto* n = std::get_if<int64_t>(&v)) {

@@ -9,7 +9,7 @@
 
 #include "audit/opslog_format.h"
 #include "audit/schema.h"
-#include "audit/test_databases.h"
+#include "support/test_databases.h"
 
 namespace ha_sync::audit {
 namespace {

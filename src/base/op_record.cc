@@ -69,17 +69,4 @@ int64_t NowMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string FormatUtcMs(int64_t ms) {
-  time_t secs = static_cast<time_t>(ms / 1000);
-  int64_t frac = ms % 1000;
-  if (frac < 0) { frac += 1000; --secs; }
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(frac));
-  return buf;
-}
-
 }  // namespace ha_sync

@@ -20,6 +20,7 @@
 #include "io/file_ops.h"
 #include "io/md5.h"
 #include "io/uring_ring.h"
+#include "ha_sync/join_rel.h"
 
 namespace ha_sync::bench {
 
@@ -30,10 +31,6 @@ constexpr size_t kMaxBufferBytes = 64u << 20;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string Join(const std::string& dir, const std::string& name) {
-  return dir.empty() ? name : dir + "/" + name;
 }
 
 // Incompressible bytes (xorshift64*), so no filesystem or wire compression
@@ -228,8 +225,8 @@ Measurement ScanWithThreads(int root_fd, unsigned in_flight, const Bounds& bound
         for (const io::Entry& e : listed) {
           if (Skipped(rel, e.name, skip)) continue;
           entries.fetch_add(1);
-          if (e.type == io::FileType::kDir) queue.Push(Join(rel, e.name));
-          if (e.type == io::FileType::kFile) largest->Offer(Join(rel, e.name), e.size);
+          if (e.type == io::FileType::kDir) queue.Push(JoinRel(rel, e.name));
+          if (e.type == io::FileType::kFile) largest->Offer(JoinRel(rel, e.name), e.size);
         }
       }
       queue.Done();
@@ -375,7 +372,7 @@ Measurement ScanWithUring(int root_fd, unsigned in_flight, const Bounds& bounds,
       Slot& slot = slots[c.tag];
       if (c.res == 0) {
         ++entries;
-        const std::string rel = Join(slot.name.dir->rel, slot.name.name);
+        const std::string rel = JoinRel(slot.name.dir->rel, slot.name.name);
         if (S_ISDIR(slot.stx.stx_mode)) queue.Push(rel);
         if (S_ISREG(slot.stx.stx_mode)) largest->Offer(rel, static_cast<int64_t>(slot.stx.stx_size));
       }
@@ -464,9 +461,9 @@ class RingBuffers {
   size_t count() const { return count_; }
   bool Queue(bool write, int fd, size_t i, unsigned len, uint64_t off, uint64_t tag) {
     if (registered_) {
-      return write ? ring_->QueueWriteFixed(fd, i, 0, len, off, tag) : ring_->QueueReadFixed(fd, i, 0, len, off, tag);
+      return ring_->QueueIo(write ? io::IoDir::kWrite : io::IoDir::kRead, fd, io::IoBuffer::Fixed(i), len, off, tag);
     }
-    return write ? ring_->QueueWrite(fd, At(i), len, off, tag) : ring_->QueueRead(fd, At(i), len, off, tag);
+    return ring_->QueueIo(write ? io::IoDir::kWrite : io::IoDir::kRead, fd, io::IoBuffer::Memory(At(i)), len, off, tag);
   }
 
  private:

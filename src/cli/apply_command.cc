@@ -140,8 +140,7 @@ int Report(const Refusal& r) {
 
 }  // namespace
 
-int RunApplyCommand(const std::vector<std::string>& args, const char* env_dsn,
-                    std::atomic<bool>* stop) {
+int RunApplyCommand(const std::vector<std::string>& args, const EnvLookup& env, std::atomic<bool>* stop) {
   std::vector<std::string> own, run_args;
   SplitArgs(args, &own, &run_args);
   ApplyFlags flags;
@@ -157,10 +156,10 @@ int RunApplyCommand(const std::vector<std::string>& args, const char* env_dsn,
              INT64_MAX / 1000, &flags.max_age_seconds, "seconds")
       .Switch("help", "print this help", &flags.help);
   if (std::string e = t.Parse(own); !e.empty()) return Report(Usage(e));
-  ParseResult parsed = ParseOptions(run_args, env_dsn);
+  ParseResult parsed = ParseOptions(run_args, env);
   if (flags.help) {
     std::printf("%s\nThe options of the run (as for ha-sync; --dry-run is refused):\n%s",
-                t.Help().c_str(), ParseOptions({args[0], "--help"}, nullptr).help.c_str());
+                t.Help().c_str(), ParseOptions({args[0], "--help"}, EnvLookup()).help.c_str());
     return kExitOk;
   }
   if (!parsed.error.empty()) return Report(Usage(parsed.error));
@@ -194,7 +193,7 @@ int RunApplyCommand(const std::vector<std::string>& args, const char* env_dsn,
   request.plan_id = id;
   request.plan = *plan;
   request.recheck = [&] { return CheckStillApplicable(conn, plan_row, flags.max_age_seconds); };
-  return RunSync(o, stop, &request);
+  return RunSync(o, stop, env, &request);
 }
 
 }  // namespace ha_sync::cli

@@ -15,10 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "ha_sync/env_lookup.h"
+
 namespace ha_sync::cli {
 
 // Returns the exit code: that of the run, or 64 (bad input) / 1 (refused).
-int RunApplyCommand(const std::vector<std::string>& args, const char* env_dsn,
-                    std::atomic<bool>* stop);
+// `env`: the process environment, as for RunSync (cli/run.h).
+int RunApplyCommand(const std::vector<std::string>& args, const EnvLookup& env, std::atomic<bool>* stop);
 
 }  // namespace ha_sync::cli

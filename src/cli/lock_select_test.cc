@@ -9,6 +9,7 @@
 #include "io/file_lock.h"
 #include "io/uring_test_util.h"
 #include "k8s/lease_lock.h"
+#include "support/temp_dir.h"
 
 namespace ha_sync::cli {
 
@@ -87,13 +88,12 @@ TEST_CASE("auto is the lease in a pod, flock elsewhere") {
 }
 
 TEST_CASE("the lease namespace: flag, else the service-account file, else infrastructure") {
-  char tmpl[] = "/tmp/ha-sync-sa-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
+  const ha_sync::testing::TempDir tmp;
+  const std::string dir = tmp.path();
   CHECK(ResolveLeaseNamespace(Parsed({}), dir) == "infrastructure");
   std::ofstream(dir + "/namespace") << "storage\n";
   CHECK(ResolveLeaseNamespace(Parsed({}), dir) == "storage");
   CHECK(ResolveLeaseNamespace(Parsed({"--lease-namespace", "x"}), dir) == "x");
-  (void)std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 TEST_CASE("a lease without an API or with an unreadable CA fails before touching anything") {

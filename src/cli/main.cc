@@ -3,9 +3,11 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "audit/fault_points.h"
 #include "cli/apply_command.h"
 #include "cli/bench_command.h"
 #include "cli/options.h"
@@ -27,18 +29,23 @@ void InstallSignalHandlers() {
 }
 }  // namespace
 
+// The one place ha-sync reads its environment; everything below gets it
+// through this lookup or as values.
 int main(int argc, char** argv) {
   using namespace ha_sync::cli;
+  const ha_sync::EnvLookup env = [](const char* name) { return std::getenv(name); };
+  // Test seam: kill the process at a named point of the audit flow.
+  ha_sync::audit::ArmFaultPoint(env("HA_SYNC_FAULT_POINT"));
   std::vector<std::string> args(argv, argv + argc);
   if (args.size() > 1 && args[1] == "undo") return RunUndoCommand(args);
   if (args.size() > 1 && args[1] == "prune-db") {
-    return RunPruneDbCommand(args, std::getenv("HA_SYNC_DB_DSN"));
+    return RunPruneDbCommand(args, env("HA_SYNC_DB_DSN"));
   }
   if (args.size() > 1 && args[1] == "apply") {
     InstallSignalHandlers();
-    return RunApplyCommand(args, std::getenv("HA_SYNC_DB_DSN"), &g_stop);
+    return RunApplyCommand(args, env, &g_stop);
   }
-  ParseResult parsed = ParseOptions(args, std::getenv("HA_SYNC_DB_DSN"));
+  ParseResult parsed = ParseOptions(args, env);
   if (!parsed.error.empty()) {
     std::fprintf(stderr, "ha-sync: %s\nTry 'ha-sync --help'.\n", parsed.error.c_str());
     return kExitUsage;
@@ -53,5 +60,5 @@ int main(int argc, char** argv) {
   }
   InstallSignalHandlers();
   if (parsed.options.bench) return RunBench(parsed.options, &g_stop);
-  return RunSync(parsed.options, &g_stop);
+  return RunSync(parsed.options, &g_stop, env);
 }

@@ -214,26 +214,26 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
 }
 
 // --shard / --shards with JOB_COMPLETION_INDEX, and the run group.
-std::string CheckShards(const FlagTable& t, Options& o) {
+std::string CheckShards(const FlagTable& t, Options& o, const EnvLookup& env) {
   if (t.Given("shard") && t.Given("shards")) return "give either --shard I/N or --shards N, not both";
   if (t.Given("shards")) {
-    const char* env = std::getenv("JOB_COMPLETION_INDEX");
+    const char* index_text = Getenv(env, "JOB_COMPLETION_INDEX");
     int64_t index;
-    if (env == nullptr || !ParseCount(env, 0, o.shards_from_env - 1, &index)) {
+    if (index_text == nullptr || !ParseCount(index_text, 0, o.shards_from_env - 1, &index)) {
       return "--shards " + std::to_string(o.shards_from_env) +
              " needs env JOB_COMPLETION_INDEX (set by an Indexed Job) from 0 to " +
              std::to_string(o.shards_from_env - 1) + ", got " +
-             (env == nullptr ? std::string("none") : "'" + EscapeForDisplay(env) + "'");
+             (index_text == nullptr ? std::string("none") : "'" + EscapeForDisplay(index_text) + "'");
     }
     o.shard_index = static_cast<int>(index);
     o.shard_count = static_cast<int>(o.shards_from_env);
   }
   if (!t.Given("run-group")) {
-    if (const char* env = std::getenv("HA_SYNC_RUN_GROUP"); env != nullptr && *env != '\0') {
-      if (!IsValidLabel(env)) {
-        return "env HA_SYNC_RUN_GROUP must be 1-64 of [A-Za-z0-9._-], got '" + EscapeForDisplay(env) + "'";
+    if (const char* group = Getenv(env, "HA_SYNC_RUN_GROUP"); group != nullptr && *group != '\0') {
+      if (!IsValidLabel(group)) {
+        return "env HA_SYNC_RUN_GROUP must be 1-64 of [A-Za-z0-9._-], got '" + EscapeForDisplay(group) + "'";
       }
-      o.run_group = env;
+      o.run_group = group;
     }
   }
   if (o.shard_count > 1 && o.run_group.empty() && !o.bench) {
@@ -250,7 +250,7 @@ std::string CheckShards(const FlagTable& t, Options& o) {
 
 // What no single flag can check: required flags, combinations, defaults from
 // the environment, the roots against each other.
-std::string CheckCombination(const FlagTable& t, Options& o, const char* env_dsn) {
+std::string CheckCombination(const FlagTable& t, Options& o, const EnvLookup& env) {
   if (o.src.empty()) return "--src is required";
   if (o.dest.empty()) return "--dest is required";
   if (o.pair.empty() && !o.bench) return "--pair is required";
@@ -264,20 +264,20 @@ std::string CheckCombination(const FlagTable& t, Options& o, const char* env_dsn
            "' is not a lowercase DNS name ([a-z0-9]([-a-z0-9.]*[a-z0-9])?); it names the lock";
   }
   if (!t.Given("io-engine")) {
-    if (const char* env = std::getenv("HA_SYNC_IO_ENGINE"); env != nullptr && *env != '\0') {
-      if (!IsValidEngine(env)) {
-        return "env HA_SYNC_IO_ENGINE must be auto, uring or threads, got '" + std::string(env) + "'";
+    if (const char* engine = Getenv(env, "HA_SYNC_IO_ENGINE"); engine != nullptr && *engine != '\0') {
+      if (!IsValidEngine(engine)) {
+        return "env HA_SYNC_IO_ENGINE must be auto, uring or threads, got '" + std::string(engine) + "'";
       }
-      o.io_engine = env;
+      o.io_engine = engine;
     }
   }
   // Only an absent flag falls back: an explicit --db-dsn '' was refused above.
-  auto chosen = audit::ChooseDsn(t.Given("db-dsn"), o.db_dsn, env_dsn);
+  auto chosen = audit::ChooseDsn(t.Given("db-dsn"), o.db_dsn, Getenv(env, "HA_SYNC_DB_DSN"));
   if (!chosen.ok()) return chosen.status().message();
   o.db_dsn = *chosen;
   if (auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir); !dsn.ok()) return dsn.status().message();
 
-  if (std::string error = CheckShards(t, o); !error.empty()) return error;
+  if (std::string error = CheckShards(t, o, env); !error.empty()) return error;
 
   const std::string src = Canonical(o.src), dest = Canonical(o.dest);
   if (src == dest) return "--src and --dest are the same directory ('" + src + "')";
@@ -288,7 +288,7 @@ std::string CheckCombination(const FlagTable& t, Options& o, const char* env_dsn
 
 }  // namespace
 
-ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_dsn) {
+ParseResult ParseOptions(const std::vector<std::string>& args, const EnvLookup& env) {
   ParseResult r;
   Options& o = r.options;
   FlagTable t(
@@ -305,7 +305,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_d
   r.error = t.Parse(std::vector<std::string>(args.begin() + (args.empty() ? 0 : 1), args.end()));
   o.progress = !no_progress;
   if (!r.error.empty() || o.show_help || o.show_version) return r;
-  r.error = CheckCombination(t, o, env_dsn);
+  r.error = CheckCombination(t, o, env);
   return r;
 }
 

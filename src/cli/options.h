@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "ha_sync/env_lookup.h"
+
 namespace ha_sync::cli {
 
 struct Options {
@@ -75,8 +77,9 @@ struct ParseResult {
   std::string help;   // the --help text
 };
 
-// `env_dsn` is the value of HA_SYNC_DB_DSN (nullptr when unset).
-ParseResult ParseOptions(const std::vector<std::string>& args, const char* env_dsn);
+// `env` gives HA_SYNC_DB_DSN and HA_SYNC_IO_ENGINE (the defaults of
+// --db-dsn and --io-engine); an empty lookup: neither is set.
+ParseResult ParseOptions(const std::vector<std::string>& args, const EnvLookup& env);
 
 // Lease names are DNS subdomains: [a-z0-9]([-a-z0-9.]*[a-z0-9])?, and
 // "ha-sync-<pair>" must stay within 253 characters.

@@ -9,10 +9,13 @@
 namespace ha_sync::cli {
 
 namespace {
-ParseResult Parse(std::vector<std::string> extra, const char* env = nullptr) {
+// `env_dsn`: the value of HA_SYNC_DB_DSN, nothing else set.
+ParseResult Parse(std::vector<std::string> extra, const char* env_dsn = nullptr) {
   std::vector<std::string> args = {"ha-sync", "--src", "/srv/a", "--dest", "/srv/b", "--pair", "media"};
   args.insert(args.end(), extra.begin(), extra.end());
-  return ParseOptions(args, env);
+  return ParseOptions(args, [env_dsn](const char* name) -> const char* {
+    return std::string(name) == "HA_SYNC_DB_DSN" ? env_dsn : nullptr;
+  });
 }
 }  // namespace
 
@@ -218,6 +221,26 @@ TEST_CASE("switches take =true|false|1|0|yes|no and the bare form") {
   }
   CHECK(Parse({"--dry-run=maybe"}).error ==
         "--dry-run takes no value or one of true|false|1|0|yes|no (any case), got 'maybe'");
+}
+
+TEST_CASE("HA_SYNC_IO_ENGINE is the default of --io-engine, and only the default") {
+  const std::vector<std::string> args = {"ha-sync", "--src", "/a", "--dest", "/b", "--pair", "p"};
+  auto with_engine = [](const char* value) {
+    return [value](const char* name) -> const char* {
+      return std::string(name) == "HA_SYNC_IO_ENGINE" ? value : nullptr;
+    };
+  };
+  ParseResult r = ParseOptions(args, with_engine("threads"));
+  REQUIRE(r.error.empty());
+  CHECK(r.options.io_engine == "threads");
+  std::vector<std::string> flagged = args;
+  flagged.push_back("--io-engine=uring");
+  r = ParseOptions(flagged, with_engine("threads"));
+  REQUIRE(r.error.empty());
+  CHECK(r.options.io_engine == "uring");
+  r = ParseOptions(args, with_engine("fast"));
+  CHECK(r.error == "env HA_SYNC_IO_ENGINE must be auto, uring or threads, got 'fast'");
+  CHECK(ParseOptions(args, nullptr).options.io_engine == "auto");
 }
 
 }  // namespace ha_sync::cli

@@ -188,9 +188,7 @@ std::unique_ptr<http::LiveStatusServer> StartStatusServer(const Options& options
   if (options.status_addr.empty()) return nullptr;
   auto addr = http::ParseListenAddress(options.status_addr);
   if (!addr.ok()) return nullptr;  // validated with the options
-  http::RunIdentity run{header.run_id, header.pair, header.direction, header.src,
-                        header.dest,   header.dry_run, header.started_at_ms};
-  auto server = http::LiveStatusServer::Start(*addr, run, &engine.progress());
+  auto server = http::LiveStatusServer::Start(*addr, header, &engine.progress());
   if (!server.ok()) {
     std::fprintf(stderr, "ha-sync: warning: no live status: %s\n", server.status().message().c_str());
     return nullptr;
@@ -240,7 +238,8 @@ void KeepPlanOfCurrentDryRun(const Options& options, const std::string& run_id,
 
 }  // namespace
 
-int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest* apply) {
+int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& env,
+            const ApplyRequest* apply) {
   pipeline::EngineOptions eo;
   if (apply != nullptr) eo.apply_plan = apply->plan;
   eo.src_root = options.src;
@@ -263,7 +262,8 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest*
   eo.undo_dir = pipeline::UndoManifest::Dir(options.log_dir, options.pair);
   eo.excluded = options.excluded;
   ApplyShard(options, &eo);  // after state_path and max_delete_count: a shard's own
-  if (const char* delay = std::getenv("HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
+  if (const char* delay = Getenv(env, "HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
+  if (const char* tmp = Getenv(env, "TMPDIR")) eo.temp_dir = tmp;
   eo.queue_depth = static_cast<size_t>(options.queue_depth);
   eo.copy_file_range = !options.no_copy_file_range;
   if (options.io_engine != "threads") {
@@ -321,7 +321,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest*
   if (apply != nullptr) header.plan_id = apply->plan_id;
   ApplyShard(options, &header);
 
-  auto made_lock = MakeRunLock(options, header.run_id, stop, ::getenv);
+  auto made_lock = MakeRunLock(options, header.run_id, stop, env);
   if (!made_lock.ok()) {
     std::fprintf(stderr, "ha-sync: cannot take the lock: %s\n", made_lock.status().message().c_str());
     return kExitFailed;
@@ -356,7 +356,9 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest*
   if (options.dry_run) eo.plan_out_path = pipeline::PlanFilePath(options.log_dir, options.pair, header.run_id);
   // Audit (src/audit/audit_run.h): leftovers, the opslog, the 'running' row.
   auto audit = audit::AuditRun::Begin(
-      {options.db_dsn, options.log_dir}, header,
+      {options.db_dsn, options.log_dir,
+       audit::AuditStore::BatchRowsFromText(Getenv(env, "HA_SYNC_FLUSH_BATCH_ROWS"))},
+      header,
       [](const std::string& m) { std::printf("ha-sync: %s\n", m.c_str()); },
       [](const std::string& m) { std::fprintf(stderr, "ha-sync: warning: %s\n", m.c_str()); });
   if (!audit.ok()) {

@@ -28,7 +28,13 @@ struct ApplyRequest {
   std::function<std::string()> recheck;
 };
 
-// `stop` turns true on SIGTERM/SIGINT. `apply`: null for an ordinary run.
-int RunSync(const Options& options, std::atomic<bool>* stop, const ApplyRequest* apply = nullptr);
+// `stop` turns true on SIGTERM/SIGINT. `env` is the process environment
+// (main reads it): the lock's (cli/lock_select.h), TMPDIR for the delete
+// spool, and the test seams HA_SYNC_TEST_BLOCK_DELAY_MS (each copied block
+// waits that long, so tests can catch a run mid-copy) and
+// HA_SYNC_FLUSH_BATCH_ROWS (audit/audit_store.h). `apply`: null for an
+// ordinary run.
+int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& env,
+            const ApplyRequest* apply = nullptr);
 
 }  // namespace ha_sync::cli

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "ha_sync/text.h"
+#include "support/temp_dir.h"
 
 namespace ha_sync::http {
 namespace {
@@ -44,9 +45,8 @@ TEST_CASE("bad credential text names the line, never the secret") {
 // Issue 13: a configured auth source that yields no credentials must stop
 // the UI (ui_main exits 64), never serve it open.
 TEST_CASE("an auth file that is empty, blank, unreadable or a directory fails closed") {
-  char dir_template[] = "/tmp/ha-sync-auth-XXXXXX";
-  REQUIRE(::mkdtemp(dir_template) != nullptr);
-  const std::string dir = dir_template;
+  const ha_sync::testing::TempDir tmp;
+  const std::string dir = tmp.path();
   auto write = [&](const std::string& name, const std::string& text) {
     std::FILE* f = std::fopen((dir + "/" + name).c_str(), "w");
     REQUIRE(f != nullptr);

@@ -9,14 +9,14 @@
 #include <set>
 #include <thread>
 
-#include "audit/test_databases.h"
+#include "support/test_databases.h"
 #include "ha_sync/text.h"
 #include "http/dashboard_app.h"
 #include "http/dashboard_seed.h"
 #include "http/http_server.h"
 #include "http/read_only_db.h"
 #include "http/static_assets.h"
-#include "http/test_client.h"
+#include "support/test_client.h"
 
 namespace ha_sync::http {
 namespace {

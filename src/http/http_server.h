@@ -64,9 +64,9 @@ class HttpServer {
   // Stops accepting, closes every connection, waits for running handlers.
   void Stop();
 
-  class Impl;
-
  private:
+  class Impl;
+  friend class Session;  // one connection (http_server.cc) talks to Impl
   explicit HttpServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "http/responses.h"
-#include "http/test_client.h"
+#include "support/test_client.h"
 
 namespace ha_sync::http {
 namespace {

@@ -13,7 +13,6 @@
 namespace ha_sync::http {
 
 namespace json = boost::json;
-using pipeline::Stage;
 using status = beast_http::status;
 
 namespace {
@@ -48,7 +47,7 @@ struct LiveStatus::Snapshot {
   std::optional<double> eta_s;
 };
 
-LiveStatus::LiveStatus(RunIdentity run, const pipeline::Progress* progress)
+LiveStatus::LiveStatus(RunHeader run, const Progress* progress)
     : run_(std::move(run)), progress_(progress) {
   Sample();
   sampler_ = std::thread([this] {
@@ -79,7 +78,7 @@ void LiveStatus::Sample() {
 }
 
 LiveStatus::Snapshot LiveStatus::Take() {
-  const pipeline::Progress& p = *progress_;
+  const Progress& p = *progress_;
   Snapshot s;
   s.stage = static_cast<Stage>(p.stage.load());
   s.now_ms = NowMs();
@@ -139,7 +138,7 @@ json::object LiveStatus::StatusJson() {
   o["src"] = SafeText(run_.src);
   o["dest"] = SafeText(run_.dest);
   o["dry_run"] = run_.dry_run;
-  o["stage"] = pipeline::ToString(s.stage);
+  o["stage"] = ToString(s.stage);
   o["started_at"] = IsoTime(run_.started_at_ms);
   o["now"] = IsoTime(s.now_ms);
   o["elapsed_seconds"] = static_cast<double>(s.elapsed_ms) / 1000.0;
@@ -187,7 +186,7 @@ std::string LiveStatus::MetricsText() {
   p.Family("ha_sync_run_stage", "gauge", "1 for the stage the run is in, 0 for the others.");
   for (Stage st : {Stage::kStarting, Stage::kProbing, Stage::kScanning, Stage::kCopying,
                    Stage::kDeleting, Stage::kFinishing, Stage::kDone}) {
-    p.Sample("ha_sync_run_stage", with("stage", pipeline::ToString(st)), st == s.stage ? 1 : 0);
+    p.Sample("ha_sync_run_stage", with("stage", ToString(st)), st == s.stage ? 1 : 0);
   }
   p.Family("ha_sync_run_start_timestamp_seconds", "gauge", "When the run started (Unix time).");
   p.Sample("ha_sync_run_start_timestamp_seconds", base, static_cast<double>(run_.started_at_ms) / 1000.0);
@@ -253,8 +252,8 @@ Response LiveStatus::Handle(const Request& req) {
 }
 
 Result<std::unique_ptr<LiveStatusServer>> LiveStatusServer::Start(const ListenAddress& address,
-                                                                   RunIdentity run,
-                                                                   const pipeline::Progress* progress) {
+                                                                   RunHeader run,
+                                                                   const Progress* progress) {
   auto out = std::unique_ptr<LiveStatusServer>(new LiveStatusServer());
   out->status_ = std::make_unique<LiveStatus>(std::move(run), progress);
   ServerOptions o;

@@ -11,6 +11,9 @@
 // deleting, the deletes left over the delete rate of that stage; null
 // before the first copy.
 //
+// It depends on the shared types only (ha_sync/progress.h, the run's
+// RunHeader), not on the engine, so ha-sync-ui links no io code.
+//
 // Thread-safety: Handle() from any thread; the Progress is read with atomic
 // loads while the engine updates it.
 #pragma once
@@ -26,23 +29,14 @@
 
 #include "http/http_server.h"
 #include "http/listen_address.h"
-#include "pipeline/engine.h"
+#include "ha_sync/op_record.h"
+#include "ha_sync/progress.h"
 
 namespace ha_sync::http {
 
-struct RunIdentity {
-  std::string run_id;
-  std::string pair;
-  std::string direction;
-  std::string src;
-  std::string dest;
-  bool dry_run = false;
-  int64_t started_at_ms = 0;
-};
-
 class LiveStatus {
  public:
-  LiveStatus(RunIdentity run, const pipeline::Progress* progress);
+  LiveStatus(RunHeader run, const Progress* progress);
   ~LiveStatus();
 
   Response Handle(const Request& req);
@@ -55,8 +49,8 @@ class LiveStatus {
   struct Snapshot;
   Snapshot Take();
 
-  const RunIdentity run_;
-  const pipeline::Progress* const progress_;
+  const RunHeader run_;
+  const Progress* const progress_;
   std::mutex mu_;
   std::deque<std::pair<int64_t, int64_t>> samples_;  // (steady ms, bytes_done)
   std::condition_variable stop_cv_;
@@ -68,8 +62,8 @@ class LiveStatus {
 class LiveStatusServer {
  public:
   static Result<std::unique_ptr<LiveStatusServer>> Start(const ListenAddress& address,
-                                                          RunIdentity run,
-                                                          const pipeline::Progress* progress);
+                                                          RunHeader run,
+                                                          const Progress* progress);
   uint16_t port() const { return server_->port(); }
   LiveStatus* status() { return status_.get(); }
 

@@ -5,14 +5,12 @@
 #include <boost/json.hpp>
 
 #include "ha_sync/op_record.h"
-#include "http/test_client.h"
+#include "support/test_client.h"
 
 namespace ha_sync::http {
 namespace {
 
 namespace json = boost::json;
-using pipeline::Progress;
-using pipeline::Stage;
 
 void SetStage(Progress* p, Stage s) {
   p->stage_started_ms.store(NowMs());
@@ -26,9 +24,16 @@ json::value Status(uint16_t port) {
   return json::parse(r.body);
 }
 
-RunIdentity Run() {
-  return {"0123456789abcdef0123456789abcdef", "media", "dell-to-hp", "/mnt/dell/media",
-          "/mnt/hp/media", false, NowMs() - 5000};
+RunHeader Run() {
+  RunHeader run;
+  run.run_id = "0123456789abcdef0123456789abcdef";
+  run.pair = "media";
+  run.direction = "dell-to-hp";
+  run.src = "/mnt/dell/media";
+  run.dest = "/mnt/hp/media";
+  run.dry_run = false;
+  run.started_at_ms = NowMs() - 5000;
+  return run;
 }
 
 TEST_CASE("/status follows the engine's progress counters") {

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "ha_sync/join_rel.h"
+
 namespace ha_sync::io {
 
 namespace {
@@ -19,17 +21,13 @@ FileType TypeFromMode(mode_t mode) {
   return FileType::kOther;
 }
 
-std::string Join(const std::string& dir, const std::string& name) {
-  return dir.empty() || dir == "." ? name : dir + "/" + name;
-}
-
 }  // namespace
 
 Status StatEntry(int dirfd, const std::string& name, const std::string& display_path,
                  Entry* entry) {
   struct stat st;
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return Status::FromErrno(errno, "stat", Join(display_path, name));
+    return Status::FromErrno(errno, "stat", JoinRel(display_path, name));
   }
   entry->name = name;
   entry->type = TypeFromMode(st.st_mode);
@@ -44,7 +42,7 @@ Status StatEntry(int dirfd, const std::string& name, const std::string& display_
     std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 256) + 1, '\0');
     for (;;) {
       const ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
-      if (n < 0) return Status::FromErrno(errno, "readlink", Join(display_path, name));
+      if (n < 0) return Status::FromErrno(errno, "readlink", JoinRel(display_path, name));
       if (static_cast<size_t>(n) < target.size()) {
         target.resize(static_cast<size_t>(n));
         break;

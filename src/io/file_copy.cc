@@ -14,23 +14,11 @@
 #include "io/file_ops.h"
 #include "io/md5.h"
 #include "ha_sync/text.h"
+#include "ha_sync/unique_fd.h"
 
 namespace ha_sync::io {
 
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { if (fd_ >= 0) ::close(fd_); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() { int f = fd_; fd_ = -1; return f; }
-
- private:
-  int fd_;
-};
 
 bool Cancelled(const CopyOptions& o) {
   return o.cancel != nullptr && o.cancel->load(std::memory_order_relaxed);
@@ -88,7 +76,7 @@ Status StreamFile(int fd, const std::string& display, const CopyOptions& options
 
 Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
                       const std::string& display, const CopyOptions& options, CopyOutcome* out) {
-  Fd in(::openat(src_dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd in(::openat(src_dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (in.get() < 0) return Status::FromErrno(errno, "open source", display);
   struct stat before;
   if (::fstat(in.get(), &before) != 0) return Status::FromErrno(errno, "stat source", display);
@@ -102,7 +90,7 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
 
   const std::string tmp = MakeSyncTempName(name, TaggedRandom(options.temp_tag));
   const CreateMode create = CreateModeFor(before.st_mode & 07777);
-  Fd dst(::openat(dest_dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+  UniqueFd dst(::openat(dest_dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   create.mode));
   if (dst.get() < 0) return Status::FromErrno(errno, "create temp file for", display);
   const bool owner_is_set = !ShouldPreserveOwner() || HasOwner(dst.get(), before.st_uid, before.st_gid);
@@ -199,7 +187,7 @@ Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& d
 
 Status HashFile(int dirfd, const std::string& name, const std::string& display,
                 const CopyOptions& options, std::string* md5_hex) {
-  Fd in(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd in(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (in.get() < 0) return Status::FromErrno(errno, "open", display);
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   Md5 md5;

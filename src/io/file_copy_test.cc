@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "io/copy_test_dirs.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
 #include "io/md5.h"
@@ -15,42 +16,7 @@
 namespace ha_sync::io {
 
 namespace {
-struct Dirs {
-  std::string root;
-  int src = -1, dest = -1;
-  Dirs() {
-    char templ[] = "/tmp/ha-sync-io-XXXXXX";
-    root = ::mkdtemp(templ);
-    ::mkdir((root + "/s").c_str(), 0755);
-    ::mkdir((root + "/d").c_str(), 0755);
-    src = ::open((root + "/s").c_str(), O_RDONLY | O_DIRECTORY);
-    dest = ::open((root + "/d").c_str(), O_RDONLY | O_DIRECTORY);
-  }
-  ~Dirs() {
-    ::close(src);
-    ::close(dest);
-    std::system(("rm -rf '" + root + "'").c_str());
-  }
-  void Write(const std::string& name, const std::string& data) {
-    const int fd = ::openat(src, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
-    ::close(fd);
-  }
-  std::string ReadDest(const std::string& name) {
-    const int fd = ::openat(dest, name.c_str(), O_RDONLY);
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    return out;
-  }
-  size_t DestEntries() {
-    std::vector<Entry> entries;
-    REQUIRE(ListDirectory(dest, "d", &entries).ok());
-    return entries.size();
-  }
-};
+using Dirs = testing::CopyDirs;  // io/copy_test_dirs.h
 }  // namespace
 
 TEST_CASE("CopyFileAtomic copies bytes, mode and times, and its MD5 equals OpenSSL's") {

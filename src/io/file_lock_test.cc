@@ -5,11 +5,13 @@
 
 #include <cstdlib>
 
+#include "support/temp_dir.h"
+
 namespace ha_sync::io {
 
 TEST_CASE("flock lock: one holder per pair, others see who holds it, released on Release") {
-  char templ[] = "/tmp/ha-sync-lock-XXXXXX";
-  const std::string dir = ::mkdtemp(templ);
+  const ha_sync::testing::TempDir tmp;
+  const std::string dir = tmp.path();
   {
     FileLock first(dir, "media", "run-1");
     REQUIRE(first.Acquire().outcome == RunLock::Outcome::kAcquired);
@@ -33,7 +35,6 @@ TEST_CASE("flock lock: one holder per pair, others see who holds it, released on
   const auto err = missing.Acquire();
   CHECK(err.outcome == RunLock::Outcome::kError);
   CHECK(err.status.message().find("No such file") != std::string::npos);
-  std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 }  // namespace ha_sync::io

@@ -122,18 +122,14 @@ char* UringCopier::BufferAt(size_t index) const {
 
 bool UringCopier::QueueIo(Ring& ring, bool write, int fd, size_t index, size_t buf_offset,
                           unsigned len, uint64_t file_offset, uint64_t tag) const {
-  if (registered_) {
-    return write ? ring.QueueWriteFixed(fd, index, buf_offset, len, file_offset, tag)
-                 : ring.QueueReadFixed(fd, index, buf_offset, len, file_offset, tag);
-  }
-  char* p = BufferAt(index) + buf_offset;
-  return write ? ring.QueueWrite(fd, p, len, file_offset, tag)
-               : ring.QueueRead(fd, p, len, file_offset, tag);
+  const IoBuffer buf = registered_ ? IoBuffer::Fixed(index, buf_offset)
+                                   : IoBuffer::Memory(BufferAt(index) + buf_offset);
+  return ring.QueueIo(write ? IoDir::kWrite : IoDir::kRead, fd, buf, len, file_offset, tag);
 }
 
 void UringCopier::RingLoop() {
   Ring& ring = *ring_;
-  bool wake_armed = ring.QueueRead(event_fd_, &event_buf_, sizeof event_buf_, 0, kWakeTag);
+  bool wake_armed = ring.QueueIo(IoDir::kRead, event_fd_, IoBuffer::Memory(&event_buf_), sizeof event_buf_, 0, kWakeTag);
   std::vector<Request*> backlog;  // taken from pending_, not yet on the ring (ring full)
   std::vector<Completion> done;
   for (;;) {
@@ -170,7 +166,7 @@ void UringCopier::RingLoop() {
         wake_armed = false;
         std::lock_guard<std::mutex> lock(mu_);
         if (!stopping_) {
-          wake_armed = ring.QueueRead(event_fd_, &event_buf_, sizeof event_buf_, 0, kWakeTag);
+          wake_armed = ring.QueueIo(IoDir::kRead, event_fd_, IoBuffer::Memory(&event_buf_), sizeof event_buf_, 0, kWakeTag);
         }
         continue;
       }
@@ -483,7 +479,7 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
   }
   Request rename;
   rename.queue = [&](Ring& r, uint64_t tag) {
-    return r.QueueRenameat(dest_dirfd, tmp.c_str(), dest_dirfd, name.c_str(), 0, tag);
+    return r.QueuePathOp(PathOp::Rename(dest_dirfd, tmp.c_str(), dest_dirfd, name.c_str(), 0), tag);
   };
   run({&rename});
   if (rename.res < 0) {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/copy_test_dirs.h"
 #include "io/dir_reader.h"
 #include "io/md5.h"
 #include "io/uring_probe.h"
@@ -23,45 +24,7 @@ namespace ha_sync::io {
 
 namespace {
 
-struct Dirs {
-  std::string root;
-  int src = -1, dest = -1;
-  Dirs() {
-    char templ[] = "/tmp/ha-sync-uring-XXXXXX";
-    root = ::mkdtemp(templ);
-    ::mkdir((root + "/s").c_str(), 0755);
-    ::mkdir((root + "/d").c_str(), 0755);
-    src = ::open((root + "/s").c_str(), O_RDONLY | O_DIRECTORY);
-    dest = ::open((root + "/d").c_str(), O_RDONLY | O_DIRECTORY);
-  }
-  ~Dirs() {
-    ::close(src);
-    ::close(dest);
-    std::system(("rm -rf '" + root + "'").c_str());
-  }
-  void Write(const std::string& name, const std::string& data, int flags = O_TRUNC) {
-    const int fd = ::openat(src, name.c_str(), O_WRONLY | O_CREAT | flags, 0640);
-    REQUIRE(fd >= 0);
-    REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
-    ::close(fd);
-  }
-  std::string ReadDest(const std::string& name) {
-    const int fd = ::openat(dest, name.c_str(), O_RDONLY);
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while (fd >= 0 && (n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-    if (fd >= 0) ::close(fd);
-    return out;
-  }
-  std::vector<std::string> DestNames() {
-    std::vector<Entry> entries;
-    REQUIRE(ListDirectory(dest, "d", &entries).ok());
-    std::vector<std::string> names;
-    for (const Entry& e : entries) names.push_back(e.name);
-    return names;
-  }
-};
+using Dirs = testing::CopyDirs;  // io/copy_test_dirs.h
 
 std::string Pattern(size_t n, int seed) {
   std::string s(n, '\0');
@@ -235,8 +198,15 @@ TEST_CASE("uring copier: a source growing during a chunked copy is discarded, no
   d.Write("grows", Pattern(32 * 4096, 11));
   CopyOptions options;
   options.block_delay_ms = 10;
+  // The append lands once the copy has made its temp file (32 blocks of
+  // 10 ms each are still to come), not after a fixed sleep, which a loaded
+  // machine can stretch past the whole copy.
   std::thread writer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 5000; ++i) {
+      std::vector<Entry> entries;
+      if (ListDirectory(d.dest, "d", &entries).ok() && !entries.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     d.Write("grows", "appended", O_APPEND);
   });
   CopyOutcome out;

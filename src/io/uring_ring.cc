@@ -88,108 +88,78 @@ io_uring_sqe* Ring::NextSqe() {
   return sqe;
 }
 
-bool Ring::QueueStatx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out,
-                      uint64_t tag) {
+template <typename Prep>
+bool Ring::QueueWith(uint64_t tag, Prep prep) {
   io_uring_sqe* sqe = NextSqe();
   if (sqe == nullptr) return false;
-  io_uring_prep_statx(sqe, dirfd, path, flags, mask, out);
+  prep(sqe);
   sqe->user_data = tag;
   return true;
+}
+
+bool Ring::QueueStatx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out,
+                      uint64_t tag) {
+  return QueueWith(tag, [&](io_uring_sqe* sqe) { io_uring_prep_statx(sqe, dirfd, path, flags, mask, out); });
 }
 
 bool Ring::QueueOpenat2(int dirfd, const char* path, const struct open_how* how, uint64_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_openat2(sqe, dirfd, path, const_cast<struct open_how*>(how));
-  sqe->user_data = tag;
-  return true;
+  return QueueWith(tag, [&](io_uring_sqe* sqe) {
+    io_uring_prep_openat2(sqe, dirfd, path, const_cast<struct open_how*>(how));
+  });
 }
 
-bool Ring::QueueReadFixed(int fd, size_t index, size_t buf_offset, unsigned len,
-                          uint64_t file_offset, uint64_t tag) {
-  if (index >= buffer_count_ || buf_offset + len > buffer_size_) return false;
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_read_fixed(sqe, fd, buffer(index) + buf_offset, len, file_offset,
-                           static_cast<int>(index));
-  sqe->user_data = tag;
-  return true;
-}
-
-bool Ring::QueueWriteFixed(int fd, size_t index, size_t buf_offset, unsigned len,
-                           uint64_t file_offset, uint64_t tag) {
-  if (index >= buffer_count_ || buf_offset + len > buffer_size_) return false;
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_write_fixed(sqe, fd, buffer(index) + buf_offset, len, file_offset,
-                            static_cast<int>(index));
-  sqe->user_data = tag;
-  return true;
-}
-
-bool Ring::QueueRead(int fd, void* buf, unsigned len, uint64_t file_offset, uint64_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_read(sqe, fd, buf, len, file_offset);
-  sqe->user_data = tag;
-  return true;
-}
-
-bool Ring::QueueWrite(int fd, const void* buf, unsigned len, uint64_t file_offset, uint64_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_write(sqe, fd, buf, len, file_offset);
-  sqe->user_data = tag;
-  return true;
+bool Ring::QueueIo(IoDir dir, int fd, IoBuffer buf, unsigned len, uint64_t file_offset,
+                   uint64_t tag) {
+  const bool write = dir == IoDir::kWrite;
+  if (buf.data != nullptr) {
+    return QueueWith(tag, [&](io_uring_sqe* sqe) {
+      char* p = static_cast<char*>(buf.data) + buf.offset;
+      if (write) {
+        io_uring_prep_write(sqe, fd, p, len, file_offset);
+      } else {
+        io_uring_prep_read(sqe, fd, p, len, file_offset);
+      }
+    });
+  }
+  if (buf.index >= buffer_count_ || buf.offset + len > buffer_size_) return false;
+  return QueueWith(tag, [&](io_uring_sqe* sqe) {
+    char* p = buffer(buf.index) + buf.offset;
+    const int index = static_cast<int>(buf.index);
+    if (write) {
+      io_uring_prep_write_fixed(sqe, fd, p, len, file_offset, index);
+    } else {
+      io_uring_prep_read_fixed(sqe, fd, p, len, file_offset, index);
+    }
+  });
 }
 
 bool Ring::QueueClose(int fd, uint64_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_close(sqe, fd);
-  sqe->user_data = tag;
-  return true;
-}
-
-bool Ring::QueueRenameat(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
-                         unsigned flags, uint64_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_renameat(sqe, olddirfd, oldpath, newdirfd, newpath, flags);
-  sqe->user_data = tag;
-  return true;
-}
-
-bool Ring::QueueUnlinkat(int dirfd, const char* path, int flags, uint64_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_unlinkat(sqe, dirfd, path, flags);
-  sqe->user_data = tag;
-  return true;
-}
-
-bool Ring::QueueMkdirat(int dirfd, const char* path, mode_t mode, uint64_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_mkdirat(sqe, dirfd, path, mode);
-  sqe->user_data = tag;
-  return true;
-}
-
-bool Ring::QueueSymlinkat(const char* target, int newdirfd, const char* linkpath, uint64_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_symlinkat(sqe, target, newdirfd, linkpath);
-  sqe->user_data = tag;
-  return true;
+  return QueueWith(tag, [&](io_uring_sqe* sqe) { io_uring_prep_close(sqe, fd); });
 }
 
 bool Ring::QueueFsync(int fd, bool datasync, uint64_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
-  sqe->user_data = tag;
-  return true;
+  return QueueWith(tag, [&](io_uring_sqe* sqe) {
+    io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+  });
+}
+
+bool Ring::QueuePathOp(const PathOp& op, uint64_t tag) {
+  return QueueWith(tag, [&](io_uring_sqe* sqe) {
+    switch (op.kind) {
+      case PathOp::Kind::kRename:
+        io_uring_prep_renameat(sqe, op.dirfd, op.path, op.dirfd2, op.path2, op.flags);
+        break;
+      case PathOp::Kind::kUnlink:
+        io_uring_prep_unlinkat(sqe, op.dirfd, op.path, static_cast<int>(op.flags));
+        break;
+      case PathOp::Kind::kMkdir:
+        io_uring_prep_mkdirat(sqe, op.dirfd, op.path, op.mode);
+        break;
+      case PathOp::Kind::kSymlink:
+        io_uring_prep_symlinkat(sqe, op.path2, op.dirfd, op.path);
+        break;
+    }
+  });
 }
 
 Status Ring::SubmitAndReap(unsigned min_complete, std::vector<Completion>* out) {

@@ -8,7 +8,7 @@
 // any other syscall.
 //
 // Lifetime rule: every pointer handed to a Queue* call (paths, statx and
-// open_how structures) must stay valid until that operation's completion
+// open_how structures, caller-owned buffers) must stay valid until that operation's completion
 // has been reaped; the kernel may read or write it until then.
 //
 // Back-pressure: at most capacity() operations are in flight (the size of
@@ -48,6 +48,48 @@ struct Completion {
   int32_t res = 0;  // the syscall's return value, or -errno
 };
 
+enum class IoDir { kRead, kWrite };
+
+// The memory of a read or write: registered buffer `index` at `offset`
+// (read/write fixed: pinned once instead of mapped per request), or memory
+// the caller owns (when buffers could not be registered, and for reading
+// an eventfd).
+struct IoBuffer {
+  static IoBuffer Fixed(size_t index, size_t offset = 0) { return {nullptr, index, offset}; }
+  static IoBuffer Memory(void* data) { return {data, 0, 0}; }
+  void* data;    // nullptr: registered buffer `index`
+  size_t index;
+  size_t offset;
+};
+
+// One path operation, as the syscall of the same name takes it.
+struct PathOp {
+  enum class Kind { kRename, kUnlink, kMkdir, kSymlink };
+  // renameat2(olddirfd, oldpath, newdirfd, newpath, flags).
+  static PathOp Rename(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
+                       unsigned flags) {
+    return {Kind::kRename, olddirfd, oldpath, newdirfd, newpath, flags, 0};
+  }
+  // unlinkat(dirfd, path, flags); AT_REMOVEDIR for directories.
+  static PathOp Unlink(int dirfd, const char* path, int flags) {
+    return {Kind::kUnlink, dirfd, path, -1, nullptr, static_cast<unsigned>(flags), 0};
+  }
+  static PathOp Mkdir(int dirfd, const char* path, mode_t mode) {
+    return {Kind::kMkdir, dirfd, path, -1, nullptr, 0, mode};
+  }
+  // symlinkat(target, newdirfd, linkpath): `path` is the link, `path2` its target.
+  static PathOp Symlink(const char* target, int newdirfd, const char* linkpath) {
+    return {Kind::kSymlink, newdirfd, linkpath, -1, target, 0, 0};
+  }
+  Kind kind;
+  int dirfd;
+  const char* path;
+  int dirfd2;         // kRename: the new directory
+  const char* path2;  // kRename: the new path; kSymlink: the target
+  unsigned flags;
+  mode_t mode;
+};
+
 class Ring {
  public:
   // A ring with `entries` submission slots (rounded up to a power of two by
@@ -78,27 +120,14 @@ class Ring {
                   uint64_t tag);
   // openat2(dirfd, path, how, sizeof *how); the result is the new fd.
   bool QueueOpenat2(int dirfd, const char* path, const struct open_how* how, uint64_t tag);
-  // pread(fd, buffer(index) + buf_offset, len, file_offset) into a registered buffer.
-  bool QueueReadFixed(int fd, size_t index, size_t buf_offset, unsigned len, uint64_t file_offset,
-                      uint64_t tag);
-  // pwrite(fd, buffer(index) + buf_offset, len, file_offset) from a registered buffer.
-  bool QueueWriteFixed(int fd, size_t index, size_t buf_offset, unsigned len, uint64_t file_offset,
-                       uint64_t tag);
-  // pread/pwrite with a caller-owned buffer (when buffers could not be
-  // registered, and for reading an eventfd).
-  bool QueueRead(int fd, void* buf, unsigned len, uint64_t file_offset, uint64_t tag);
-  bool QueueWrite(int fd, const void* buf, unsigned len, uint64_t file_offset, uint64_t tag);
+  // pread (kRead) or pwrite (kWrite) of `len` bytes at `file_offset`; a
+  // registered buffer must hold [offset, offset + len) (false otherwise).
+  bool QueueIo(IoDir dir, int fd, IoBuffer buf, unsigned len, uint64_t file_offset, uint64_t tag);
   bool QueueClose(int fd, uint64_t tag);
-  // renameat2(olddirfd, oldpath, newdirfd, newpath, flags).
-  bool QueueRenameat(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
-                     unsigned flags, uint64_t tag);
-  // unlinkat(dirfd, path, flags); AT_REMOVEDIR for directories.
-  bool QueueUnlinkat(int dirfd, const char* path, int flags, uint64_t tag);
-  bool QueueMkdirat(int dirfd, const char* path, mode_t mode, uint64_t tag);
-  // symlinkat(target, newdirfd, linkpath).
-  bool QueueSymlinkat(const char* target, int newdirfd, const char* linkpath, uint64_t tag);
   // fsync(fd), or fdatasync(fd) when `datasync`.
   bool QueueFsync(int fd, bool datasync, uint64_t tag);
+  // renameat2 / unlinkat / mkdirat / symlinkat, see PathOp.
+  bool QueuePathOp(const PathOp& op, uint64_t tag);
 
   // Submits everything queued, waits until at least `min_complete`
   // completions are available (0: do not wait; capped at in_flight()) and
@@ -113,6 +142,9 @@ class Ring {
   // The next free submission slot, submitting queued entries to make room;
   // nullptr when capacity() operations are in flight.
   io_uring_sqe* NextSqe();
+  // Fills the next slot with `prep` and tags it; false when none is free.
+  template <typename Prep>
+  bool QueueWith(uint64_t tag, Prep prep);
   void ReleaseBuffers();
 
   std::unique_ptr<io_uring> ring_;

@@ -17,35 +17,11 @@
 #include <doctest/doctest.h>
 
 #include "io/uring_ring.h"
+#include "support/temp_dir.h"
 
 namespace ha_sync::io::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ha-sync-uring-test.XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path_ = p;
-    fd_ = ::open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    REQUIRE(fd_ >= 0);
-  }
-  ~TempDir() {
-    ::close(fd_);
-    ::nftw(
-        path_.c_str(),
-        [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-        FTW_DEPTH | FTW_PHYS);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  int fd() const { return fd_; }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
+using ha_sync::testing::TempDir;  // support/temp_dir.h
 
 // A plain syscall's result in the ring's convention: the value, or -errno.
 inline int Sys(long rc) { return rc < 0 ? -errno : static_cast<int>(rc); }

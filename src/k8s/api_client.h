@@ -10,7 +10,7 @@
 //  - a write (POST/PUT) whose request was sent but got a 5xx, a timeout or a
 //    broken connection is NOT retried: it may have been applied, so the
 //    result says maybe_applied and the caller re-reads the object to decide
-//    (k8s-lease.md §3.5). Failures before sending are retried.
+//    (the Kubernetes API conventions). Failures before sending are retried.
 //  - DELETE is retried like a read: repeating an applied DELETE gives 404,
 //    which the lease code treats as "already gone".
 //  - an untrusted server certificate is final (permanent), not retried;

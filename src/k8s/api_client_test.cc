@@ -127,7 +127,7 @@ TEST_CASE("a 401 re-reads the token file and retries at once, one time") {
 
 TEST_CASE("a token the server keeps refusing is an outage bounded by the deadline") {
   FakeKubeApi fake;
-  test::ScratchDir dir;
+  test::TempDir dir;
   test::WriteFile(dir / "token", "wrong-token\n");
   auto api = Client(fake, dir / "token");
   ApiResult r = api->Get(kItem, In(2500), nullptr);

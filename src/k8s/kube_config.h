@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "ha_sync/env_lookup.h"
 #include "ha_sync/status.h"
 
 namespace ha_sync::k8s {
@@ -46,7 +47,7 @@ struct KubeFlags {
   std::string ca_file;     // --kube-ca
 };
 
-using EnvLookup = std::function<const char*(const char*)>;
+using ha_sync::EnvLookup;
 
 // True when KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are both set
 // and non-empty (client-go's test for "in cluster").

@@ -9,6 +9,7 @@
 
 #include "k8s/lease_lock.h"
 #include "k8s/token_source.h"
+#include "support/temp_dir.h"
 
 namespace ha_sync::k8s {
 
@@ -21,14 +22,7 @@ EnvLookup Env(std::map<std::string, std::string> vars) {
   };
 }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/ha-sync-k8s-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { (void)std::system(("rm -rf '" + path + "'").c_str()); }
-};
+using ha_sync::testing::TempDir;  // support/temp_dir.h
 
 void Write(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::trunc) << content;
@@ -94,16 +88,16 @@ TEST_CASE("in-cluster config comes from the environment and the service-account 
 
 TEST_CASE("the namespace file is trimmed; missing or empty means none") {
   TempDir dir;
-  CHECK_FALSE(ReadServiceAccountNamespace(dir.path).has_value());
-  Write(dir.path + "/namespace", "  \n");
-  CHECK_FALSE(ReadServiceAccountNamespace(dir.path).has_value());
-  Write(dir.path + "/namespace", "infra-2\n");
-  CHECK(ReadServiceAccountNamespace(dir.path) == "infra-2");
+  CHECK_FALSE(ReadServiceAccountNamespace(dir.path()).has_value());
+  Write(dir.path() + "/namespace", "  \n");
+  CHECK_FALSE(ReadServiceAccountNamespace(dir.path()).has_value());
+  Write(dir.path() + "/namespace", "infra-2\n");
+  CHECK(ReadServiceAccountNamespace(dir.path()) == "infra-2");
 }
 
 TEST_CASE("the token is re-read after max_age or Invalidate, trimmed, and kept when the file vanishes") {
   TempDir dir;
-  const std::string file = dir.path + "/token";
+  const std::string file = dir.path() + "/token";
   TokenSource missing(file);
   auto none = missing.Token();
   REQUIRE_FALSE(none.ok());

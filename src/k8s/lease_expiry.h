@@ -1,4 +1,5 @@
-// The take-over rule of DESIGN.md §6 for a Lease someone else may hold.
+// The take-over rule for a Lease someone else may hold (docs/cli.md,
+// "Lock: Kubernetes Lease").
 // A CronJob pod cannot use client-go's "watch it unchanged for a full
 // duration" rule (it would wait up to --lock-ttl), so we trust renewTime up
 // to a clock-skew margin between nodes:

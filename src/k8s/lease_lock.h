@@ -1,4 +1,4 @@
-// RunLock on a Kubernetes Lease (DESIGN.md §6, k8s-lease.md §5).
+// RunLock on a Kubernetes Lease (docs/cli.md, "Lock: Kubernetes Lease").
 //
 // Acquire: GET the lease.
 //   404                       -> POST (201 won; 409 AlreadyExists: re-read)

@@ -31,7 +31,7 @@ void SplitParent(const std::string& rel, std::string* parent, std::string* name)
 }  // namespace
 
 Status DeleteRunner::BeginPass() {
-  auto spool = DeleteSpool::Create();
+  auto spool = DeleteSpool::Create(ctx_.opt.temp_dir);
   if (!spool.ok()) return spool.status();
   spool_ = std::move(*spool);
   return Status::Ok();

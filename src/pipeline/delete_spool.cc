@@ -20,9 +20,8 @@ struct Fixed {
 };
 }  // namespace
 
-Result<std::unique_ptr<DeleteSpool>> DeleteSpool::Create() {
-  const char* env = std::getenv("TMPDIR");
-  const std::string dir = env != nullptr && *env != '\0' ? env : "/tmp";
+Result<std::unique_ptr<DeleteSpool>> DeleteSpool::Create(const std::string& temp_dir) {
+  const std::string dir = temp_dir.empty() ? "/tmp" : temp_dir;
   int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
     std::string templ = dir + "/.ha-sync-spool-XXXXXX";

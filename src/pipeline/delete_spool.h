@@ -1,8 +1,8 @@
 // Deletes are not done while walking: they are spooled here and executed
 // after the walk, so --max-delete can be checked against the full count
 // before the first delete, and a directory is only removed after its
-// children. The spool is an unnamed temp file (O_TMPFILE in $TMPDIR or
-// /tmp): memory does not grow with the number of deletes and nothing is
+// children. The spool is an unnamed temp file (O_TMPFILE in the folder it
+// is given, ha-sync's $TMPDIR, or /tmp): memory does not grow with the number of deletes and nothing is
 // left behind by a crash.
 //
 // Thread-safety: one thread at a time.
@@ -30,7 +30,8 @@ struct SpoolRecord {
 
 class DeleteSpool {
  public:
-  static Result<std::unique_ptr<DeleteSpool>> Create();
+  // The spool lives in `dir` (empty: /tmp).
+  static Result<std::unique_ptr<DeleteSpool>> Create(const std::string& dir);
   ~DeleteSpool();
 
   Status Append(const SpoolRecord& record);

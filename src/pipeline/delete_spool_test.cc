@@ -5,7 +5,7 @@
 namespace ha_sync::pipeline {
 
 TEST_CASE("the spool returns records in order with their bytes intact") {
-  auto spool = DeleteSpool::Create();
+  auto spool = DeleteSpool::Create("");
   REQUIRE(spool.ok());
   SpoolRecord a;
   a.rel_path = "dir/with\nnewline\xff";

@@ -17,19 +17,6 @@
 
 namespace ha_sync::pipeline {
 
-const char* ToString(Stage stage) {
-  switch (stage) {
-    case Stage::kStarting: return "starting";
-    case Stage::kProbing: return "probing";
-    case Stage::kScanning: return "scanning";
-    case Stage::kCopying: return "copying";
-    case Stage::kDeleting: return "deleting";
-    case Stage::kFinishing: return "finishing";
-    case Stage::kDone: return "done";
-  }
-  return "unknown";
-}
-
 class Engine::Impl {
  public:
   Impl(EngineOptions options, OpSink* sink, const RunLock* lock, const std::atomic<bool>* stop)

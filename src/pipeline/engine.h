@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "ha_sync/op_record.h"
+#include "ha_sync/progress.h"
 #include "ha_sync/run_lock.h"
 #include "ha_sync/status.h"
 #include "pipeline/plan_file.h"
@@ -83,6 +84,7 @@ struct EngineOptions {
   bool copy_file_range = true;
   bool fsync = false;
   int test_block_delay_ms = 0;  // see io::CopyOptions::block_delay_ms
+  std::string temp_dir;         // the delete spool's folder (empty: /tmp)
   // --max-delete: at most this many files, or this percent of dest files.
   std::optional<int64_t> max_delete_count;
   std::optional<double> max_delete_percent;
@@ -114,34 +116,10 @@ class OpSink {
   }
 };
 
-// What a run is doing (the live status page, docs/api.md): scanning walks
-// the trees while copies run; copying waits for the last copies; deleting
-// runs the spooled deletes.
-enum class Stage : int { kStarting, kProbing, kScanning, kCopying, kDeleting, kFinishing, kDone };
-const char* ToString(Stage stage);
-
-struct Progress {
-  std::atomic<int64_t> dirs_scanned{0};
-  std::atomic<int64_t> entries_scanned{0};
-  std::atomic<int64_t> ops_done{0};
-  std::atomic<int64_t> bytes_done{0};
-  std::atomic<int64_t> queued{0};
-  // For the live status: per OpKind (index static_cast<int>(OpKind)),
-  // operations finished (ok / failed) and decided on but not finished yet
-  // (file work submitted, deletes spooled); and the bytes still to copy.
-  // An operation leaves `pending` in the same step as it enters `done` or
-  // `failed`, under ops_mu; a reader that takes ops_mu while it loads
-  // done, failed, pending, bytes_done and bytes_pending sees every
-  // operation exactly once (planned = done + failed + pending).
-  std::atomic<int> stage{static_cast<int>(Stage::kStarting)};
-  std::atomic<int64_t> stage_started_ms{0};
-  mutable std::mutex ops_mu;
-  std::atomic<int64_t> done[3] = {};
-  std::atomic<int64_t> failed[3] = {};
-  std::atomic<int64_t> pending[3] = {};
-  std::atomic<int64_t> bytes_pending{0};
-  std::atomic<int64_t> clock_skew_ns{-1};  // -1: not measured (yet)
-};
+// Stage and Progress live in ha_sync/progress.h: the live status page reads
+// them without depending on the engine.
+using ha_sync::Progress;
+using ha_sync::Stage;
 
 struct EngineResult {
   RunCounts counts;

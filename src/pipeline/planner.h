@@ -1,6 +1,7 @@
 // Planning, pure: from the sorted entries of one directory on both sides
 // (and, when the pair has one, the last synced state of that directory),
-// decide what each name needs (DESIGN.md §3, docs/safety.md). No syscalls
+// decide what each name needs (docs/cli.md, "What a run does";
+// docs/safety.md). No syscalls
 // here, so every rule is testable on plain vectors and the executors only
 // execute.
 //

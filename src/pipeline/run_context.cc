@@ -14,10 +14,6 @@ thread_local PendingWork* t_pending_work = nullptr;
 
 }  // namespace
 
-std::string JoinRel(const std::string& dir, const std::string& name) {
-  return dir.empty() ? name : dir + "/" + name;
-}
-
 void RunContext::SetStage(Stage stage) {
   progress.stage_started_ms.store(NowMs());
   progress.stage.store(static_cast<int>(stage));

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "ha_sync/join_rel.h"
 #include "ha_sync/op_record.h"
 #include "ha_sync/status.h"
 #include "io/dir_entry.h"
@@ -28,9 +29,6 @@
 #include "pipeline/undo_manifest.h"
 
 namespace ha_sync::pipeline {
-
-// "dir/name", or "name" in the root ("").
-std::string JoinRel(const std::string& dir, const std::string& name);
 
 // The operation a thread is doing that the live counters show as pending
 // (RunContext::WorkScope): its record takes it off pending.

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <vector>
 
+#include "ha_sync/utc_time.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
 
@@ -17,14 +18,7 @@ namespace ha_sync::pipeline {
 Trash::Trash(int dest_root_fd, std::string run_dir_name)
     : dest_root_fd_(dest_root_fd), run_dir_name_(std::move(run_dir_name)) {}
 
-std::string Trash::Stamp(int64_t ms) {
-  const time_t secs = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
+std::string Trash::Stamp(int64_t ms) { return FormatUtc(ms, UtcStyle::kCompact); }
 
 Result<int> OpenTrashFolder(int dest_root_fd) {
   // Serialises creators in this process, so no one restores times another

@@ -7,7 +7,7 @@
       (Reason)" only for a Status it could decode, and formats 422 causes
       itself). Exit 77 (skipped) when kubectl is not installed.
   fake_api_check.py semantics  checks, request by request, the behaviour table
-      of k8s-lease.md §2-§3 (codes, reasons, exact messages, resourceVersion and
+      of the Kubernetes API conventions for Leases (codes, reasons, exact messages, resourceVersion and
       uid rules, DeleteOptions preconditions, MicroTime strictness, auth).
 
 Needs HA_SYNC_FAKE_KUBE_API and HA_SYNC_TEST_CERTS (see tests/k8s/meson.build).

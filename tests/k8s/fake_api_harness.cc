@@ -23,7 +23,7 @@
 #include <stdexcept>
 #include <thread>
 
-extern char** environ;
+#include "support/process.h"
 
 namespace ha_sync::test {
 
@@ -39,70 +39,33 @@ std::string EnvOrDie(const char* name) {
   return v;
 }
 
-// posix_spawn with stdin/stdout/stderr pipes as requested.
+// A child with stdin/stdout/stderr pipes as requested (the others
+// inherited). It must not think it runs in a pod, whatever machine runs
+// the tests.
 pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, int* in_fd,
             int* out_fd, int* err_fd) {
-  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-  if ((in_fd && ::pipe2(in, O_CLOEXEC) != 0) || (out_fd && ::pipe2(out, O_CLOEXEC) != 0) ||
-      (err_fd && ::pipe2(err, O_CLOEXEC) != 0)) {
-    throw std::runtime_error("pipe failed");
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (in_fd) posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  if (out_fd) posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  if (err_fd) posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  // The child must not think it runs in a pod, whatever machine runs the tests.
   std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry = *e;
-    if (entry.rfind("KUBERNETES_", 0) == 0) continue;
-    env.push_back(entry);
+  for (const std::string& entry : testing::ChildEnvironment({})) {
+    if (entry.rfind("KUBERNETES_", 0) != 0) env.push_back(entry);
   }
-  for (const auto& e : extra_env) env.push_back(e);
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (in_fd) ::close(in[0]);
-  if (out_fd) ::close(out[1]);
-  if (err_fd) ::close(err[1]);
-  if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
-  if (in_fd) *in_fd = in[1];
-  if (out_fd) *out_fd = out[0];
-  if (err_fd) *err_fd = err[0];
-  return pid;
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  testing::ChildIo io;
+  if (in_fd) io.in = testing::Stream::kPipe;
+  if (out_fd) io.out = testing::Stream::kPipe;
+  if (err_fd) io.err = testing::Stream::kPipe;
+  const testing::Child child = testing::StartChild(argv, env, io);
+  if (in_fd) *in_fd = child.in;
+  if (out_fd) *out_fd = child.out;
+  if (err_fd) *err_fd = child.err;
+  return child.pid;
 }
 
-int WaitExit(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
+int WaitExit(pid_t pid) { return testing::WaitChild(pid); }
 
 }  // namespace
 
-ScratchDir::ScratchDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/ha-sync-lease-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-ScratchDir::~ScratchDir() {
-  pid_t pid = Spawn({"rm", "-rf", path_}, {}, nullptr, nullptr, nullptr);
-  WaitExit(pid);
-}
-
 const TestCerts& Certs() {
-  static ScratchDir* dir = new ScratchDir();  // lives until exit; removed by the OS tmp cleaner otherwise
+  static TempDir* dir = new TempDir();  // lives until exit; removed by the OS tmp cleaner otherwise
   static TestCerts certs = [] {
     const std::string script = EnvOrDie("HA_SYNC_TEST_CERTS");
     int err_fd = -1;
@@ -130,7 +93,7 @@ struct FakeKubeApi::Server {
   int stdin_fd = -1;
   int api_port = 0;
   int control_port = 0;
-  ScratchDir dir;
+  TempDir dir;
   std::string token_file = dir / "token";
 
   Server(bool wrong_host_cert, const std::string& token) {

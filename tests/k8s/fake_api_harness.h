@@ -19,21 +19,11 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace ha_sync::test {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;  // support/temp_dir.h
 
 // Certificates made once per test process (see make_test_certs.sh).
 struct TestCerts {

@@ -2,10 +2,10 @@
 """A fake Kubernetes API server for the coordination.k8s.io/v1 Lease subset.
 
 It is the only fake in ha-sync's tests: no kube-apiserver can be installed on
-our machines (see k8s-testing.md), so the Lease client is tested against this
+our machines, so the Lease client is tested against this
 server, which follows the real server's behaviour for Leases as documented in
-k8s-lease.md (codes, Status bodies, resourceVersion rules, MicroTime
-strictness, DeleteOptions preconditions). tests/k8s/kubectl_crosscheck.py
+the Kubernetes API conventions (codes, Status bodies, resourceVersion rules, MicroTime
+strictness, DeleteOptions preconditions). `fake_api_check.py kubectl`
 checks its wire format with a real client-go client (kubectl).
 
 API side (HTTPS, bearer token):

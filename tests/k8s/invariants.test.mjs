@@ -1,5 +1,5 @@
 // What the rendered k8s/ must contain, stated independently of the
-// generator (the seed's "Kubernetes Manifests" and DESIGN.md §8): twelve
+// generator (docs/deploy.md, "What gets deployed"): twelve
 // CronJobs wired to the right pair's volumes in the right direction, dry-run
 // by default, the UI, and RBAC for exactly the Lease verbs.
 import assert from 'node:assert/strict';

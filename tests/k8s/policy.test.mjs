@@ -1,5 +1,5 @@
-// The project policy lint (lib/policy.mjs, rules of k8s-testing.md §3.4 as
-// decided for ha-sync): the rendered set passes, and each rule catches the
+// The project policy lint (lib/policy.mjs, the rules as decided for
+// ha-sync): the rendered set passes, and each rule catches the
 // mistake it exists for.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -3,7 +3,7 @@
 // the package lists the tests compare with apt and with the binaries.
 import { execFileSync } from 'node:child_process';
 
-// Build packages of DESIGN.md §2 (scripts/install-deps installs the same).
+// The build packages (scripts/install-deps installs the same).
 export const BUILD_PACKAGES = [
   'g++', 'meson', 'ninja-build', 'pkg-config', 'liburing-dev', 'libboost1.81-all-dev',
   'libboost-json1.81-dev', 'libssl-dev', 'libmariadb-dev', 'libsqlite3-dev', 'doctest-dev',

@@ -1,9 +1,9 @@
-// Project policy lint for rendered manifests: the rules of
-// shared/k8s-testing.md §3.4 that a schema cannot express, as decided for
+// Project policy lint for rendered manifests: the rules a schema cannot
+// express, as decided for
 // ha-sync (docs/deploy.md explains each choice). lint(objects) returns one
 // message per violation; an empty list means the set passes.
 //
-// Deliberate differences from k8s-testing.md §3.4:
+// Deliberate differences from the usual lint defaults:
 //  - activeDeadlineSeconds is bounded by the lock, not by the schedule
 //    interval: activeDeadlineSeconds + terminationGracePeriodSeconds must fit
 //    in --lock-ttl minus the 60 s skew margin, so a run ends before its Lease

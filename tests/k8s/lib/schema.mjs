@@ -1,4 +1,4 @@
-// Offline schema checks of rendered objects (k8s-testing.md §3):
+// Offline schema checks of rendered objects:
 //  - validateModel: the kubernetes-models class of the object's kind, whose
 //    validate() is generated from the Kubernetes OpenAPI (types, enums,
 //    quantity formats, required fields). It does not reject unknown fields.

@@ -27,7 +27,7 @@ constexpr char kItem[] = "/leases/ha-sync-media";
 const std::vector<std::string> kPodEnv = {"HOSTNAME=pod-test-1"};
 
 struct Trees {
-  ScratchDir dir;
+  TempDir dir;
   std::string src = dir / "src";
   std::string dest = dir / "dest";
   std::string logs = dir / "logs";

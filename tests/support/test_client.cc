@@ -1,4 +1,4 @@
-#include "http/test_client.h"
+#include "support/test_client.h"
 
 #include <poll.h>
 

@@ -14,7 +14,7 @@
 
 #include "audit/audit_run.h"
 #include "audit/sql_connection.h"
-#include "audit/test_databases.h"
+#include "support/test_databases.h"
 
 namespace ha_sync::audit {
 namespace {

@@ -14,19 +14,12 @@
 
 #include "audit/dsn.h"
 #include "audit/sql_connection.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
 
 namespace ha_sync::audit::testing {
 
-// A temporary directory removed (recursively) by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ha_sync::testing::TempDir;  // support/temp_dir.h
 
 struct TestDatabase {
   std::string name;      // "sqlite" | "mariadb"
@@ -52,17 +45,10 @@ bool HaveMariaDbControl();
 // "stop" | "kill" | "start": runs the script; true on success.
 bool MariaDbControl(const std::string& action);
 
-// Runs `argv` (argv[0] a path) with `env_extra` added to the environment;
-// captures stdout and stderr; returns the exit status (128+signal if killed).
-struct ProcessResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-ProcessResult RunProcess(const std::vector<std::string>& argv,
-                         const std::vector<std::string>& env_extra = {});
+using ha_sync::testing::ProcessResult;  // support/process.h
+using ha_sync::testing::RunProcess;
 
-std::string ReadFileOrEmpty(const std::string& path);
+using ha_sync::testing::ReadFileOrEmpty;  // support/temp_dir.h
 void WriteFileOrDie(const std::string& path, const std::string& content);
 
 }  // namespace ha_sync::audit::testing
