@@ -1,5 +1,6 @@
 #include "cli/apply_command.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -52,9 +53,11 @@ void SplitArgs(const std::vector<std::string>& args, std::vector<std::string>* o
 std::string Describe(int64_t id) { return "plan " + std::to_string(id); }
 
 // The checks that hold until the run starts: re-made under the pair's lock.
+// `made_at_ms`: when the trees were last seen as the plan says (an unchanged
+// dry-run refreshes the plan file, not the row).
 std::string CheckStillApplicable(audit::SqlConnection* conn, const audit::IterationRow& plan,
-                                 int64_t max_age_seconds) {
-  const int64_t age_ms = NowMs() - plan.started_at_ms;
+                                 int64_t made_at_ms, int64_t max_age_seconds) {
+  const int64_t age_ms = NowMs() - made_at_ms;
   if (age_ms > max_age_seconds * 1000) {
     return Describe(plan.id) + " is " + std::to_string(age_ms / 1000) +
            " s old, older than --plan-max-age " + std::to_string(max_age_seconds) +
@@ -66,8 +69,7 @@ std::string CheckStillApplicable(audit::SqlConnection* conn, const audit::Iterat
     return Describe(plan.id) + " was already applied by run " + std::to_string((*applied)->id) +
            " at " + FormatUtcMs((*applied)->started_at_ms);
   }
-  auto since = audit::RealRunSince(conn, plan.pair, plan.started_at_ms, plan.id, plan.shard_index,
-                                   plan.shard_count);
+  auto since = audit::RealRunSince(conn, plan.pair, made_at_ms, plan.id, plan.shard_index, plan.shard_count);
   if (!since.ok()) return "cannot read the audit database: " + since.status().message();
   if (since->has_value()) {
     return Describe(plan.id) + " is out of date: pair '" + plan.pair + "' ran (" +
@@ -180,19 +182,23 @@ int RunApplyCommand(const std::vector<std::string>& args, const EnvLookup& env, 
   if (!row.ok()) return Report(Refuse("cannot read the audit database: " + row.status().message()));
   if (Refusal r = CheckPlanRow(*row, id, o); r.refused()) return Report(r);
   const audit::IterationRow plan_row = **row;
-  if (std::string why = CheckStillApplicable(conn, plan_row, flags.max_age_seconds); !why.empty()) {
-    return Report(Refuse(why));
-  }
   auto plan = pipeline::Plan::Load(pipeline::PlanFilePath(o.log_dir, o.pair, plan_row.run_id));
   if (!plan.ok()) return Report(Refuse(Describe(id) + " cannot be applied: " + plan.status().message()));
   if (Refusal r = CheckPlanFile(**plan, id, o); r.refused()) return Report(r);
+  const int64_t made_at_ms = std::max(plan_row.started_at_ms, (*plan)->header().created_at_ms);
+  if (std::string why = CheckStillApplicable(conn, plan_row, made_at_ms, flags.max_age_seconds);
+      !why.empty()) {
+    return Report(Refuse(why));
+  }
 
   std::printf("ha-sync: applying plan %lld (dry-run of %s, %zu operation(s))\n",
               static_cast<long long>(id), FormatUtcMs(plan_row.started_at_ms).c_str(), (*plan)->size());
   ApplyRequest request;
   request.plan_id = id;
   request.plan = *plan;
-  request.recheck = [&] { return CheckStillApplicable(conn, plan_row, flags.max_age_seconds); };
+  request.recheck = [&] {
+    return CheckStillApplicable(conn, plan_row, made_at_ms, flags.max_age_seconds);
+  };
   return RunSync(o, stop, env, &request);
 }
 
