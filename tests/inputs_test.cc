@@ -111,6 +111,7 @@ TEST_CASE("subcommands refuse empty values and take =true|false switches") {
   } cases[] = {
       {{"prune-db", "--older-than-days", ""}, "--older-than-days was given an empty value"},
       {{"apply", "--plan", ""}, "--plan was given an empty value"},
+      {{"approve", "--plan", "1", "--by", ""}, "--by was given an empty value"},
       {{"apply", "--plan", "1", "--plan-max-age", ""}, "--plan-max-age was given an empty value"},
       {{"apply", "--plan", "1", "--plan-max-age", "0"}, "--plan-max-age must be"},
       {{"apply", "--plan", "1", "--src", t / "src", "--dest", t / "dest", "--pair", "p", "--log-dir", ""},
@@ -177,6 +178,7 @@ TEST_CASE("every --flag in README.md and docs/*.md is a flag of the programs") {
       {"ha-sync", HelpFlags({"--help"}, "HA_SYNC_BIN")},
       {"ha-sync undo", HelpFlags({"undo", "--help"}, "HA_SYNC_BIN")},
       {"ha-sync apply", HelpFlags({"apply", "--help"}, "HA_SYNC_BIN")},
+      {"ha-sync approve", HelpFlags({"approve", "--help"}, "HA_SYNC_BIN")},
       {"ha-sync prune-db", HelpFlags({"prune-db", "--help"}, "HA_SYNC_BIN")},
       {"ha-sync-ui", HelpFlags({"--help"}, "HA_SYNC_UI_BIN")},
   };
@@ -192,7 +194,7 @@ TEST_CASE("every --flag in README.md and docs/*.md is a flag of the programs") {
   REQUIRE(files.size() > 5);
   // A program invocation: its name (after a path, `, ( or a space) and a space.
   static const std::regex kInvocation(
-      R"((^|[\s`(/])(ha-sync-ui|ha-sync undo|ha-sync prune-db|ha-sync apply|ha-sync)(?=\s))");
+      R"((^|[\s`(/])(ha-sync-ui|ha-sync undo|ha-sync prune-db|ha-sync apply|ha-sync approve|ha-sync)(?=\s))");
   static const std::regex kFlag(R"(--([a-zA-Z][a-zA-Z0-9-]*)(\*)?)");
   size_t checked = 0;
   for (const std::string& file : files) {

@@ -265,6 +265,53 @@ TEST_CASE("bad or out-of-date plans are refused with one line, nothing touched")
   CHECK(Describe(p.dest) == applied);
 }
 
+TEST_CASE("approve, then apply --plan latest-approved: only an approved plan runs") {
+  TempDir t;
+  Pair p(t);
+  MakeTrees(p.src, p.dest);
+  const std::string before = Describe(p.dest);
+  REQUIRE(p.DryRun().exit_code == 0);
+  const std::string first = p.PlanId();
+
+  // Nothing approved yet: nothing done, and that is no failure (a CronJob waits).
+  RunOutput none = p.Apply("latest-approved");
+  CHECK(none.exit_code == 0);
+  CHECK(none.out.find("no approved plan to apply") != std::string::npos);
+  CHECK(Describe(p.dest) == before);
+
+  // A newer dry-run that nobody approved is not what latest-approved takes.
+  auto approve = [&](const std::string& plan, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"approve", "--plan", plan};
+    for (const std::string& s : p.Args(std::move(extra))) a.push_back(s);
+    return RunHaSync(a);
+  };
+  RunOutput ok = approve(first, {"--by", "alice"});
+  INFO(ok.out, ok.err);
+  REQUIRE(ok.exit_code == 0);
+  CHECK(ok.out.find("plan " + first + " approved by alice") != std::string::npos);
+  CHECK(Describe(p.dest) == before);  // approving changes no file
+  WriteFile(p.src + "/later.txt", "after the approval", kT0 + 90 * kSec);
+  REQUIRE(p.DryRun().exit_code == 0);
+  CHECK(p.PlanId() != first);
+
+  // Bad input to approve: one line, exit 64.
+  CHECK(approve("latest-approved", {}).exit_code == 64);
+  CHECK(approve("", {}).exit_code == 64);
+  CHECK(approve("999999999", {}).exit_code == 64);
+
+  RunOutput applied = p.Apply("latest-approved");
+  INFO(applied.out, applied.err);
+  CHECK(applied.exit_code == 0);
+  CHECK(std::to_string(p.Newest(false)[2]) == first);  // the approved plan, not the newer one
+  CHECK(!Exists(p.dest + "/later.txt"));                // not in the approved plan
+  // Applied now: nothing approved is left to apply, and nothing more changes.
+  const std::string after = Describe(p.dest);
+  RunOutput again = p.Apply("latest-approved");
+  CHECK(again.exit_code == 0);
+  CHECK(again.out.find("no approved plan to apply") != std::string::npos);
+  CHECK(Describe(p.dest) == after);
+}
+
 TEST_CASE("a plan whose pair has run since is refused") {
   TempDir t;
   Pair p(t);

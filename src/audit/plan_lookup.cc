@@ -10,12 +10,7 @@ constexpr char kColumns[] =
     "SELECT id, sync_pair, direction, status, dry_run, started_at, run_id, COALESCE(shard_index, 0), "
     "COALESCE(shard_count, 1) FROM sync_iterations ";
 
-Result<std::optional<IterationRow>> FirstRow(SqlConnection* conn, const std::string& where,
-                                             const std::vector<SqlValue>& params) {
-  auto rows = conn->QueryAll(std::string(kColumns) + where, params);
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<IterationRow>();
-  const SqlRow& r = rows->front();
+Result<IterationRow> ReadRow(SqlConnection* conn, const SqlRow& r) {
   IterationRow it;
   int64_t dry_run = 0;
   std::string started;
@@ -32,7 +27,28 @@ Result<std::optional<IterationRow>> FirstRow(SqlConnection* conn, const std::str
   }
   it.shard_index = static_cast<int>(shard_index);
   it.shard_count = static_cast<int>(shard_count);
-  return std::optional<IterationRow>(std::move(it));
+  return it;
+}
+
+Result<std::vector<IterationRow>> Rows(SqlConnection* conn, const std::string& where,
+                                       const std::vector<SqlValue>& params) {
+  auto rows = conn->QueryAll(std::string(kColumns) + where, params);
+  if (!rows.ok()) return rows.status();
+  std::vector<IterationRow> out;
+  for (const SqlRow& r : *rows) {
+    auto row = ReadRow(conn, r);
+    if (!row.ok()) return row.status();
+    out.push_back(std::move(*row));
+  }
+  return out;
+}
+
+Result<std::optional<IterationRow>> FirstRow(SqlConnection* conn, const std::string& where,
+                                             const std::vector<SqlValue>& params) {
+  auto rows = Rows(conn, where, params);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<IterationRow>();
+  return std::optional<IterationRow>(std::move(rows->front()));
 }
 
 }  // namespace
@@ -41,20 +57,25 @@ Result<std::optional<IterationRow>> FindIteration(SqlConnection* conn, int64_t i
   return FirstRow(conn, "WHERE id = ?", {id});
 }
 
+Result<std::vector<IterationRow>> UnappliedPlans(SqlConnection* conn, const std::string& pair,
+                                                 const std::string& direction, int shard_index,
+                                                 int shard_count, int limit) {
+  return Rows(conn,
+              "WHERE sync_pair = ? AND direction = ? AND dry_run = 1 AND status = 'success' AND "
+              "COALESCE(shard_count, 1) = ? AND COALESCE(shard_index, 0) = ? AND id NOT IN "
+              "(SELECT plan_id FROM sync_iterations WHERE plan_id IS NOT NULL AND status = 'success') "
+              "ORDER BY started_at DESC, id DESC LIMIT " + std::to_string(limit),
+              {FitColumn(pair, kMaxPairChars), FitColumn(direction, kMaxDirectionChars),
+               int64_t{shard_count}, int64_t{shard_index}});
+}
+
 Result<std::optional<int64_t>> LatestUnappliedPlan(SqlConnection* conn, const std::string& pair,
                                                    const std::string& direction, int shard_index,
                                                    int shard_count) {
-  auto row = FirstRow(
-      conn,
-      "WHERE sync_pair = ? AND direction = ? AND dry_run = 1 AND status = 'success' AND "
-      "COALESCE(shard_count, 1) = ? AND COALESCE(shard_index, 0) = ? AND id NOT IN "
-      "(SELECT plan_id FROM sync_iterations WHERE plan_id IS NOT NULL AND status = 'success') "
-      "ORDER BY started_at DESC, id DESC LIMIT 1",
-      {FitColumn(pair, kMaxPairChars), FitColumn(direction, kMaxDirectionChars), int64_t{shard_count},
-       int64_t{shard_index}});
-  if (!row.ok()) return row.status();
-  if (!row->has_value()) return std::optional<int64_t>();
-  return std::optional<int64_t>((*row)->id);
+  auto rows = UnappliedPlans(conn, pair, direction, shard_index, shard_count, 1);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<int64_t>();
+  return std::optional<int64_t>(rows->front().id);
 }
 
 Result<std::optional<IterationRow>> RealRunSince(SqlConnection* conn, const std::string& pair,

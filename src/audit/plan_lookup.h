@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "audit/sql_connection.h"
 #include "ha_sync/status.h"
@@ -35,6 +36,10 @@ Result<std::optional<IterationRow>> FindIteration(SqlConnection* conn, int64_t i
 // success, or nullopt.
 Result<std::optional<int64_t>> LatestUnappliedPlan(SqlConnection* conn, const std::string& pair,
                                                    const std::string& direction, int shard_index, int shard_count);
+// The same plans, newest first, at most `limit` of them.
+Result<std::vector<IterationRow>> UnappliedPlans(SqlConnection* conn, const std::string& pair,
+                                                 const std::string& direction, int shard_index,
+                                                 int shard_count, int limit);
 
 // A production run of `pair` (either direction) started after `since_ms`
 // that is not an apply of `plan_id` and may have touched the plan's part of

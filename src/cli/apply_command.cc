@@ -22,7 +22,8 @@ constexpr int64_t kDefaultMaxAgeSeconds = 86400;
 struct Refusal {
   int code = kExitOk;
   std::string line;
-  bool refused() const { return code != kExitOk; }
+  bool done = false;  // nothing to do: stop with code 0
+  bool refused() const { return done || code != kExitOk; }
 };
 Refusal Usage(std::string line) { return {kExitUsage, std::move(line)}; }
 Refusal Refuse(std::string line) { return {kExitFailed, std::move(line)}; }
@@ -30,8 +31,12 @@ Refusal Refuse(std::string line) { return {kExitFailed, std::move(line)}; }
 struct ApplyFlags {
   std::string plan;
   int64_t max_age_seconds = kDefaultMaxAgeSeconds;
+  std::string by;  // approve: who approves
   bool help = false;
 };
+
+// How many unapplied plans `--plan latest-approved` looks through for an approved one.
+constexpr int kApprovedSearchLimit = 100;
 
 // --plan, --plan-max-age and --help go to `t`; every other argument is the run's.
 void SplitArgs(const std::vector<std::string>& args, std::vector<std::string>* own,
@@ -39,9 +44,9 @@ void SplitArgs(const std::vector<std::string>& args, std::vector<std::string>* o
   run->push_back(args[0]);
   for (size_t i = 2; i < args.size(); ++i) {
     const std::string& a = args[i];
-    const bool takes_value = a == "--plan" || a == "--plan-max-age";
+    const bool takes_value = a == "--plan" || a == "--plan-max-age" || a == "--by";
     if (takes_value || a.rfind("--plan=", 0) == 0 || a.rfind("--plan-max-age=", 0) == 0 ||
-        a == "--help" || a.rfind("--help=", 0) == 0) {
+        a.rfind("--by=", 0) == 0 || a == "--help" || a.rfind("--help=", 0) == 0) {
       own->push_back(a);
       if (takes_value && i + 1 < args.size()) own->push_back(args[++i]);
     } else {
@@ -92,8 +97,25 @@ Refusal ResolvePlanId(audit::SqlConnection* conn, const ApplyFlags& flags, const
     *id = **latest;
     return {};
   }
+  if (flags.plan == "latest-approved") {
+    auto plans = audit::UnappliedPlans(conn, o.pair, o.direction, o.shard_index, o.shard_count,
+                                       kApprovedSearchLimit);
+    if (!plans.ok()) return Refuse("cannot read the audit database: " + plans.status().message());
+    for (const audit::IterationRow& p : *plans) {
+      if (!p.run_id.empty() && pipeline::IsPlanApproved(pipeline::PlanFilePath(o.log_dir, o.pair, p.run_id))) {
+        *id = p.id;
+        return {};
+      }
+    }
+    // Waiting for an approval is the normal state of an unattended apply
+    // (a CronJob), not a failure.
+    return {kExitOk,
+            "no approved plan to apply: pair '" + o.pair + "' " + o.direction +
+                " has no successful dry-run approved with 'ha-sync approve' and not applied yet; nothing done",
+            true};
+  }
   if (!ParseCount(flags.plan, 1, INT64_MAX, id)) {
-    return Usage("--plan must be a plan id (the dry-run's iteration id) or 'latest'");
+    return Usage("--plan must be a plan id (the dry-run's iteration id), 'latest' or 'latest-approved'");
   }
   return {};
 }
@@ -134,10 +156,50 @@ Refusal CheckPlanFile(const pipeline::Plan& plan, int64_t id, const Options& o) 
   return {};
 }
 
-int Report(const Refusal& r) {
-  std::fprintf(stderr, "ha-sync apply: %s\n", r.line.c_str());
-  if (r.code == kExitUsage) std::fprintf(stderr, "Try 'ha-sync apply --help'.\n");
+// `command`: "apply" or "approve".
+int Report(const char* command, const Refusal& r) {
+  if (r.code == kExitOk) {
+    std::printf("ha-sync %s: %s\n", command, r.line.c_str());
+    return kExitOk;
+  }
+  std::fprintf(stderr, "ha-sync %s: %s\n", command, r.line.c_str());
+  if (r.code == kExitUsage) std::fprintf(stderr, "Try 'ha-sync %s --help'.\n", command);
   return r.code;
+}
+
+// A stored dry-run found and checked: its row, its plan file, and the
+// store the checks are made again with (under the lock, by apply).
+struct CheckedPlan {
+  std::unique_ptr<audit::AuditStore> store;
+  audit::IterationRow row;
+  std::shared_ptr<const pipeline::Plan> plan;
+  int64_t made_at_ms = 0;  // when the trees were last seen as the plan says
+};
+
+Refusal FindCheckedPlan(const Options& o, const ApplyFlags& flags, CheckedPlan* out) {
+  if (o.dry_run || o.bench || o.show_version) return Usage("--dry-run, --bench and --version do not go here");
+  auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir);
+  if (!dsn.ok()) return Usage(dsn.status().message());
+  auto store = audit::AuditStore::Open(*dsn);
+  if (!store.ok()) return Refuse("cannot read the plans: " + store.status().message());
+  out->store = std::move(*store);
+  audit::SqlConnection* conn = out->store->connection();
+  int64_t id = 0;
+  if (Refusal r = ResolvePlanId(conn, flags, o, &id); r.refused()) return r;
+  auto row = audit::FindIteration(conn, id);
+  if (!row.ok()) return Refuse("cannot read the audit database: " + row.status().message());
+  if (Refusal r = CheckPlanRow(*row, id, o); r.refused()) return r;
+  out->row = **row;
+  auto plan = pipeline::Plan::Load(pipeline::PlanFilePath(o.log_dir, o.pair, out->row.run_id));
+  if (!plan.ok()) return Refuse(Describe(id) + " cannot be applied: " + plan.status().message());
+  out->plan = *plan;
+  if (Refusal r = CheckPlanFile(*out->plan, id, o); r.refused()) return r;
+  out->made_at_ms = std::max(out->row.started_at_ms, out->plan->header().created_at_ms);
+  if (std::string why = CheckStillApplicable(conn, out->row, out->made_at_ms, flags.max_age_seconds);
+      !why.empty()) {
+    return Refuse(why);
+  }
+  return {};
 }
 
 }  // namespace
@@ -147,59 +209,84 @@ int RunApplyCommand(const std::vector<std::string>& args, const EnvLookup& env, 
   SplitArgs(args, &own, &run_args);
   ApplyFlags flags;
   FlagTable t(
-      "Usage: ha-sync apply --plan ID|latest [--plan-max-age SECONDS] --src DIR --dest DIR\n"
-      "                     --pair NAME [the other options of the dry-run]\n\n"
-      "Executes exactly the operations of one stored dry-run (its iteration id, or\n"
+      "Usage: ha-sync apply --plan ID|latest|latest-approved [--plan-max-age SECONDS]\n"
+      "                     --src DIR --dest DIR --pair NAME [the other options of the dry-run]\n\n"
+      "Executes exactly the operations of one stored dry-run (its iteration id;\n"
       "'latest': the newest successful dry-run of the pair and direction not applied\n"
-      "yet), each only if both sides are still as the dry-run saw them; the others\n"
-      "are skipped as stale. Nothing the plan does not list is changed.\n\nOptions");
-  t.Text("plan", "ID", "the plan: a dry-run's iteration id, or 'latest'; required", &flags.plan)
+      "yet; 'latest-approved': the newest such one approved with 'ha-sync approve'),\n"
+      "each only if both sides are still as the dry-run saw them; the others are\n"
+      "skipped as stale. Nothing the plan does not list is changed.\n\nOptions");
+  t.Text("plan", "ID", "the plan: a dry-run's iteration id, 'latest' or 'latest-approved'; required",
+         &flags.plan)
       .Count("plan-max-age", "SECONDS", "refuse plans older than this (default: 86400)", 1,
              INT64_MAX / 1000, &flags.max_age_seconds, "seconds")
       .Switch("help", "print this help", &flags.help);
-  if (std::string e = t.Parse(own); !e.empty()) return Report(Usage(e));
-  ParseResult parsed = ParseOptions(run_args, env);
+  if (std::string e = t.Parse(own); !e.empty()) return Report("apply", Usage(e));
   if (flags.help) {
     std::printf("%s\nThe options of the run (as for ha-sync; --dry-run is refused):\n%s",
                 t.Help().c_str(), ParseOptions({args[0], "--help"}, EnvLookup()).help.c_str());
     return kExitOk;
   }
-  if (!parsed.error.empty()) return Report(Usage(parsed.error));
+  ParseResult parsed = ParseOptions(run_args, env);
+  if (!parsed.error.empty()) return Report("apply", Usage(parsed.error));
+  if (!t.Given("plan")) return Report("apply", Usage("--plan is required"));
   const Options& o = parsed.options;
-  if (!t.Given("plan")) return Report(Usage("--plan is required"));
-  if (o.dry_run || o.bench || o.show_version) {
-    return Report(Usage("--dry-run, --bench and --version do not go with apply"));
-  }
-  auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir);
-  if (!dsn.ok()) return Report(Usage(dsn.status().message()));
-  auto store = audit::AuditStore::Open(*dsn);
-  if (!store.ok()) return Report(Refuse("cannot read the plans: " + store.status().message()));
-  audit::SqlConnection* conn = (*store)->connection();
-
-  int64_t id = 0;
-  if (Refusal r = ResolvePlanId(conn, flags, o, &id); r.refused()) return Report(r);
-  auto row = audit::FindIteration(conn, id);
-  if (!row.ok()) return Report(Refuse("cannot read the audit database: " + row.status().message()));
-  if (Refusal r = CheckPlanRow(*row, id, o); r.refused()) return Report(r);
-  const audit::IterationRow plan_row = **row;
-  auto plan = pipeline::Plan::Load(pipeline::PlanFilePath(o.log_dir, o.pair, plan_row.run_id));
-  if (!plan.ok()) return Report(Refuse(Describe(id) + " cannot be applied: " + plan.status().message()));
-  if (Refusal r = CheckPlanFile(**plan, id, o); r.refused()) return Report(r);
-  const int64_t made_at_ms = std::max(plan_row.started_at_ms, (*plan)->header().created_at_ms);
-  if (std::string why = CheckStillApplicable(conn, plan_row, made_at_ms, flags.max_age_seconds);
-      !why.empty()) {
-    return Report(Refuse(why));
-  }
+  CheckedPlan checked;
+  if (Refusal r = FindCheckedPlan(o, flags, &checked); r.refused()) return Report("apply", r);
 
   std::printf("ha-sync: applying plan %lld (dry-run of %s, %zu operation(s))\n",
-              static_cast<long long>(id), FormatUtcMs(plan_row.started_at_ms).c_str(), (*plan)->size());
+              static_cast<long long>(checked.row.id), FormatUtcMs(checked.row.started_at_ms).c_str(),
+              checked.plan->size());
   ApplyRequest request;
-  request.plan_id = id;
-  request.plan = *plan;
+  request.plan_id = checked.row.id;
+  request.plan = checked.plan;
+  audit::SqlConnection* conn = checked.store->connection();
   request.recheck = [&] {
-    return CheckStillApplicable(conn, plan_row, made_at_ms, flags.max_age_seconds);
+    return CheckStillApplicable(conn, checked.row, checked.made_at_ms, flags.max_age_seconds);
   };
   return RunSync(o, stop, env, &request);
+}
+
+int RunApproveCommand(const std::vector<std::string>& args, const EnvLookup& env) {
+  std::vector<std::string> own, run_args;
+  SplitArgs(args, &own, &run_args);
+  ApplyFlags flags;
+  FlagTable t(
+      "Usage: ha-sync approve --plan ID|latest [--by NAME] [--plan-max-age SECONDS]\n"
+      "                       --src DIR --dest DIR --pair NAME [the other options of the dry-run]\n\n"
+      "Marks one stored dry-run as approved, after the same checks as apply, so that\n"
+      "'ha-sync apply --plan latest-approved' (e.g. a CronJob) executes it. Changes\n"
+      "no file of the pair.\n\nOptions");
+  t.Text("plan", "ID", "the plan: a dry-run's iteration id or 'latest'; required", &flags.plan)
+      .Text("by", "NAME", "who approves, kept with the approval (default: env USER, else 'unknown')", &flags.by)
+      .Count("plan-max-age", "SECONDS", "refuse plans older than this (default: 86400)", 1,
+             INT64_MAX / 1000, &flags.max_age_seconds, "seconds")
+      .Switch("help", "print this help", &flags.help);
+  if (std::string e = t.Parse(own); !e.empty()) return Report("approve", Usage(e));
+  if (flags.help) {
+    std::printf("%s\nThe options of the dry-run (as for ha-sync):\n%s", t.Help().c_str(),
+                ParseOptions({args[0], "--help"}, EnvLookup()).help.c_str());
+    return kExitOk;
+  }
+  ParseResult parsed = ParseOptions(run_args, env);
+  if (!parsed.error.empty()) return Report("approve", Usage(parsed.error));
+  if (!t.Given("plan")) return Report("approve", Usage("--plan is required"));
+  if (flags.plan == "latest-approved") return Report("approve", Usage("--plan latest-approved is for apply"));
+  if (!t.Given("by")) {
+    const char* user = Getenv(env, "USER");
+    flags.by = user != nullptr && *user != '\0' ? user : "unknown";
+  }
+  const Options& o = parsed.options;
+  CheckedPlan checked;
+  if (Refusal r = FindCheckedPlan(o, flags, &checked); r.refused()) return Report("approve", r);
+  const std::string path = pipeline::PlanFilePath(o.log_dir, o.pair, checked.row.run_id);
+  if (Status s = pipeline::WritePlanApproval(path, flags.by, NowMs()); !s.ok()) {
+    return Report("approve", Refuse(s.message()));
+  }
+  std::printf("ha-sync: plan %lld approved by %s (%zu operation(s)); 'ha-sync apply --plan latest-approved' "
+              "with the dry-run's options will execute it\n",
+              static_cast<long long>(checked.row.id), flags.by.c_str(), checked.plan->size());
+  return kExitOk;
 }
 
 }  // namespace ha_sync::cli

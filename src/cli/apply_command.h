@@ -23,4 +23,9 @@ namespace ha_sync::cli {
 // `env`: the process environment, as for RunSync (cli/run.h).
 int RunApplyCommand(const std::vector<std::string>& args, const EnvLookup& env, std::atomic<bool>* stop);
 
+// `ha-sync approve`: the same checks as apply, then the plan's approval file
+// (pipeline/plan_file.h) for `apply --plan latest-approved`. Returns 0, 64
+// (bad input) or 1 (refused).
+int RunApproveCommand(const std::vector<std::string>& args, const EnvLookup& env);
+
 }  // namespace ha_sync::cli

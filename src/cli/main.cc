@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   if (args.size() > 1 && args[1] == "prune-db") {
     return RunPruneDbCommand(args, env("HA_SYNC_DB_DSN"));
   }
+  if (args.size() > 1 && args[1] == "approve") return RunApproveCommand(args, env);
   if (args.size() > 1 && args[1] == "apply") {
     InstallSignalHandlers();
     return RunApplyCommand(args, env, &g_stop);

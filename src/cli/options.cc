@@ -294,7 +294,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const EnvLookup& 
   FlagTable t(
       "Usage: ha-sync --src DIR --dest DIR --pair NAME [options]\n"
       "       ha-sync --bench --src DIR --dest DIR [--bench-seconds N] [--bench-json FILE]\n"
-      "       ha-sync undo|prune-db|apply ... (see docs/cli.md)\n\n"
+      "       ha-sync undo|prune-db|apply|approve ... (see docs/cli.md)\n\n"
       "Syncs one folder pair in one direction: newest mtime wins, mtime preserved,\n"
       "MD5 only when size matches and mtime differs, deletes only with --delete-missing.\n"
       "Switches also take =true|false|1|0|yes|no; no flag takes an empty value.\n\n"

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
 
 namespace ha_sync::cli {
 
@@ -136,8 +139,15 @@ TEST_CASE("every value flag of ha-sync rejects an empty value") {
 }
 
 TEST_CASE("--shard I/N, --shards N with JOB_COMPLETION_INDEX, and the run group") {
-  ::unsetenv("JOB_COMPLETION_INDEX");
-  ::unsetenv("HA_SYNC_RUN_GROUP");
+  std::map<std::string, std::string> vars;  // the environment the options see
+  auto ParseEnv = [&vars](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"ha-sync", "--src", "/srv/a", "--dest", "/srv/b", "--pair", "media"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ParseOptions(args, [&vars](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    });
+  };
   ParseResult r = Parse({"--shard", "2/3", "--run-group", "job-1"});
   REQUIRE(r.error.empty());
   CHECK(r.options.shard_index == 2);
@@ -150,18 +160,15 @@ TEST_CASE("--shard I/N, --shards N with JOB_COMPLETION_INDEX, and the run group"
   CHECK(Parse({"--shard", "1/3", "--run-group", "a/b"}).error.find("--run-group must be") == 0);
   CHECK(Parse({"--shards", "3", "--run-group", "g"}).error.find("JOB_COMPLETION_INDEX") != std::string::npos);
   CHECK(Parse({"--shard", "1/3", "--shards", "3", "--run-group", "g"}).error.find("not both") != std::string::npos);
-  ::setenv("JOB_COMPLETION_INDEX", "2", 1);
-  ::setenv("HA_SYNC_RUN_GROUP", "4f1c-uid", 1);
-  r = Parse({"--shards", "3"});
+  vars = {{"JOB_COMPLETION_INDEX", "2"}, {"HA_SYNC_RUN_GROUP", "4f1c-uid"}};
+  r = ParseEnv({"--shards", "3"});
   REQUIRE(r.error.empty());
   CHECK(r.options.shard_index == 2);
   CHECK(r.options.shard_count == 3);
   CHECK(r.options.run_group == "4f1c-uid");
-  CHECK(Parse({"--shards", "3", "--run-group", "flag-wins"}).options.run_group == "flag-wins");
-  ::setenv("JOB_COMPLETION_INDEX", "3", 1);
-  CHECK(Parse({"--shards", "3"}).error.find("from 0 to 2, got '3'") != std::string::npos);
-  ::unsetenv("JOB_COMPLETION_INDEX");
-  ::unsetenv("HA_SYNC_RUN_GROUP");
+  CHECK(ParseEnv({"--shards", "3", "--run-group", "flag-wins"}).options.run_group == "flag-wins");
+  vars["JOB_COMPLETION_INDEX"] = "3";
+  CHECK(ParseEnv({"--shards", "3"}).error.find("from 0 to 2, got '3'") != std::string::npos);
 }
 
 TEST_CASE("--max-delete-percent takes 0 to 100, default 50") {

@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "ha_sync/text.h"
+#include "ha_sync/utc_time.h"
 #include "io/unique_fd.h"
 
 namespace ha_sync::pipeline {
@@ -256,6 +257,39 @@ Status PlanWriter::CommitAs(const std::string& path) {
   return Status::Ok();
 }
 
+std::string PlanApprovalPath(const std::string& plan_file_path) {
+  const std::string suffix = kSuffix;
+  std::string base = plan_file_path;
+  if (base.size() > suffix.size() && base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    base.resize(base.size() - suffix.size());
+  }
+  return base + ".approved";
+}
+
+Status WritePlanApproval(const std::string& plan_file_path, const std::string& by, int64_t now_ms) {
+  const std::string path = PlanApprovalPath(plan_file_path);
+  const std::string tmp = path + ".tmp";
+  json::object o;
+  o["approved_at"] = FormatUtcMs(now_ms);
+  o["by"] = by;
+  const std::string line = json::serialize(o) + "\n";
+  io::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return Status::FromErrno(errno, "create approval", tmp);
+  if (Status s = WriteAll(fd.get(), line, tmp); !s.ok()) return s;
+  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync approval", tmp);
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno(errno, "rename approval", path);
+  const std::string dir = path.substr(0, path.rfind('/'));
+  io::UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.get() >= 0) ::fsync(d.get());
+  return Status::Ok();
+}
+
+bool IsPlanApproved(const std::string& plan_file_path) {
+  struct stat st;
+  return ::stat(PlanApprovalPath(plan_file_path).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 Result<int64_t> RemoveOldPlans(const std::string& log_dir, const std::string& pair, int64_t days,
                                int64_t now_ms) {
   const std::string dir = PlanDir(log_dir, pair);
@@ -277,6 +311,8 @@ Result<int64_t> RemoveOldPlans(const std::string& log_dir, const std::string& pa
     if (::fstatat(::dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         st.st_mtim.tv_sec < cutoff_s && ::unlinkat(::dirfd(d), name.c_str(), 0) == 0) {
       ++removed;
+      const std::string approval = PlanApprovalPath(name);
+      ::unlinkat(::dirfd(d), approval.c_str(), 0);
     }
   }
   ::closedir(d);

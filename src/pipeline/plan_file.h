@@ -117,7 +117,18 @@ class PlanWriter {
   bool committed_ = false;
 };
 
-// Removes plan files of `pair` older than `days` (by mtime); returns how many.
+// The approval of a plan (`ha-sync approve`): a file beside the plan file,
+// `<run_id>.approved`, holding one JSON line (who approved it, and when).
+// It is what `ha-sync apply --plan latest-approved` looks for; it approves
+// the operations, so it stays valid when an unchanged dry-run refreshes the
+// plan file's preconditions.
+std::string PlanApprovalPath(const std::string& plan_file_path);
+// Written aside, fsynced and renamed into place (with the folder fsynced).
+Status WritePlanApproval(const std::string& plan_file_path, const std::string& by, int64_t now_ms);
+bool IsPlanApproved(const std::string& plan_file_path);
+
+// Removes plan files of `pair` older than `days` (by mtime), with their
+// approvals; returns how many plans.
 Result<int64_t> RemoveOldPlans(const std::string& log_dir, const std::string& pair, int64_t days,
                                int64_t now_ms);
 
