@@ -395,6 +395,16 @@ LeaseLock::RenewResult LeaseLock::RenewOnce() {
     Adopt(*lease, *sent);
     return *sent == sent_at ? RenewResult::kRenewed : RenewResult::kRetry;
   }
+  if (config_.shared && lease->spec().renew_time) {
+    // Another holder of the shared lease renewed it: that renewal keeps the
+    // lease alive for all of us. Dated on our clock no later than it can
+    // have happened (its renewTime on the other node's clock, less the skew
+    // margin), so the fence stays ahead of any contender's take-over.
+    const auto age = std::chrono::duration_cast<std::chrono::nanoseconds>(WallNow() - *lease->spec().renew_time);
+    const SteadyTime renewed = Clock::now() - std::max(age, std::chrono::nanoseconds(0)) - config_.skew_margin;
+    Adopt(*lease, std::min(renewed, sent_at));
+    return RenewResult::kRenewed;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     current_ = *lease;  // adopt the new resourceVersion; the fence stays where it was

@@ -65,6 +65,8 @@ struct LeaseLockConfig {
   // "Shards"): every holder uses the same holder_identity, so each of them
   // takes, joins and renews the one lease as its own, and Release() leaves
   // it to expire instead of deleting it (another holder may still work).
+  // A renew that finds the lease renewed by another holder counts that
+  // renewal as its own, dated skew_margin earlier.
   bool shared = false;
 };
 
