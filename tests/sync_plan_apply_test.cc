@@ -269,7 +269,7 @@ TEST_CASE("approve, then apply --plan latest-approved: only an approved plan run
   TempDir t;
   Pair p(t);
   MakeTrees(p.src, p.dest);
-  const std::string before = Describe(p.dest);
+  const auto before = Describe(p.dest);
   REQUIRE(p.DryRun().exit_code == 0);
   const std::string first = p.PlanId();
 
@@ -305,7 +305,7 @@ TEST_CASE("approve, then apply --plan latest-approved: only an approved plan run
   CHECK(std::to_string(p.Newest(false)[2]) == first);  // the approved plan, not the newer one
   CHECK(!Exists(p.dest + "/later.txt"));                // not in the approved plan
   // Applied now: nothing approved is left to apply, and nothing more changes.
-  const std::string after = Describe(p.dest);
+  const auto after = Describe(p.dest);
   RunOutput again = p.Apply("latest-approved");
   CHECK(again.exit_code == 0);
   CHECK(again.out.find("no approved plan to apply") != std::string::npos);

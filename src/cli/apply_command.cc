@@ -176,8 +176,11 @@ struct CheckedPlan {
   int64_t made_at_ms = 0;  // when the trees were last seen as the plan says
 };
 
-Refusal FindCheckedPlan(const Options& o, const ApplyFlags& flags, CheckedPlan* out) {
-  if (o.dry_run || o.bench || o.show_version) return Usage("--dry-run, --bench and --version do not go here");
+// `command`: "apply" or "approve", for messages.
+Refusal FindCheckedPlan(const char* command, const Options& o, const ApplyFlags& flags, CheckedPlan* out) {
+  if (o.dry_run || o.bench || o.show_version) {
+    return Usage(std::string("--dry-run, --bench and --version do not go with ") + command);
+  }
   auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir);
   if (!dsn.ok()) return Usage(dsn.status().message());
   auto store = audit::AuditStore::Open(*dsn);
@@ -232,7 +235,7 @@ int RunApplyCommand(const std::vector<std::string>& args, const EnvLookup& env, 
   if (!t.Given("plan")) return Report("apply", Usage("--plan is required"));
   const Options& o = parsed.options;
   CheckedPlan checked;
-  if (Refusal r = FindCheckedPlan(o, flags, &checked); r.refused()) return Report("apply", r);
+  if (Refusal r = FindCheckedPlan("apply", o, flags, &checked); r.refused()) return Report("apply", r);
 
   std::printf("ha-sync: applying plan %lld (dry-run of %s, %zu operation(s))\n",
               static_cast<long long>(checked.row.id), FormatUtcMs(checked.row.started_at_ms).c_str(),
@@ -278,7 +281,7 @@ int RunApproveCommand(const std::vector<std::string>& args, const EnvLookup& env
   }
   const Options& o = parsed.options;
   CheckedPlan checked;
-  if (Refusal r = FindCheckedPlan(o, flags, &checked); r.refused()) return Report("approve", r);
+  if (Refusal r = FindCheckedPlan("approve", o, flags, &checked); r.refused()) return Report("approve", r);
   const std::string path = pipeline::PlanFilePath(o.log_dir, o.pair, checked.row.run_id);
   if (Status s = pipeline::WritePlanApproval(path, flags.by, NowMs()); !s.ok()) {
     return Report("approve", Refuse(s.message()));
