@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "audit/audit_store.h"
 #include "audit/dsn.h"
@@ -205,11 +206,29 @@ Refusal FindCheckedPlan(const char* command, const Options& o, const ApplyFlags&
   return {};
 }
 
+// The steps apply and approve share: their own flags (declared in `t`), the
+// run's options, --help. Returns the exit code when the command is done
+// here (help, bad input), else nullopt with *parsed filled.
+std::optional<int> ParsePlanCommand(const char* command, const char* options_title,
+                                    const std::vector<std::string>& args, const EnvLookup& env,
+                                    FlagTable& t, const ApplyFlags& flags, ParseResult* parsed) {
+  std::vector<std::string> own, run_args;
+  SplitArgs(args, &own, &run_args);
+  if (std::string e = t.Parse(own); !e.empty()) return Report(command, Usage(e));
+  if (flags.help) {
+    std::printf("%s\n%s:\n%s", t.Help().c_str(), options_title,
+                ParseOptions({args[0], "--help"}, EnvLookup()).help.c_str());
+    return kExitOk;
+  }
+  *parsed = ParseOptions(run_args, env);
+  if (!parsed->error.empty()) return Report(command, Usage(parsed->error));
+  if (!t.Given("plan")) return Report(command, Usage("--plan is required"));
+  return std::nullopt;
+}
+
 }  // namespace
 
 int RunApplyCommand(const std::vector<std::string>& args, const EnvLookup& env, std::atomic<bool>* stop) {
-  std::vector<std::string> own, run_args;
-  SplitArgs(args, &own, &run_args);
   ApplyFlags flags;
   FlagTable t(
       "Usage: ha-sync apply --plan ID|latest|latest-approved [--plan-max-age SECONDS]\n"
@@ -224,15 +243,11 @@ int RunApplyCommand(const std::vector<std::string>& args, const EnvLookup& env, 
       .Count("plan-max-age", "SECONDS", "refuse plans older than this (default: 86400)", 1,
              INT64_MAX / 1000, &flags.max_age_seconds, "seconds")
       .Switch("help", "print this help", &flags.help);
-  if (std::string e = t.Parse(own); !e.empty()) return Report("apply", Usage(e));
-  if (flags.help) {
-    std::printf("%s\nThe options of the run (as for ha-sync; --dry-run is refused):\n%s",
-                t.Help().c_str(), ParseOptions({args[0], "--help"}, EnvLookup()).help.c_str());
-    return kExitOk;
+  ParseResult parsed;
+  if (auto done = ParsePlanCommand("apply", "The options of the run (as for ha-sync; --dry-run is refused)",
+                                   args, env, t, flags, &parsed)) {
+    return *done;
   }
-  ParseResult parsed = ParseOptions(run_args, env);
-  if (!parsed.error.empty()) return Report("apply", Usage(parsed.error));
-  if (!t.Given("plan")) return Report("apply", Usage("--plan is required"));
   const Options& o = parsed.options;
   CheckedPlan checked;
   if (Refusal r = FindCheckedPlan("apply", o, flags, &checked); r.refused()) return Report("apply", r);
@@ -251,8 +266,6 @@ int RunApplyCommand(const std::vector<std::string>& args, const EnvLookup& env, 
 }
 
 int RunApproveCommand(const std::vector<std::string>& args, const EnvLookup& env) {
-  std::vector<std::string> own, run_args;
-  SplitArgs(args, &own, &run_args);
   ApplyFlags flags;
   FlagTable t(
       "Usage: ha-sync approve --plan ID|latest [--by NAME] [--plan-max-age SECONDS]\n"
@@ -265,15 +278,11 @@ int RunApproveCommand(const std::vector<std::string>& args, const EnvLookup& env
       .Count("plan-max-age", "SECONDS", "refuse plans older than this (default: 86400)", 1,
              INT64_MAX / 1000, &flags.max_age_seconds, "seconds")
       .Switch("help", "print this help", &flags.help);
-  if (std::string e = t.Parse(own); !e.empty()) return Report("approve", Usage(e));
-  if (flags.help) {
-    std::printf("%s\nThe options of the dry-run (as for ha-sync):\n%s", t.Help().c_str(),
-                ParseOptions({args[0], "--help"}, EnvLookup()).help.c_str());
-    return kExitOk;
+  ParseResult parsed;
+  if (auto done = ParsePlanCommand("approve", "The options of the dry-run (as for ha-sync)", args, env, t,
+                                   flags, &parsed)) {
+    return *done;
   }
-  ParseResult parsed = ParseOptions(run_args, env);
-  if (!parsed.error.empty()) return Report("approve", Usage(parsed.error));
-  if (!t.Given("plan")) return Report("approve", Usage("--plan is required"));
   if (flags.plan == "latest-approved") return Report("approve", Usage("--plan latest-approved is for apply"));
   if (!t.Given("by")) {
     const char* user = Getenv(env, "USER");
