@@ -146,7 +146,7 @@ TEST_CASE("a source file growing during its copy is discarded with a clear error
   WriteFile(t / "src/steady", "steady", kT0);
   MakeDirs(t / "dest");
   Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log"), kSlow);
-  REQUIRE(WaitForTempData(t / "dest"));
+  REQUIRE(WaitForTempData(t / "dest", "growing"));
   {
     FILE* f = std::fopen((t / "src/growing").c_str(), "a");
     REQUIRE(f != nullptr);

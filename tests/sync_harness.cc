@@ -363,9 +363,13 @@ std::string RunIdFrom(const std::string& out) {
   return out.substr(at + 9, 32);
 }
 
-bool WaitForTempData(const std::string& dir) {
+bool WaitForTempData(const std::string& dir, const std::string& name) {
+  // Temp names are ".ha-sync.<name>.<tag>.tmp" (io/dir_entry.h).
+  const std::string prefix = ".ha-sync." + name + ".";
   for (int i = 0; i < 1000; ++i) {
     for (const std::string& rel : TempFilesUnder(dir)) {
+      const std::string base = rel.substr(rel.rfind('/') + 1);
+      if (!name.empty() && base.rfind(prefix, 0) != 0) continue;
       struct stat st;
       if (::lstat((dir + "/" + rel).c_str(), &st) == 0 && st.st_size > 0) return true;
     }

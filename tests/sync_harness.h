@@ -77,7 +77,9 @@ std::map<std::string, std::string> Describe(const std::string& root, bool with_m
 std::vector<std::string> TempFilesUnder(const std::string& root);
 // Waits (up to ~10 s) until a temp file under `dir` holds data: the
 // source's "before" stamp is taken by then (the io_uring engine creates the
-// temp file together with opening the source, before stamping it).
-bool WaitForTempData(const std::string& dir);
+// temp file together with opening the source, before stamping it). With a
+// `name`, only the temp file of that file counts: another file's copy may
+// hold data before this one has even opened its source.
+bool WaitForTempData(const std::string& dir, const std::string& name = "");
 
 }  // namespace ha_sync::test
