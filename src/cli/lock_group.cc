@@ -32,11 +32,11 @@ std::string LockGroup::LostReason() const {
 
 Status LockGroup::Release() {
   Status first;
-  // The shard's own lock first, the pair's shared lock last.
-  while (held_ > 0) {
-    Status s = members_[--held_]->Release();
+  for (size_t i = 0; i < held_; ++i) {
+    Status s = members_[i]->Release();
     if (first.ok() && !s.ok()) first = s;
   }
+  held_ = 0;
   return first;
 }
 

@@ -1,7 +1,9 @@
-// Several RunLocks held as one (a shard's run: the pair's lock shared with
-// the other shards, then the shard's own; lock_select.h). Acquire takes
+// Several RunLocks held as one (a shard's run: the shard's own Lease, then
+// the pair's shared with the other shards; lock_select.h). Acquire takes
 // them in order and stops at the first one not acquired, releasing those
-// already taken; the group may write while every member may.
+// already taken; Release lets them go in the same order (the shared one
+// last, so its release sees this shard's own gone). The group may write
+// while every member may.
 //
 // Thread-safety: as RunLock: MayStillWrite/LostReason from any thread, the
 // rest from one thread.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "cli/lock_group.h"
 #include "io/file_lock.h"
@@ -34,9 +35,12 @@ std::string ResolveLeaseNamespace(const Options& options, const std::string& sa_
   return "infrastructure";
 }
 
+std::string ShardLockName(const std::string& pair, int shard_index, int shard_count) {
+  return pair + "-" + std::to_string(shard_index) + "-of-" + std::to_string(shard_count);
+}
+
 std::string ShardLockName(const Options& options) {
-  return options.pair + "-" + std::to_string(options.shard_index) + "-of-" +
-         std::to_string(options.shard_count);
+  return ShardLockName(options.pair, options.shard_index, options.shard_count);
 }
 
 std::string SharedHolder(const Options& options) {
@@ -48,13 +52,16 @@ namespace {
 // One Lease lock on its own API connection.
 Result<std::unique_ptr<RunLock>> MakeLease(const Options& options, const k8s::KubeConfig& config,
                                            const std::string& sa_dir, std::string name,
-                                           std::string holder, bool shared,
+                                           std::string holder,
+                                           std::optional<std::vector<std::string>> shared_by,
                                            const std::atomic<bool>* stop) {
   k8s::LeaseLockConfig lease;
   lease.namespace_name = ResolveLeaseNamespace(options, sa_dir);
   lease.lease_name = std::move(name);
   lease.holder_identity = std::move(holder);
-  lease.shared = shared;
+  // Shared (the pair's lease of a sharded run) when the leases using it are given.
+  lease.shared = shared_by.has_value();
+  if (shared_by) lease.shared_by = std::move(*shared_by);
   lease.ttl = std::chrono::seconds(options.lock_ttl_seconds);
   lease.skew_margin = std::chrono::seconds(options.lease_skew_margin_seconds);
   lease.acquire_timeout = std::chrono::seconds(options.lease_acquire_timeout_seconds);
@@ -86,19 +93,23 @@ Result<std::unique_ptr<RunLock>> MakeRunLock(const Options& options, const std::
   auto config = k8s::ResolveKubeConfig(flags, env, sa_dir);
   if (!config.ok()) return config.status();
   const std::string holder = PodName(env) + "/" + run_id;
-  if (!sharded) return MakeLease(options, *config, sa_dir, "ha-sync-" + options.pair, holder, false, stop);
-  // The pair's lease, shared by every shard of a run of as many shards
-  // (an unsharded run, or one of another shard count, finds it held), then
-  // the shard's own.
+  if (!sharded) return MakeLease(options, *config, sa_dir, "ha-sync-" + options.pair, holder, std::nullopt, stop);
+  // The shard's own lease, then the pair's, shared by every shard of a run
+  // of as many shards (an unsharded run, or one of another shard count,
+  // finds it held). Own first: the last shard out deletes the shared lease,
+  // which is safe only in this order (src/k8s/lease_lock.h).
   std::vector<std::unique_ptr<RunLock>> locks;
-  for (bool pair_lease : {true, false}) {
-    auto lease = pair_lease ? MakeLease(options, *config, sa_dir, "ha-sync-" + options.pair,
-                                        SharedHolder(options), true, stop)
-                            : MakeLease(options, *config, sa_dir, "ha-sync-" + ShardLockName(options),
-                                        holder, false, stop);
-    if (!lease.ok()) return lease.status();
-    locks.push_back(std::move(*lease));
+  auto own = MakeLease(options, *config, sa_dir, "ha-sync-" + ShardLockName(options), holder, std::nullopt, stop);
+  if (!own.ok()) return own.status();
+  locks.push_back(std::move(*own));
+  std::vector<std::string> shard_leases;
+  for (int i = 0; i < options.shard_count; ++i) {
+    shard_leases.push_back("ha-sync-" + ShardLockName(options.pair, i, options.shard_count));
   }
+  auto pair = MakeLease(options, *config, sa_dir, "ha-sync-" + options.pair, SharedHolder(options),
+                        std::move(shard_leases), stop);
+  if (!pair.ok()) return pair.status();
+  locks.push_back(std::move(*pair));
   return std::unique_ptr<RunLock>(std::make_unique<LockGroup>(std::move(locks)));
 }
 

@@ -29,6 +29,7 @@ namespace ha_sync::cli {
 
 // "<pair>-<i>-of-<n>": the shard's own lock and Lease (after "ha-sync-").
 std::string ShardLockName(const Options& options);
+std::string ShardLockName(const std::string& pair, int shard_index, int shard_count);
 // The holder identity every shard of a run of N shards writes into the pair's Lease.
 std::string SharedHolder(const Options& options);
 

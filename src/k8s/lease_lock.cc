@@ -47,8 +47,10 @@ LeaseLock::~LeaseLock() {
   if (held_.load()) (void)Release();
 }
 
-std::string LeaseLock::ItemPath() const {
-  return "/apis/coordination.k8s.io/v1/namespaces/" + config_.namespace_name + "/leases/" + config_.lease_name;
+std::string LeaseLock::ItemPath() const { return ItemPathOf(config_.lease_name); }
+
+std::string LeaseLock::ItemPathOf(const std::string& name) const {
+  return "/apis/coordination.k8s.io/v1/namespaces/" + config_.namespace_name + "/leases/" + name;
 }
 
 std::string LeaseLock::LeaseRef() const { return "lease " + config_.namespace_name + "/" + config_.lease_name; }
@@ -450,8 +452,13 @@ Status LeaseLock::Release() {
   StopHeartbeat();
   const bool fenced = !MayStillWrite();  // lost, or past the fence
   if (!held_.exchange(false)) return Status::Ok();
-  // Shared: the others holding it still work; it expires after the last renew.
-  if (config_.shared) return Status::Ok();
+  if (config_.shared) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (lost_observed_) return Status::Ok();
+    }
+    return ReleaseShared(Clock::now() + (fenced ? timings_.request_timeout : config_.release_timeout));
+  }
   Lease base = [this] {
     std::lock_guard<std::mutex> lock(mu_);
     return *current_;
@@ -464,6 +471,49 @@ Status LeaseLock::Release() {
     if (fenced) budget = timings_.request_timeout;
   }
   return DeleteOurs(std::move(base), Clock::now() + budget);
+}
+
+// True when one of the leases names a live holder. A lease that cannot be
+// read counts as held, and `doubt` says why.
+bool LeaseLock::AnyHeldLive(const std::vector<std::string>& names, SteadyTime deadline, std::string* doubt) {
+  for (const std::string& name : names) {
+    ApiResult g = api_->Get(ItemPathOf(name), deadline, nullptr);
+    if (g.Is(ApiErrorKind::kNotFound)) continue;
+    if (!g.ok()) {
+      *doubt = "cannot read lease " + name + ": " + g.Describe();
+      return true;
+    }
+    auto lease = Lease::Parse(g.body);
+    if (!lease.ok()) {
+      *doubt = "cannot read lease " + name + ": " + lease.status().message();
+      return true;
+    }
+    if (EvaluateLease(lease->spec(), config_.holder_identity, WallNow(), config_.skew_margin).state ==
+        LeaseState::kHeldLive) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Status LeaseLock::ReleaseShared(SteadyTime deadline) {
+  // The shared lease first, then the others: see the header for why this order.
+  ApiResult g = api_->Get(ItemPath(), deadline, nullptr);
+  if (g.Is(ApiErrorKind::kNotFound)) return Status::Ok();
+  if (!g.ok()) return Status::Error("cannot release the " + LeaseRef() + ": " + g.Describe());
+  auto lease = Lease::Parse(g.body);
+  if (!lease.ok()) return Status::Error("cannot release the " + LeaseRef() + ": " + lease.status().message());
+  if (lease->spec().holder_identity != config_.holder_identity) return Status::Ok();
+  std::string doubt;
+  if (AnyHeldLive(config_.shared_by, deadline, &doubt)) {
+    if (!doubt.empty()) Log(LeaseRef() + " left to expire: " + doubt);
+    return Status::Ok();  // still in use: its last holder out deletes it
+  }
+  ApiResult d = api_->Delete(ItemPath(), DeleteOptionsWithPreconditions(lease->uid(), lease->resource_version()),
+                             deadline, nullptr);
+  if (d.ok() || d.Is(ApiErrorKind::kNotFound) || d.Is(ApiErrorKind::kConflict)) return Status::Ok();
+  if (d.Is(ApiErrorKind::kForbidden)) return Status::Error(Forbidden("delete", d));
+  return Status::Error("cannot release the " + LeaseRef() + ": " + d.Describe());
 }
 
 }  // namespace ha_sync::k8s

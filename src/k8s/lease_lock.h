@@ -31,6 +31,15 @@
 // losing it to an API outage one quick attempt is made (the lease expires on
 // its own anyway).
 //
+// Release of a shared lease (the last holder out deletes it): GET it; if it
+// still names the shared holder, GET each lease of `shared_by` (the
+// shards' own); when none is held live, DELETE it with the {uid,
+// resourceVersion} just read. Any 409 or doubt leaves it to expire. This is
+// safe because a holder takes its own lease before it joins the shared one
+// (cli/lock_select.cc): a join after our GET changes the resourceVersion
+// (409), a join before it comes after its own lease was taken, which the
+// GETs that follow then see.
+//
 // Thread-safety: Acquire/Release from one thread; MayStillWrite/LostReason
 // from any thread. The heartbeat runs on its own thread between them.
 #pragma once
@@ -45,6 +54,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "ha_sync/run_lock.h"
 #include "k8s/api_client.h"
@@ -63,11 +73,13 @@ struct LeaseLockConfig {
   std::function<void(const std::string&)> log;  // warnings; may be empty
   // Shared holding (the pair's lease under a sharded run, docs/cli.md
   // "Shards"): every holder uses the same holder_identity, so each of them
-  // takes, joins and renews the one lease as its own, and Release() leaves
-  // it to expire instead of deleting it (another holder may still work).
+  // takes, joins and renews the one lease as its own, and Release() deletes
+  // it only when no lease of `shared_by` is held live (see Release above).
   // A renew that finds the lease renewed by another holder counts that
   // renewal as its own, dated skew_margin earlier.
   bool shared = false;
+  // Shared only: the leases whose live holders still use the shared one.
+  std::vector<std::string> shared_by;
 };
 
 // Intervals derived from the TTL and the skew margin.
@@ -92,6 +104,7 @@ class LeaseLock : public RunLock {
 
   const LeaseTimings& timings() const { return timings_; }
   std::string ItemPath() const;
+  std::string ItemPathOf(const std::string& lease_name) const;
 
  private:
   enum class WriteResult { kWon, kReevaluate, kFailed };
@@ -103,6 +116,8 @@ class LeaseLock : public RunLock {
   std::optional<SteadyTime> SentAt(const std::optional<WallTime>& renew_time);
   void CleanUpAfterFailedAcquire();
   Status DeleteOurs(Lease base, SteadyTime deadline);
+  Status ReleaseShared(SteadyTime deadline);
+  bool AnyHeldLive(const std::vector<std::string>& names, SteadyTime deadline, std::string* doubt);
 
   void HeartbeatLoop();
   enum class RenewResult { kRenewed, kRetry, kLost };

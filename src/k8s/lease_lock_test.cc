@@ -30,6 +30,8 @@ struct Setup {
   int ttl = 6;
   int skew = 1;
   int acquire_timeout_ms = 8000;
+  std::string lease = kLease;
+  std::optional<std::vector<std::string>> shared_by;  // set: a shared lease
 };
 
 Setup For(const FakeKubeApi& fake) {
@@ -51,7 +53,9 @@ Made MakeLock(const Setup& s, const std::atomic<bool>* stop = nullptr) {
   REQUIRE(endpoint.ok());
   LeaseLockConfig config;
   config.namespace_name = s.ns;
-  config.lease_name = kLease;
+  config.lease_name = s.lease;
+  config.shared = s.shared_by.has_value();
+  if (s.shared_by) config.shared_by = *s.shared_by;
   config.holder_identity = s.holder;
   config.ttl = std::chrono::seconds(s.ttl);
   config.skew_margin = std::chrono::seconds(s.skew);
@@ -637,6 +641,98 @@ TEST_CASE("SIGTERM during acquire stops the retries") {
   CHECK(r.outcome == RunLock::Outcome::kError);
   CHECK(r.status.message().find("interrupted") != std::string::npos);
   CHECK(Requests(fake.Log(), "POST").empty());
+}
+
+}  // namespace ha_sync::k8s
+
+namespace ha_sync::k8s {
+
+namespace {
+
+// Shard `index` of 2: its own lease, and the pair's lease shared by both.
+struct ShardLocks {
+  Made own, pair;
+};
+
+ShardLocks MakeShard(const FakeKubeApi& fake, int index) {
+  Setup own = For(fake);
+  own.lease = std::string(kLease) + "-" + std::to_string(index) + "-of-2";
+  own.holder = "pod-" + std::to_string(index) + "/run-" + std::to_string(index);
+  Setup pair = For(fake);
+  pair.holder = "sharded-run/2-shards";
+  pair.shared_by = std::vector<std::string>{std::string(kLease) + "-0-of-2", std::string(kLease) + "-1-of-2"};
+  return {MakeLock(own), MakeLock(pair)};
+}
+
+}  // namespace
+
+TEST_CASE("a shared lease: the last holder out deletes it, conditionally; earlier ones leave it") {
+  FakeKubeApi fake;
+  ShardLocks a = MakeShard(fake, 0), b = MakeShard(fake, 1);
+  for (ShardLocks* s : {&a, &b}) {
+    REQUIRE(s->own.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+    REQUIRE(s->pair.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  }
+  // Shard 0 is done while shard 1 still holds its own lease: the pair's stays.
+  REQUIRE(a.own.lock->Release().ok());
+  REQUIRE(a.pair.lock->Release().ok());
+  CHECK(fake.Lease(kLease).has_value());
+  CHECK(Requests(fake.Log(), "DELETE", kItem).empty());
+  CHECK(b.pair.lock->MayStillWrite());
+
+  REQUIRE(b.own.lock->Release().ok());
+  const json::object before = *fake.Lease(kLease);
+  REQUIRE(b.pair.lock->Release().ok());
+  CHECK_FALSE(fake.Lease(kLease).has_value());
+  auto deletes = Requests(fake.Log(), "DELETE", kItem);
+  REQUIRE(deletes.size() == 1);
+  CHECK(Str(*Path(deletes[0].at("body"), {"preconditions", "resourceVersion"})) ==
+        Str(*Path(before, {"metadata", "resourceVersion"})));
+}
+
+TEST_CASE("a shared lease joined by another holder after it was read is left to that holder") {
+  FakeKubeApi fake;
+  ShardLocks a = MakeShard(fake, 0), b = MakeShard(fake, 1);
+  REQUIRE(a.own.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  REQUIRE(a.pair.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  REQUIRE(a.own.lock->Release().ok());
+  // Shard 0 reads the pair's lease, then its check of the shards' own leases
+  // is slow; meanwhile shard 1 joins the pair's lease. Shard 0's DELETE then
+  // carries a stale resourceVersion (409) and the lease stays with shard 1.
+  fake.AddFault({{"method", "GET"}, {"path", std::string(kItem) + "-0-of-2"}, {"action", "delay"},
+                 {"seconds", 3}, {"times", 1}});
+  const size_t reads_before = Requests(fake.Log(), "GET", kItem).size();
+  std::thread join([&] {
+    // Shard 0's read of the pair's lease is answered: now it waits on the slow GET.
+    REQUIRE(fake.WaitForLog([&](const json::array& l) { return Requests(l, "GET", kItem).size() > reads_before; }));
+    REQUIRE(b.pair.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  });
+  REQUIRE(a.pair.lock->Release().ok());
+  join.join();
+  CHECK(fake.Lease(kLease).has_value());
+  auto deletes = Requests(fake.Log(), "DELETE", kItem);
+  REQUIRE(deletes.size() == 1);
+  CHECK(deletes[0].at("code") == 409);
+  CHECK(b.pair.lock->MayStillWrite());
+}
+
+TEST_CASE("a shared lease is deleted past a crashed holder's expired own lease, not past a live one") {
+  FakeKubeApi fake;
+  ShardLocks a = MakeShard(fake, 0);
+  fake.PutLease(std::string(kLease) + "-1-of-2", "pod-1/run-dead", 30, 5, 0);  // live
+  REQUIRE(a.own.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  REQUIRE(a.pair.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  REQUIRE(a.own.lock->Release().ok());
+  REQUIRE(a.pair.lock->Release().ok());
+  CHECK(fake.Lease(kLease).has_value());
+
+  ShardLocks again = MakeShard(fake, 0);
+  fake.PutLease(std::string(kLease) + "-1-of-2", "pod-1/run-dead", 30, 100, 0);  // expired
+  REQUIRE(again.own.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  REQUIRE(again.pair.lock->Acquire().outcome == RunLock::Outcome::kAcquired);
+  REQUIRE(again.own.lock->Release().ok());
+  REQUIRE(again.pair.lock->Release().ok());
+  CHECK_FALSE(fake.Lease(kLease).has_value());
 }
 
 }  // namespace ha_sync::k8s

@@ -427,18 +427,31 @@ TEST_CASE("shards of a run share the pair's Lease and hold their own; unsharded 
   CHECK(twice.exit_code == 0);
   CHECK(twice.out.find("pod-1/") != std::string::npos);  // held by shard 1 of job-1
 
+  // Shard 0 ends first: shard 1 still works, so the shared Lease stays.
   ::kill(a.pid, SIGTERM);
-  ::kill(b.pid, SIGTERM);
-  RunOutput ra = WaitHaSync(a), rb = WaitHaSync(b);
-  INFO(ra.err, rb.err);
-  // Both were working until the signal (never kept out, never fenced).
-  CHECK(ra.err.find("interrupted by a signal") != std::string::npos);
-  CHECK(rb.err.find("interrupted by a signal") != std::string::npos);
-  // Each shard's own Lease is released; the shared one is left to expire.
+  RunOutput ra = WaitHaSync(a);
+  INFO(ra.err);
+  CHECK(ra.err.find("interrupted by a signal") != std::string::npos);  // was working, never kept out
   CHECK_FALSE(fake.Lease("ha-sync-media-0-of-2").has_value());
-  CHECK_FALSE(fake.Lease("ha-sync-media-1-of-2").has_value());
   CHECK(fake.Lease(kLeaseName).has_value());
   CHECK(Requests(fake.Log(), "DELETE", kItem).empty());
+  RunOutput still = RunHaSync(Args(fake, t), kPodEnv);
+  CHECK(still.out.find("locked by another run") != std::string::npos);
+
+  // The last shard out deletes it: an unsharded run may start at once (a
+  // dry-run here, which takes the Lease too, to not copy the big files).
+  ::kill(b.pid, SIGTERM);
+  RunOutput rb = WaitHaSync(b);
+  INFO(rb.err);
+  CHECK(rb.err.find("interrupted by a signal") != std::string::npos);
+  CHECK_FALSE(fake.Lease("ha-sync-media-1-of-2").has_value());
+  CHECK_FALSE(fake.Lease(kLeaseName).has_value());
+  CHECK(Requests(fake.Log(), "DELETE", kItem).size() == 1);
+  RunOutput after = RunHaSync(Args(fake, t, {"--dry-run"}), kPodEnv);
+  INFO(after.out, after.err);
+  CHECK(after.exit_code == 0);
+  CHECK(after.out.find("locked by another run") == std::string::npos);
+  CHECK(after.out.find(": success;") != std::string::npos);
 }
 
 }  // namespace ha_sync::test
