@@ -4,6 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <ctime>
 
@@ -267,6 +270,41 @@ TEST_CASE("a seed-created sync_iterations without run_id, clock and plan columns
     // A second EnsureSchema (every run calls it) finds everything in place.
     s = EnsureSchema(conn.get());
     CHECK_MESSAGE(s.ok(), s.message());
+  }
+}
+
+TEST_CASE("SQLite: processes opening a new database together all get it (journal mode set while busy)") {
+  // The shards of a first sharded run open the new database at once; the
+  // journal-mode change answers "database is locked" without waiting.
+  TempDir tmp;
+  for (int round = 0; round < 25; ++round) {
+    auto dsn = ParseDsn("sqlite://" + tmp.path() + "/new-" + std::to_string(round) + ".db", tmp.path());
+    REQUIRE(dsn.ok());
+    int start[2];
+    REQUIRE(::pipe(start) == 0);
+    std::vector<pid_t> children;
+    for (int i = 0; i < 7; ++i) {
+      const pid_t pid = ::fork();
+      REQUIRE(pid >= 0);
+      if (pid == 0) {
+        ::close(start[1]);
+        char c;
+        (void)::read(start[0], &c, 1);  // all start together, when the parent closes its end
+        auto conn = OpenSqlConnection(*dsn);
+        if (!conn.ok()) std::fprintf(stderr, "%s\n", conn.status().message().c_str());
+        _exit(conn.ok() && EnsureSchema(conn->get()).ok() ? 0 : 1);
+      }
+      children.push_back(pid);
+    }
+    ::close(start[0]);
+    ::close(start[1]);
+    int failed = 0;
+    for (pid_t pid : children) {
+      int status = 0;
+      REQUIRE(::waitpid(pid, &status, 0) == pid);
+      failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    CHECK(failed == 0);
   }
 }
 

@@ -3,7 +3,12 @@
 #include <sqlite3.h>
 #include <sys/vfs.h>
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <chrono>
+#include <random>
+#include <thread>
 
 namespace ha_sync::audit {
 
@@ -64,6 +69,21 @@ class SqliteConnection : public SqlConnection {
   Status Run(const char* sql, const std::string& what) {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return Error(what);
     return Status::Ok();
+  }
+  // As Run, retrying while the database is locked, for up to `timeout_ms`.
+  // A journal-mode change needs the database to itself and answers BUSY at
+  // once, without the busy handler: the shards of a first sharded run, all
+  // opening a new database together, would otherwise fail here.
+  Status RunWhileBusy(const char* sql, const std::string& what, int timeout_ms) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::minstd_rand jitter(static_cast<unsigned>(::getpid()));
+    for (;;) {
+      Status s = Run(sql, what);
+      if (s.ok() || (sqlite3_errcode(db_) & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= end) {
+        return s;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 + jitter() % 20));
+    }
   }
   Status Error(const std::string& what) const {
     return Status::Error(what + " (" + Describe() + "): " + sqlite3_errmsg(db_));
@@ -201,7 +221,7 @@ Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const Dsn& dsn,
   if (!options.read_only) {
     const char* mode = OnNetworkFileSystem(dsn.sqlite_path) ? "PRAGMA journal_mode = DELETE"
                                                             : "PRAGMA journal_mode = WAL";
-    if (Status s = conn->Run(mode, mode); !s.ok()) return s;
+    if (Status s = conn->RunWhileBusy(mode, mode, options.busy_timeout_ms); !s.ok()) return s;
   }
   return std::unique_ptr<SqlConnection>(std::move(conn));
 }
