@@ -103,6 +103,11 @@ TEST_CASE("without state, a src holding nothing that would be synced is refused 
   }
   SUBCASE("only an empty directory (a nested mount point)") { MakeDirs(t / "src/mnt/inner"); }
   SUBCASE("only a temp file of another run") { WriteFile(t / "src/.ha-sync.x.00112233aabbccdd.tmp", "p", kT0); }
+  SUBCASE("only a file still settling (--min-age): this run would not sync it") {
+    WriteFile(t / "src/sub/just-written", "n");  // mtime: now
+    extra.push_back("--min-age");
+    extra.push_back("3600");
+  }
 
   RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", log_dir, extra));
   INFO(r.err);

@@ -187,6 +187,22 @@ TEST_CASE("mount markers: the run refuses unless the marker is in both roots") {
   CHECK(Exists(p.t / "b/data"));
 }
 
+TEST_CASE("mount markers: a symlink or a directory of that name is no marker") {
+  Pair p;
+  WriteFile(p.t / "a/data", "d", kT0);
+  WriteFile(p.t / "a/.mounted", "", kT0);
+  REQUIRE(::symlink("/nonexistent/marker", (p.t / "b/.mounted").c_str()) == 0);  // dangling
+  RunOutput r = p.Run(true, {"--require-marker", ".mounted"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("marker '.mounted' is not a regular file in '" + p.t / "b" + "'") != std::string::npos);
+  REQUIRE(::unlink((p.t / "b/.mounted").c_str()) == 0);
+  MakeDirs(p.t / "b/.mounted");
+  r = p.Run(true, {"--require-marker", ".mounted"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("not a regular file") != std::string::npos);
+  CHECK_FALSE(Exists(p.t / "b/data"));
+}
+
 TEST_CASE("a file dated in the future does not win automatically") {
   Pair p;
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -294,6 +310,59 @@ TEST_CASE("a log directory inside a root is never synced nor deleted") {
   r = RunHaSync(args);
   CHECK(r.exit_code == 0);
   CHECK(Exists(t / "b/ha-sync-logs/ha-sync.db"));
+}
+
+TEST_CASE("an excluded path inside a directory deleted from src is kept, and so is its directory") {
+  TempDir t;
+  WriteFile(t / "a/data", "d", kT0);
+  WriteFile(t / "a/photos/del", "x", kT0);
+  WriteFile(t / "a/photos/keep", "k", kT0);
+  const auto args = [&](const std::string& dest, const std::string& log) {
+    return SyncArgs(t / "a", dest, log, {"--delete-missing", "--exclude", "photos/keep", "--max-delete-percent", "100"});
+  };
+  // With a sync state: synced first (before the exclude), then src loses photos/.
+  MakeDirs(t / "b");
+  REQUIRE(RunHaSync(SyncArgs(t / "a", t / "b", t / "log")).exit_code == 0);
+  // Without one: a first run whose dest holds the directory.
+  WriteFile(t / "c/photos/del", "x", kT0);
+  WriteFile(t / "c/photos/keep", "k", kT0);
+  RemoveTree(t / "a/photos");
+  for (const char* dest : {"b", "c"}) {
+    INFO(dest);
+    RunOutput r = RunHaSync(args(t / dest, t / (std::string("log-") + dest)));
+    INFO(r.out, r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(ReadFile(t / dest + "/photos/keep") == "k");
+    CHECK_FALSE(Exists(t / dest + "/photos/del"));
+  }
+}
+
+TEST_CASE("a log directory inside dest, under a directory src lacks, survives --delete-missing") {
+  TempDir t;
+  WriteFile(t / "a/data", "d", kT0);
+  WriteFile(t / "b/admin/notes", "n", kT0);
+  const auto args = SyncArgs(t / "a", t / "b", t / "b/admin/ha-sync-logs", {"--delete-missing"});
+  for (int run = 0; run < 2; ++run) {
+    RunOutput r = RunHaSync(args);
+    INFO(r.out, r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(Exists(t / "b/admin/ha-sync-logs/ha-sync.db"));
+    CHECK(Exists(t / "b/admin/ha-sync-logs/state-test.hss"));
+    CHECK_FALSE(Exists(t / "b/admin/notes"));
+  }
+}
+
+TEST_CASE("--log-dir that is a root itself is refused before anything is touched") {
+  TempDir t;
+  WriteFile(t / "a/data", "d", kT0);
+  WriteFile(t / "b/old", "o", kT0);
+  for (const char* root : {"a", "b"}) {
+    RunOutput r = RunHaSync(SyncArgs(t / "a", t / "b", t / root, {"--delete-missing"}));
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find("is the root") != std::string::npos);
+    CHECK(Exists(t / "b/old"));
+    CHECK_FALSE(Exists(t / "b/data"));
+  }
 }
 
 TEST_CASE("--exclude keeps a path out of the sync on both sides") {

@@ -252,6 +252,23 @@ TEST_CASE("--max-delete aborts before the first delete") {
   CHECK_FALSE(Exists(t / "dest/extra0"));
 }
 
+TEST_CASE("--max-delete counts directories too: 0 deletes nothing, not even an empty directory") {
+  TempDir t;
+  WriteFile(t / "src/keep", "k", kT0);
+  WriteFile(t / "dest/keep", "k", kT0);
+  MakeDirs(t / "dest/e1");
+  MakeDirs(t / "dest/e2/e3");  // perhaps mount points, not mounted
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--delete-missing", "--max-delete", "0"}));
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("refusing to delete 3 entries") != std::string::npos);
+  CHECK(Exists(t / "dest/e1"));
+  CHECK(Exists(t / "dest/e2/e3"));
+  r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--delete-missing", "--max-delete", "3"}));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("deleted 3") != std::string::npos);
+  CHECK_FALSE(Exists(t / "dest/e2"));
+}
+
 TEST_CASE("missing-mount guard: an empty src beside a full dest is refused with deletes on") {
   TempDir t;
   MakeDirs(t / "src");

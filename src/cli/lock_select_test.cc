@@ -74,10 +74,33 @@ TEST_CASE("pair names are DNS-1123 subdomains (they name the Lease)") {
   CHECK_FALSE(IsValidPairName(std::string(246, 'a')));
 }
 
+TEST_CASE("a Lease flag is never ignored: auto takes the Lease for it, flock refuses it") {
+  auto parse = [](std::vector<std::string> extra, const k8s::EnvLookup& env) {
+    std::vector<std::string> args = {"ha-sync", "--src", "/srv/a", "--dest", "/srv/b", "--pair", "media"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ParseOptions(args, env);
+  };
+  for (std::vector<std::string> flag : std::vector<std::vector<std::string>>{
+           {"--kube-api", "https://127.0.0.1:6443"}, {"--kube-token-file", "/t"}, {"--kube-ca", "/c"},
+           {"--lease-namespace", "infra"}, {"--lease-skew-margin", "5"}, {"--lease-acquire-timeout", "2"},
+           {"--lock-ttl", "60"}}) {
+    INFO(flag[0]);
+    ParseResult automatic = parse(flag, Env({}));
+    REQUIRE(automatic.error.empty());
+    CHECK(ResolveLockKind(automatic.options, Env({})) == "lease");
+    std::vector<std::string> with_flock = flag;
+    with_flock.insert(with_flock.end(), {"--lock", "flock"});
+    CHECK(parse(with_flock, Env({})).error == flag[0] + " is for the Kubernetes Lease lock; --lock flock would ignore it");
+  }
+  // Set but empty is not "outside a pod".
+  ParseResult empty_host = parse({}, Env({{"KUBERNETES_SERVICE_HOST", ""}}));
+  CHECK(empty_host.error.find("KUBERNETES_SERVICE_HOST is set but empty") != std::string::npos);
+  CHECK(parse({"--lock", "flock"}, Env({{"KUBERNETES_SERVICE_HOST", ""}})).error.empty());
+}
+
 TEST_CASE("auto is the lease in a pod, flock elsewhere") {
   const Options o = Parsed({});
   CHECK(ResolveLockKind(o, Env({})) == "flock");
-  CHECK(ResolveLockKind(o, Env({{"KUBERNETES_SERVICE_HOST", ""}})) == "flock");
   CHECK(ResolveLockKind(o, Env({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}})) == "lease");
   CHECK(ResolveLockKind(Parsed({"--lock", "flock"}), Env({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}})) == "flock");
   CHECK(ResolveLockKind(Parsed({"--lock", "lease"}), Env({})) == "lease");

@@ -143,7 +143,7 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
           Checked(&o.direction, IsValidLabel, "--direction must be 1-64 of [A-Za-z0-9._-],"))
    .Text("db-dsn", "DSN", "audit database DSN (default: env HA_SYNC_DB_DSN)", &o.db_dsn)
    .Count("lock-ttl", "SECONDS", "lock time-to-live (default: 3600)", 1, 7 * 24 * 3600, &o.lock_ttl_seconds, "seconds")
-   .Choice("lock", "lock kind; auto = lease in a pod (KUBERNETES_SERVICE_HOST set), else flock (default: auto)",
+   .Choice("lock", "lock kind; auto = lease in a pod (KUBERNETES_SERVICE_HOST set) or with a --kube-*/--lease-*/--lock-ttl flag, else flock (default: auto)",
            {"auto", "lease", "flock"}, &o.lock)
    .Value("lease-namespace", "NS", "namespace of the Lease (default: the pod's namespace, else infrastructure)",
           Checked(&o.lease_namespace, IsValidNamespace,
@@ -248,6 +248,32 @@ std::string CheckShards(const FlagTable& t, Options& o, const EnvLookup& env) {
   return "";
 }
 
+// The lock kind (docs/cli.md "Lock"): a Lease flag never goes unused. With
+// --lock flock it is refused; with auto it chooses the Lease, as being in a
+// pod does. A set but empty KUBERNETES_SERVICE_HOST is refused rather than
+// read as "not in a pod", which would silently lock on this node only.
+std::string CheckLockKind(const FlagTable& t, Options& o, const EnvLookup& env) {
+  const char* given = nullptr;
+  for (const char* flag : {"kube-api", "kube-token-file", "kube-ca", "lease-namespace", "lease-skew-margin",
+                           "lease-acquire-timeout", "lock-ttl"}) {
+    if (t.Given(flag)) {
+      given = flag;
+      break;
+    }
+  }
+  if (o.lock == "flock" && given != nullptr) {
+    return std::string("--") + given + " is for the Kubernetes Lease lock; --lock flock would ignore it";
+  }
+  if (o.lock != "auto") return "";
+  if (given != nullptr) {
+    o.lock = "lease";
+  } else if (const char* host = Getenv(env, "KUBERNETES_SERVICE_HOST"); host != nullptr && *host == '\0') {
+    return "env KUBERNETES_SERVICE_HOST is set but empty: unset it (flock on this node) or give "
+           "--lock flock|lease";
+  }
+  return "";
+}
+
 // What no single flag can check: required flags, combinations, defaults from
 // the environment, the roots against each other.
 std::string CheckCombination(const FlagTable& t, Options& o, const EnvLookup& env) {
@@ -264,7 +290,8 @@ std::string CheckCombination(const FlagTable& t, Options& o, const EnvLookup& en
            "' is not a lowercase DNS name ([a-z0-9]([-a-z0-9.]*[a-z0-9])?); it names the lock";
   }
   if (!t.Given("io-engine")) {
-    if (const char* engine = Getenv(env, "HA_SYNC_IO_ENGINE"); engine != nullptr && *engine != '\0') {
+    // Set but empty is refused like a flag's empty value, never read as "auto".
+    if (const char* engine = Getenv(env, "HA_SYNC_IO_ENGINE"); engine != nullptr) {
       if (!IsValidEngine(engine)) {
         return "env HA_SYNC_IO_ENGINE must be auto, uring or threads, got '" + std::string(engine) + "'";
       }
@@ -278,6 +305,9 @@ std::string CheckCombination(const FlagTable& t, Options& o, const EnvLookup& en
   if (auto dsn = audit::ParseDsn(o.db_dsn, o.log_dir); !dsn.ok()) return dsn.status().message();
 
   if (std::string error = CheckShards(t, o, env); !error.empty()) return error;
+  if (!o.bench) {
+    if (std::string error = CheckLockKind(t, o, env); !error.empty()) return error;
+  }
 
   const std::string src = Canonical(o.src), dest = Canonical(o.dest);
   if (src == dest) return "--src and --dest are the same directory ('" + src + "')";

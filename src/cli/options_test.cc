@@ -247,6 +247,8 @@ TEST_CASE("HA_SYNC_IO_ENGINE is the default of --io-engine, and only the default
   CHECK(r.options.io_engine == "uring");
   r = ParseOptions(args, with_engine("fast"));
   CHECK(r.error == "env HA_SYNC_IO_ENGINE must be auto, uring or threads, got 'fast'");
+  r = ParseOptions(args, with_engine(""));
+  CHECK(r.error == "env HA_SYNC_IO_ENGINE must be auto, uring or threads, got ''");
   CHECK(ParseOptions(args, nullptr).options.io_engine == "auto");
 }
 

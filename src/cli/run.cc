@@ -58,10 +58,11 @@ Status MakeDirs(const std::string& path) {
 }
 
 // The path of `path` relative to `root` when it lies strictly inside it
-// (both resolved), else "".
+// (both resolved), "." when both are the same directory, else "".
 std::string PathInside(const std::string& path, const std::string& root) {
   char a[PATH_MAX], b[PATH_MAX];
   if (::realpath(path.c_str(), a) == nullptr || ::realpath(root.c_str(), b) == nullptr) return "";
+  if (std::string(a) == b) return ".";
   const std::string p = a, r = std::string(b) == "/" ? "" : b;
   if (p.size() <= r.size() + 1 || p.compare(0, r.size(), r) != 0 || p[r.size()] != '/') return "";
   return p.substr(r.size() + 1);
@@ -286,11 +287,16 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
       std::fprintf(stderr, "ha-sync: %s\n", fd.status().message().c_str());
       return kExitFailed;
     }
-    if (!options.require_marker.empty() &&
-        ::faccessat(*fd, options.require_marker.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
-      std::fprintf(stderr,
-                   "ha-sync: refusing to run: marker '%s' is missing in '%s' (is the share mounted?)\n",
-                   options.require_marker.c_str(), root->c_str());
+    // A regular file: a symlink (perhaps dangling) or a directory of that
+    // name says nothing about the share being mounted.
+    struct stat marker;
+    const bool found = options.require_marker.empty() ||
+                       ::fstatat(*fd, options.require_marker.c_str(), &marker, AT_SYMLINK_NOFOLLOW) == 0;
+    if (!options.require_marker.empty() && (!found || !S_ISREG(marker.st_mode))) {
+      const bool missing = !found;
+      std::fprintf(stderr, "ha-sync: refusing to run: marker '%s' is %s in '%s' (is the share mounted?)\n",
+                   options.require_marker.c_str(), missing ? "missing" : "not a regular file",
+                   root->c_str());
       ::close(*fd);
       return kExitFailed;
     }
@@ -308,6 +314,13 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
   // share) is ha-sync's own: never synced, never deleted.
   for (const std::string* root : {&options.src, &options.dest}) {
     const std::string inside = PathInside(options.log_dir, *root);
+    if (inside == ".") {
+      // Its lock, database and state would be synced or deleted as content.
+      std::fprintf(stderr, "ha-sync: --log-dir '%s' is the root '%s' itself; give a directory outside "
+                           "the roots, or one inside a root\n",
+                   options.log_dir.c_str(), root->c_str());
+      return kExitUsage;
+    }
     if (!inside.empty()) eo.excluded.push_back(inside);
   }
 

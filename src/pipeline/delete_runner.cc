@@ -6,6 +6,7 @@
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
 #include "pipeline/plan_apply.h"
+#include "pipeline/planner.h"
 
 namespace ha_sync::pipeline {
 
@@ -64,6 +65,10 @@ Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const E
     for (const Entry& child : children) {
       if (child.type != FileType::kDir) ++dest_files_seen_;
       const std::string child_rel = JoinRel(rel, child.name);
+      if (IsExcluded(ctx_.opt.excluded, child_rel)) {  // kept, and so is this directory
+        *all_deleted = false;
+        continue;
+      }
       if (ctx_.state_reader) {
         // Only what was synced before and is unchanged since goes; anything
         // new or changed on dest is kept (and so is this directory).
@@ -132,10 +137,14 @@ Status DeleteRunner::CheckVanishedShare(int64_t files) const {
   return Status::Error("pair '" + opt.pair + "': " + buf);
 }
 
-Status DeleteRunner::CheckGuards(int64_t files) const {
+Status DeleteRunner::CheckGuards(int64_t files, int64_t deletes) const {
   const EngineOptions& opt = ctx_.opt;
-  if (opt.max_delete_count && files > *opt.max_delete_count) {
-    return Status::Error("refusing to delete " + std::to_string(files) + " files: more than --max-delete " +
+  // The count is of every delete, directories too (as the summary counts
+  // them): `--max-delete 0` deletes nothing, not even an empty directory
+  // that may be a nested mount point.
+  if (opt.max_delete_count && deletes > *opt.max_delete_count) {
+    return Status::Error("refusing to delete " + std::to_string(deletes) +
+                         " entries (files and directories): more than --max-delete " +
                          std::to_string(*opt.max_delete_count) + "; nothing was deleted");
   }
   if (opt.max_delete_percent && dest_files_seen_ > 0) {
@@ -162,7 +171,7 @@ Status DeleteRunner::Run() {
               " planned delete(s) not done");
     return Status::Ok();
   }
-  if (Status guard = CheckGuards(spool_->files()); !guard.ok()) return guard;
+  if (Status guard = CheckGuards(spool_->files(), spool_->deletes()); !guard.ok()) return guard;
   Status s = spool_->Rewind();
   if (!s.ok()) return s;
   OpenParent parent;

@@ -56,7 +56,7 @@ class DeleteRunner {
   bool disabled() const { return disabled_; }  // scan errors turned the deletes off
 
  private:
-  Status CheckGuards(int64_t files) const;
+  Status CheckGuards(int64_t files, int64_t deletes) const;
   // --max-delete-percent (root_guard.h tells the checks made before the run).
   Status CheckVanishedShare(int64_t files) const;
   void RestoreTimes(const SpoolRecord& r);

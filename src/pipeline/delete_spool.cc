@@ -48,7 +48,10 @@ Status DeleteSpool::Append(const SpoolRecord& r) {
     return Status::FromErrno(errno, "write", "delete spool");
   }
   ++records_;
-  if (r.kind == SpoolRecord::Kind::kDelete && !r.is_dir) ++files_;
+  if (r.kind == SpoolRecord::Kind::kDelete) {
+    ++deletes_;
+    if (!r.is_dir) ++files_;
+  }
   return Status::Ok();
 }
 

@@ -40,13 +40,15 @@ class DeleteSpool {
   // False at the end; `status` is set on a read error.
   bool Next(SpoolRecord* record, Status* status);
 
-  int64_t files() const { return files_; }  // kDelete records of non-directories
+  int64_t files() const { return files_; }      // kDelete records of non-directories
+  int64_t deletes() const { return deletes_; }  // kDelete records, directories too
   int64_t records() const { return records_; }
 
  private:
   explicit DeleteSpool(FILE* file) : file_(file) {}
   FILE* file_;
   int64_t files_ = 0;
+  int64_t deletes_ = 0;
   int64_t records_ = 0;
 };
 

@@ -40,6 +40,10 @@ bool IsReservedName(const std::string& name, bool at_root) {
   return at_root && (name == ".ha-sync-trash" || name.rfind(".ha-sync-probe-", 0) == 0);
 }
 
+bool IsExcluded(const std::vector<std::string>& excluded, const std::string& rel) {
+  return std::find(excluded.begin(), excluded.end(), rel) != excluded.end();
+}
+
 namespace {
 
 struct Planner {

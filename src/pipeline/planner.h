@@ -82,4 +82,9 @@ std::vector<Action> PlanDirectory(const std::vector<io::Entry>& src,
 // temp files, the trash folder and clock probe files.
 bool IsReservedName(const std::string& name, bool at_root);
 
+// True when `rel` is one of the --exclude'd paths (or the log directory,
+// which a run adds there): never synced, never deleted, wherever the walk,
+// a subtree delete or a guard meets it.
+bool IsExcluded(const std::vector<std::string>& excluded, const std::string& rel);
+
 }  // namespace ha_sync::pipeline

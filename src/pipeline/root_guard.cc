@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 
+#include "ha_sync/op_record.h"
 #include "ha_sync/text.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
@@ -15,10 +17,6 @@
 namespace ha_sync::pipeline {
 
 namespace {
-
-bool IsExcluded(const std::vector<std::string>& excluded, const std::string& rel) {
-  return std::find(excluded.begin(), excluded.end(), rel) != excluded.end();
-}
 
 // The root's entries that count as content (see the header).
 Status ListRootContent(int root_fd, const std::string& display, const std::vector<std::string>& excluded,
@@ -83,14 +81,17 @@ Result<std::vector<StateEntry>> KnownAtRoot(const EngineOptions& o) {
 
 }  // namespace
 
-Result<bool> HoldsContent(int dir_fd, const std::string& rel, const std::vector<std::string>& excluded) {
+Result<bool> HoldsContent(int dir_fd, const std::string& rel, const std::vector<std::string>& excluded,
+                          int64_t settled_before_ns) {
   std::vector<io::Entry> entries;
   Status s = io::ListDirectory(dir_fd, rel.empty() ? "." : rel, &entries);
   if (!s.ok()) return s;
   for (const io::Entry& e : entries) {
     const std::string child = JoinRel(rel, e.name);
     if (IsReservedName(e.name, rel.empty()) || IsExcluded(excluded, child)) continue;
-    if (e.type == io::FileType::kFile || e.type == io::FileType::kSymlink) return true;
+    if ((e.type == io::FileType::kFile || e.type == io::FileType::kSymlink) && e.mtime_ns <= settled_before_ns) {
+      return true;
+    }
   }
   for (const io::Entry& e : entries) {
     const std::string child = JoinRel(rel, e.name);
@@ -101,7 +102,7 @@ Result<bool> HoldsContent(int dir_fd, const std::string& rel, const std::vector<
     // content (the run's scan fails on it too, and then deletes nothing).
     auto fd = io::OpenChildDir(dir_fd, e.name, child);
     if (!fd.ok()) return true;
-    auto holds = HoldsContent(*fd, child, excluded);
+    auto holds = HoldsContent(*fd, child, excluded, settled_before_ns);
     ::close(*fd);
     if (!holds.ok() || *holds) return true;
   }
@@ -136,11 +137,17 @@ Status CheckRoots(const EngineOptions& o) {
                          " entries the sync state knows at its root, and --delete-missing is set");
   }
   if (dest_root.empty()) return Status::Ok();
-  auto holds = HoldsContent(src_fd.get(), "", o.excluded);
+  // A file still settling (--min-age) is not synced by this run, so it is
+  // not content either: one new file in an unmounted mount point must not
+  // let the run delete what dest holds.
+  const int64_t settled_before_ns = o.plan.min_age_ns > 0 ? NowMs() * 1000000 - o.plan.min_age_ns
+                                                          : std::numeric_limits<int64_t>::max();
+  auto holds = HoldsContent(src_fd.get(), "", o.excluded, settled_before_ns);
   if (!holds.ok()) return holds.status();
   if (!*holds) {
     return Refuse(o, "source '" + EscapeForDisplay(o.src_root) +
-                         "' holds no file (only ha-sync's own, excluded or empty directories) while "
+                         "' holds no file (only ha-sync's own, excluded, settling (--min-age) or empty "
+                         "directories) while "
                          "destination '" + EscapeForDisplay(o.dest_root) + "' holds " +
                          std::to_string(dest_root.size()) + " entries, and --delete-missing is set");
   }

@@ -6,11 +6,13 @@
 // Every count is of what a run would really sync: ha-sync's own names
 // (temp files, the trash folder, clock probes), --exclude'd paths and the
 // log directory (passed in as excluded) are not content, and neither are
-// empty directories (a nested mount point that is not mounted).
+// files still settling (--min-age) or empty directories (a nested mount
+// point that is not mounted).
 //
 // Thread-safety: reentrant.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "ha_sync/status.h"
@@ -31,9 +33,12 @@ namespace ha_sync::pipeline {
 // (options.guard_state_paths), exactly as an unsharded run would.
 Status CheckRoots(const EngineOptions& options);
 
-// True when the tree under dir_fd holds a file or symlink, not counting
-// reserved names or the `excluded` paths, or a directory it cannot read.
-// Stops at the first one found; an error only when dir_fd cannot be listed.
-Result<bool> HoldsContent(int dir_fd, const std::string& rel, const std::vector<std::string>& excluded);
+// True when the tree under dir_fd holds a file or symlink modified no
+// later than `settled_before_ns` (younger ones wait for --min-age), not
+// counting reserved names or the `excluded` paths, or a directory it cannot
+// read. Stops at the first one found; an error only when dir_fd cannot be
+// listed.
+Result<bool> HoldsContent(int dir_fd, const std::string& rel, const std::vector<std::string>& excluded,
+                          int64_t settled_before_ns);
 
 }  // namespace ha_sync::pipeline

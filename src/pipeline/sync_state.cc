@@ -196,6 +196,8 @@ Status StateWriter::Commit() {
     auto reader_or = StateReader::Open(tmp_);
     if (!reader_or.ok()) return reader_or.status();
     std::unique_ptr<StateReader> reader = std::move(*reader_or);
+    // Open answers "no state" for a missing file: ours was removed under us.
+    if (reader == nullptr) return Status::FromErrno(ENOENT, "reopen sync state", tmp_);
     for (const auto& [dir, names] : overrides_) {
       std::vector<StateEntry> entries;
       Status s = reader->LoadDir(dir, &entries);

@@ -158,9 +158,7 @@ void Walker::DropReserved(const DirNode& node, std::vector<Entry>* entries) cons
   const std::vector<std::string>& excluded = ctx_.opt.excluded;
   auto reserved = [&](const Entry& e) {
     if (node.is_root && !io::IsSyncTempName(e.name) && IsReservedName(e.name, true)) return true;
-    if (excluded.empty()) return false;
-    const std::string rel = JoinRel(node.rel, e.name);
-    return std::find(excluded.begin(), excluded.end(), rel) != excluded.end();
+    return !excluded.empty() && IsExcluded(excluded, JoinRel(node.rel, e.name));
   };
   entries->erase(std::remove_if(entries->begin(), entries->end(), reserved), entries->end());
 }
