@@ -330,24 +330,60 @@ TEST_CASE("a plan whose pair has run since is refused") {
   CHECK(Describe(p.dest) == before);
 }
 
-TEST_CASE("an unchanged dry-run keeps the stored plan with fresh preconditions") {
+TEST_CASE("an unchanged dry-run confirms the stored plan; a changed precondition makes a new plan") {
   TempDir t;
   Pair p(t);
   MakeTrees(p.src, p.dest);
   REQUIRE(p.DryRun().exit_code == 0);
   const std::string id = p.PlanId();
-  // Same plan (path, operation, size before), other mtime on a planned file.
-  SetMtime(p.src + "/new.txt", kT0 + 55 * kSec);
-  RunOutput again = p.DryRun();
-  REQUIRE(again.exit_code == 0);
-  CHECK(again.out.find("Dry-run already current") != std::string::npos);
-  CHECK(again.out.find("ha-sync: plan " + id + ";") != std::string::npos);
+  RunOutput same = p.DryRun();
+  REQUIRE(same.exit_code == 0);
+  CHECK(same.out.find("Dry-run already current") != std::string::npos);
+  CHECK(same.out.find("ha-sync: plan " + id + ";") != std::string::npos);
   CHECK(p.PlanId() == id);
+
+  // Same operations (path, operation, size before), but a planned file
+  // changed in place: not "nothing has changed", and a plan of its own.
+  SetMtime(p.src + "/new.txt", kT0 + 55 * kSec);
+  RunOutput changed = p.DryRun();
+  REQUIRE(changed.exit_code == 0);
+  CHECK(changed.out.find("Dry-run already current") == std::string::npos);
+  const std::string newer = p.PlanId();
+  CHECK(newer != id);
+  // The first plan still rests on what it saw: that file is stale for it.
   RunOutput r = p.Apply(id);
   INFO(r.out, r.err);
   CHECK(r.exit_code == 0);
-  CHECK(r.out.find("stale: ") == std::string::npos);
-  CHECK(MtimeNs(p.dest + "/new.txt") == kT0 + 55 * kSec);
+  CHECK(r.out.find("1 planned operation(s) skipped as stale") != std::string::npos);
+  CHECK_FALSE(Exists(p.dest + "/new.txt"));
+}
+
+TEST_CASE("an approved plan is never retargeted by a later dry-run of other roots") {
+  TempDir t;
+  Pair p(t);
+  WriteFile(p.src + "/a.txt", "reviewed", kT0 + 10 * kSec);
+  WriteFile(t / "src2/a.txt", "other!!!", kT0 + 10 * kSec);  // same size and mtime
+  MakeDirs(p.dest);
+  REQUIRE(p.DryRun().exit_code == 0);
+  const std::string approved = p.PlanId();
+  std::vector<std::string> a = {"approve", "--plan", approved};
+  for (const std::string& arg : p.Args({"--by", "alice"})) a.push_back(arg);
+  REQUIRE(RunHaSync(a).exit_code == 0);
+
+  Pair other = p;
+  other.src = t / "src2";
+  RunOutput dry = other.DryRun();
+  REQUIRE(dry.exit_code == 0);
+  CHECK(dry.out.find("Dry-run already current") == std::string::npos);
+  CHECK(other.PlanId() != approved);
+  // The approved plan is still the one of --src src: applying it with src2 is refused.
+  RunOutput wrong = other.Apply("latest-approved");
+  CHECK(wrong.exit_code == 64);
+  CHECK_FALSE(Exists(p.dest + "/a.txt"));
+  RunOutput right = p.Apply("latest-approved");
+  INFO(right.out, right.err);
+  CHECK(right.exit_code == 0);
+  CHECK(ReadFile(p.dest + "/a.txt") == "reviewed");
 }
 
 TEST_CASE("SIGKILL during apply, then apply again: the plan is done exactly once") {

@@ -97,7 +97,7 @@ void AuditRun::FlushLeftovers() {
   }
 }
 
-Result<bool> AuditRun::DryRunIsCurrent(Outcome* outcome) {
+Result<bool> AuditRun::DryRunIsCurrent(Outcome* outcome, const SamePlanAs& same_plan_as) {
   auto last = store_->LastSuccessfulDryRun(header_.pair, header_.direction, header_.shard_index,
                                            header_.shard_count);
   if (!last.ok()) return last.status();
@@ -126,10 +126,11 @@ Result<bool> AuditRun::DryRunIsCurrent(Outcome* outcome) {
   outcome->current_as_of_ms = (*last)->started_at_ms;
   outcome->current_run_id = (*last)->run_id;
   outcome->current_id = (*last)->id;
-  return current == *stored;
+  if (current != *stored) return false;
+  return !same_plan_as || same_plan_as(outcome->current_run_id);
 }
 
-AuditRun::Outcome AuditRun::Finish(const RunFooter& footer) {
+AuditRun::Outcome AuditRun::Finish(const RunFooter& footer, const SamePlanAs& same_plan_as) {
   Outcome outcome;
   if (Status s = opslog_->Finish(footer); !s.ok()) {
     // Without its footer the opslog is flushed later as an unfinished run.
@@ -142,7 +143,7 @@ AuditRun::Outcome AuditRun::Finish(const RunFooter& footer) {
   if (!store_) return outcome;
   if (header_.dry_run && footer.status == RunStatus::kSuccess) {
     Outcome matched;
-    auto current = DryRunIsCurrent(&matched);
+    auto current = DryRunIsCurrent(&matched, same_plan_as);
     if (!current.ok()) {
       WarnDb(current.status().message());
       return outcome;

@@ -59,7 +59,12 @@ class AuditRun {
     std::string current_run_id;    // and its run_id (empty when NULL)
     int64_t current_id = 0;        // and its id (the plan id, docs/cli.md)
   };
-  Outcome Finish(const RunFooter& footer);
+  // For a successful dry-run whose operations match the last one's: whether
+  // the plan as a whole is that run's unchanged (given its run id); when it
+  // is not (other roots, other preconditions), this dry-run is stored as a
+  // plan of its own. Not given: the operations decide alone.
+  using SamePlanAs = std::function<bool(const std::string& kept_run_id)>;
+  Outcome Finish(const RunFooter& footer, const SamePlanAs& same_plan_as = nullptr);
 
   // "Dry-run already current as of <started_at>. Nothing has changed."
   static std::string AlreadyCurrentMessage(int64_t started_at_ms);
@@ -71,7 +76,7 @@ class AuditRun {
   bool Connect();
   void WarnDb(const std::string& what);
   void FlushLeftovers();
-  Result<bool> DryRunIsCurrent(Outcome* outcome);
+  Result<bool> DryRunIsCurrent(Outcome* outcome, const SamePlanAs& same_plan_as);
 
   const Config config_;
   const RunHeader header_;

@@ -17,9 +17,13 @@ void PlanDigest::Add(const std::string& stored_filepath, const std::string& oper
   key += operation;
   key.push_back('\0');
   key += size_before ? std::to_string(*size_before) : "-";
+  AddItem(key);
+}
+
+void PlanDigest::AddItem(const std::string& item) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), md, &len, EVP_md5(), nullptr);
+  EVP_Digest(item.data(), item.size(), md, &len, EVP_md5(), nullptr);
   uint64_t a, b;
   std::memcpy(&a, md, 8);
   std::memcpy(&b, md + 8, 8);

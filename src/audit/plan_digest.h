@@ -23,6 +23,9 @@ class PlanDigest {
   void Add(const std::string& stored_filepath, const std::string& operation,
            std::optional<int64_t> size_before);
   void Add(const OpRecord& op);
+  // Any other item of a multiset (e.g. a plan file's line): the same
+  // order-independent sums over its MD5.
+  void AddItem(const std::string& item);
 
   int64_t count() const { return count_; }
   bool operator==(const PlanDigest& other) const {

@@ -20,6 +20,7 @@
 #include "audit/retention.h"
 #include "ha_sync/text.h"
 #include "cli/lock_select.h"
+#include "cli/plan_compare.h"
 #include "cli/shard_run.h"
 #include "http/live_status.h"
 #include "io/file_lock.h"
@@ -440,7 +441,13 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
     footer.status = RunStatus::kSuccess;
   }
   std::fflush(stdout);
-  const audit::AuditRun::Outcome stored = (*audit)->Finish(footer);
+  // "Nothing has changed" only when the plan file is the kept one's too:
+  // the same roots and flags, and both sides as they were (plan_compare.h).
+  const audit::AuditRun::Outcome stored = (*audit)->Finish(footer, [&](const std::string& kept_run_id) {
+    auto same = SamePlanFiles(pipeline::PlanFilePath(options.log_dir, options.pair, header.run_id),
+                              pipeline::PlanFilePath(options.log_dir, options.pair, kept_run_id));
+    return !kept_run_id.empty() && same.ok() && *same;
+  });
 
   const RunCounts& c = result.counts;
   std::printf(

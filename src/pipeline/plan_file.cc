@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <functional>
 
 #include "ha_sync/text.h"
 #include "ha_sync/utc_time.h"
@@ -175,13 +176,13 @@ bool ParsePlanOp(const std::string& line, PlanOp* op) {
          ParseSide(*o, "dest", &op->dest);
 }
 
-Result<std::shared_ptr<const Plan>> Plan::Load(const std::string& path) {
+Status ReadPlanFile(const std::string& path, PlanHeader* header,
+                    const std::function<void(PlanOp op, const std::string& line)>& each) {
   FILE* f = std::fopen(path.c_str(), "re");
   if (f == nullptr) return Status::FromErrno(errno, "open plan file", path);
-  auto plan = std::make_shared<Plan>();
   std::string line;
   char buf[65536];
-  bool header = false;
+  bool have_header = false;
   int64_t line_no = 0;
   Status bad;
   while (bad.ok() && std::fgets(buf, sizeof buf, f) != nullptr) {
@@ -190,12 +191,11 @@ Result<std::shared_ptr<const Plan>> Plan::Load(const std::string& path) {
     line.pop_back();
     ++line_no;
     PlanOp op;
-    if (!header) {
-      header = ParsePlanHeader(line, &plan->header_);
-      if (!header) bad = Status::Error("plan file " + path + " has no valid header");
+    if (!have_header) {
+      have_header = ParsePlanHeader(line, header);
+      if (!have_header) bad = Status::Error("plan file " + path + " has no valid header");
     } else if (ParsePlanOp(line, &op)) {
-      const std::pair<std::string, int> key(op.path, static_cast<int>(op.op));
-      plan->ops_.emplace(key, std::move(op));
+      each(std::move(op), line);
     } else {
       bad = Status::Error("plan file " + path + ": malformed line " + std::to_string(line_no));
     }
@@ -204,7 +204,17 @@ Result<std::shared_ptr<const Plan>> Plan::Load(const std::string& path) {
   std::fclose(f);
   if (!bad.ok()) return bad;
   // Committed files end with a newline: anything left is a torn file.
-  if (!line.empty() || !header) return Status::Error("plan file " + path + " is incomplete");
+  if (!line.empty() || !have_header) return Status::Error("plan file " + path + " is incomplete");
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const Plan>> Plan::Load(const std::string& path) {
+  auto plan = std::make_shared<Plan>();
+  Status s = ReadPlanFile(path, &plan->header_, [&](PlanOp op, const std::string&) {
+    std::pair<std::string, int> key(op.path, static_cast<int>(op.op));
+    plan->ops_.emplace(std::move(key), std::move(op));
+  });
+  if (!s.ok()) return s;
   return std::shared_ptr<const Plan>(std::move(plan));
 }
 

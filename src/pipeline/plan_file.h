@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,6 +77,12 @@ std::string FormatPlanOp(const PlanOp& op);
 // False on a line that is not a plan line of this format.
 bool ParsePlanHeader(const std::string& line, PlanHeader* h);
 bool ParsePlanOp(const std::string& line, PlanOp* op);
+
+// Streams a plan file: its header, then each operation with its line as
+// written (for comparing plans in constant memory). An error names the file
+// (missing, no header, a malformed line, torn at the end).
+Status ReadPlanFile(const std::string& path, PlanHeader* header,
+                    const std::function<void(PlanOp op, const std::string& line)>& each);
 
 class Plan {
  public:
