@@ -11,6 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -108,7 +109,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void ReadHead() {
-    if (closing_) return;
+    if (closing_ || server_->stopping_.load()) return;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_->options_.header_limit));
     parser_->body_limit(server_->options_.body_limit);
@@ -264,11 +265,19 @@ void HttpServer::Impl::Stop() {
   if (stopped_) return;
   stopped_ = true;
   stopping_.store(true);
-  asio::post(acceptor_.get_executor(), [this] {
+  // The acceptor is closed before any session is looked at, and the threads
+  // are let run until nothing is left: stopping the io_context outright
+  // would drop queued closes and leave those sockets open until the server
+  // object is destroyed. A session registered after the look below saw
+  // stopping_ first and ends itself (ReadHead).
+  std::promise<void> acceptor_closed;
+  asio::post(acceptor_.get_executor(), [this, &acceptor_closed] {
     beast::error_code ec;
     acceptor_.close(ec);
     retry_timer_.cancel();
+    acceptor_closed.set_value();
   });
+  acceptor_closed.get_future().wait();
   std::vector<std::shared_ptr<Session>> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -281,9 +290,9 @@ void HttpServer::Impl::Stop() {
   handler_pool_.stop();
   handler_pool_.join();
   work_.reset();
-  ioc_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  ioc_.stop();
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -209,5 +209,22 @@ TEST_CASE("listen errors are reported, Stop closes open connections") {
   CHECK(closed);
 }
 
+TEST_CASE("Stop closes a connection whatever step its accept is at") {
+  // Stop right after connect races the accept, the session's first read and
+  // the close: each ordering must end with the client seeing the close
+  // while the server object still exists.
+  for (int round = 0; round < 40; ++round) {
+    auto server = HttpServer::Start(LocalOptions(), Echo);
+    REQUIRE(server.ok());
+    RawConnection idle((*server)->port());
+    REQUIRE(idle.connected());
+    if (round % 2 == 1) idle.Send("GET / HTTP/1.1\r\n");
+    (*server)->Stop();
+    bool closed = false;
+    idle.ReadUntilClosed(10000, &closed);
+    CHECK(closed);
+  }
+}
+
 }  // namespace
 }  // namespace ha_sync::http
