@@ -1,14 +1,14 @@
 #include "audit/sqlite_connection.h"
 
 #include <sqlite3.h>
-#include <sys/vfs.h>
-
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <random>
 #include <thread>
+
+#include "ha_sync/file_system_kind.h"
 
 namespace ha_sync::audit {
 
@@ -185,15 +185,9 @@ Result<bool> SqliteStatement::Next(SqlRow* row) {
 // WAL keeps its index in shared memory, which only works for processes on
 // one host: on a network file system (the log PV is NFS) fall back to the
 // rollback journal, which relies on file locks only.
-bool OnNetworkFileSystem(const std::string& db_path) {
+bool DatabaseOnNetworkFileSystem(const std::string& db_path) {
   const size_t slash = db_path.rfind('/');
-  const std::string dir = slash == 0 ? "/" : db_path.substr(0, slash);
-  struct statfs sf;
-  if (::statfs(dir.c_str(), &sf) != 0) return false;
-  constexpr long kNfs = 0x6969, kSmb = 0x517B, kCifs = 0xFF534D42, kSmb2 = 0xFE534D42;
-  constexpr long kFuse = 0x65735546, kCeph = 0x00C36400;
-  const long t = static_cast<long>(sf.f_type);
-  return t == kNfs || t == kSmb || t == kCifs || t == kSmb2 || t == kFuse || t == kCeph;
+  return OnNetworkFileSystem(slash == 0 ? "/" : db_path.substr(0, slash));
 }
 
 }  // namespace
@@ -219,7 +213,7 @@ Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const Dsn& dsn,
     if (Status s = conn->Run(pragma, pragma); !s.ok()) return s;
   }
   if (!options.read_only) {
-    const char* mode = OnNetworkFileSystem(dsn.sqlite_path) ? "PRAGMA journal_mode = DELETE"
+    const char* mode = DatabaseOnNetworkFileSystem(dsn.sqlite_path) ? "PRAGMA journal_mode = DELETE"
                                                             : "PRAGMA journal_mode = WAL";
     if (Status s = conn->RunWhileBusy(mode, mode, options.busy_timeout_ms); !s.ok()) return s;
   }

@@ -97,7 +97,8 @@ int RunBench(const Options& o, std::atomic<bool>* stop) {
   report.src = o.src;
   report.dest = o.dest;
   report.budget_seconds = static_cast<double>(o.bench_seconds);
-  report.workers = o.workers;
+  const int64_t workers_flag = EffectiveWorkers(o);
+  report.workers = workers_flag;
   report.queue_depth = o.queue_depth;
   report.block_size = o.block_size;
 
@@ -128,12 +129,12 @@ int RunBench(const Options& o, std::atomic<bool>* stop) {
   }
   const int src_fd = *src, dest_fd = *dest;
 
-  const unsigned workers = static_cast<unsigned>(o.workers);
+  const unsigned workers = static_cast<unsigned>(workers_flag);
   const unsigned depth = static_cast<unsigned>(o.queue_depth);
   const size_t block = static_cast<size_t>(o.block_size);
-  std::set<int64_t> meta_levels = {1, 4, 16, 64, o.workers};
+  std::set<int64_t> meta_levels = {1, 4, 16, 64, workers_flag};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  std::set<int64_t> md5_threads = {1, std::min<int64_t>(cores, o.workers)};
+  std::set<int64_t> md5_threads = {1, std::min<int64_t>(cores, workers_flag)};
   const std::vector<int64_t> block_sizes = {256 << 10, 1 << 20, 4 << 20};
   const double e = static_cast<double>(engines.size());
   const double total_weight = 6 * e + 2 * e + static_cast<double>(block_sizes.size()) + 2 * e +

@@ -30,9 +30,22 @@ TEST_CASE("defaults follow the seed") {
   CHECK(r.options.log_dir == "/var/log/ha-sync");
   CHECK(r.options.log_retain_days == 10);
   CHECK(r.options.mtime_threshold_seconds == 2);
-  CHECK(r.options.workers == 4);
+  CHECK(r.options.workers == 0);  // chosen per file system, below
   CHECK_FALSE(r.options.delete_missing);
   CHECK_FALSE(r.options.dry_run);
+}
+
+TEST_CASE("--workers defaults by the roots' file systems; a given value stands") {
+  Options o;
+  o.src = "/proc";  // procfs: local on every host
+  o.dest = "/proc/self";
+  CHECK(EffectiveWorkers(o) == 4);
+  o.dest = "/no/such/dest";  // unknown: local (the open reports it)
+  CHECK(EffectiveWorkers(o) == 4);
+  o.workers = 7;
+  CHECK(EffectiveWorkers(o) == 7);
+  CHECK(Parse({"--workers", "2"}).options.workers == 2);
+  CHECK(Parse({"--workers", "0"}).error.find("--workers") != std::string::npos);
 }
 
 TEST_CASE("the DSN comes from the flag, else the environment") {

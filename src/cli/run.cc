@@ -249,7 +249,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
   eo.plan.threshold_ns = static_cast<int64_t>(options.mtime_threshold_seconds * 1e9);
   eo.plan.delete_missing = options.delete_missing;
   eo.dry_run = options.dry_run;
-  eo.workers = static_cast<size_t>(options.workers);
+  eo.workers = static_cast<size_t>(EffectiveWorkers(options));
   eo.block_size = static_cast<size_t>(options.block_size);
   eo.fsync = options.fsync;
   eo.max_delete_count = options.max_delete_count;
