@@ -101,9 +101,11 @@ Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& manifest_dir, con
   std::vector<UndoRecord> records;
   // The manifest is in the log directory; runs of older versions kept it in
   // the dest trash folder.
+  std::string dir_display = manifest_dir;
   io::UniqueFd dir(::open(manifest_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() >= 0) plan.run_dir_name = FindRunDirName(dir.get(), manifest_dir, run_id);
   if (plan.run_dir_name.empty()) {
+    dir_display = kTrashDirName;
     dir.reset(::openat(dest_root_fd, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (dir.get() >= 0) plan.run_dir_name = FindRunDirName(dir.get(), kTrashDirName, run_id);
   }
@@ -112,7 +114,7 @@ Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& manifest_dir, con
                          "' nor in the destination's " + kTrashDirName +
                          " (wrong --dest, --pair or --log-dir, expired, or the run kept no trash)");
   }
-  Status s = UndoManifest::Read(dir.get(), UndoManifest::FileName(plan.run_dir_name), &records);
+  Status s = UndoManifest::Read(dir.get(), dir_display, UndoManifest::FileName(plan.run_dir_name), &records);
   if (!s.ok()) return s;
   // The run's trash folder exists only when the run moved something there.
   io::UniqueFd trash(::openat(dest_root_fd, kTrashDirName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -138,9 +140,8 @@ Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& manifest_dir, con
       // everything inside it (each step changes them); only a time, so a
       // directory gone since is no reason to refuse.
       const std::string prev = r.previous.value_or("");
-      if (exists && now.type == io::FileType::kDir && prev.rfind("mtime:", 0) == 0) {
+      if (exists && now.type == io::FileType::kDir && ParsePreviousMtime(prev, &step.old_mtime_ns)) {
         step.kind = UndoStep::Kind::kRestoreMtime;
-        step.old_mtime_ns = std::stoll(prev.substr(6));
         dir_times.push_back(std::move(step));
       }
       continue;
@@ -174,9 +175,8 @@ Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& manifest_dir, con
         io::Entry copy;
         if (!StatBeneath(dest_root_fd, step.from, &copy)) { refuse(r, "its conflict copy is gone"); continue; }
         consumed.insert(step.from);
-      } else if (prev.rfind("mtime:", 0) == 0) {
+      } else if (ParsePreviousMtime(prev, &step.old_mtime_ns)) {
         step.kind = UndoStep::Kind::kRestoreMtime;
-        step.old_mtime_ns = std::stoll(prev.substr(6));
 
       } else {
         refuse(r, "no previous version was kept");
