@@ -30,17 +30,27 @@ struct UndoStep {
 struct UndoPlan {
   std::string run_dir_name;    // <stamp>-<run-id> in .ha-sync-trash
   std::vector<UndoStep> steps;       // in the order to execute
-  std::vector<std::string> refusals; // "path: why" (non-empty: refuse)
+  // "path: why" for each path that changed since that run or cannot be
+  // undone; non-empty: refuse.
+  std::vector<std::string> refusals;
+  // "path: trash copy '<where>': <errno text>" for each version the
+  // manifest says is in the run's trash but is not there (purged, or the
+  // wrong --dest); non-empty: refuse, never restore something else.
+  std::vector<std::string> missing_trash;
+  bool refused() const { return !refusals.empty() || !missing_trash.empty(); }
 };
 
 // Finds the run's manifest (in `manifest_dir`, UndoManifest::Dir(), else in
-// dest's trash folder) and its trash folder, and checks every path.
+// dest's trash folder) and its trash folder, and checks every path. A
+// manifest line that is unusable (UndoManifest::Read) fails the whole plan.
 Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& manifest_dir, const std::string& run_id);
 
 // Executes a plan without refusals; each step is reported as an operation
-// (as seen from dest) to `on_op`. Stops at the first failing step.
+// (as seen from dest) to `on_op`, and to `on_done` once it is done. Stops at
+// the first failing step.
 Status ApplyUndo(int dest_root_fd, const UndoPlan& plan, const std::string& undo_run_dir_name,
-                 const std::function<void(const OpRecord&)>& on_op);
+                 const std::function<void(const OpRecord&)>& on_op,
+                 const std::function<void(const UndoStep&)>& on_done = {});
 
 std::string Describe(const UndoStep& step);
 
