@@ -6,7 +6,9 @@
 
 #include <cerrno>
 #include <functional>
+#include <map>
 #include <set>
+#include <utility>
 
 #include "ha_sync/text.h"
 #include "io/dir_reader.h"
@@ -56,6 +58,7 @@ const char* TypeWord(io::FileType t) {
 
 std::string Describe(const UndoStep& s) {
   const std::string p = EscapeForDisplay(s.record.path);
+  const bool dir = s.record.type == io::FileType::kDir;
   switch (s.kind) {
     case UndoStep::Kind::kRemoveCreated: return "remove created       " + p;
     case UndoStep::Kind::kRemoveCreatedDir: return "remove created dir   " + p + "/";
@@ -63,6 +66,9 @@ std::string Describe(const UndoStep& s) {
     case UndoStep::Kind::kRestoreConflictCopy: return "restore from " + EscapeForDisplay(s.from) + " -> " + p;
     case UndoStep::Kind::kRestoreMtime: return "restore mtime        " + p;
     case UndoStep::Kind::kRecreateDir: return "recreate dir         " + p + "/";
+    case UndoStep::Kind::kSetAside: return "set aside            " + p + (dir ? "/" : "");
+    case UndoStep::Kind::kReleaseAside:
+      return dir ? "remove set-aside dir " + p + "/" : "trash set-aside      " + p;
   }
   return p;
 }
@@ -92,6 +98,7 @@ class UndoPlanner {
   void Plan(const std::vector<UndoRecord>& records) {
     for (size_t i = 0; i < records.size(); ++i) {
       if (records[i].op == OpKind::kCreate) created_.insert(records[i].path);
+      if (records[i].op == OpKind::kDelete) deleted_.insert(records[i].path);
     }
     for (auto it = records.rbegin(); it != records.rend(); ++it) {
       const UndoRecord& r = *it;
@@ -112,6 +119,9 @@ class UndoPlanner {
         PlanDelete(r, current);
       }
     }
+    // The aside copies go only once everything they stood in for is back,
+    // and before the directory times (nothing they do touches dest).
+    for (UndoStep& step : releases_) plan_->steps.push_back(std::move(step));
     for (UndoStep& step : dir_times_) {
       if (created_.count(step.record.path) == 0) plan_->steps.push_back(std::move(step));
     }
@@ -126,7 +136,7 @@ class UndoPlanner {
   // everything inside it (each step changes them); only a time, so a
   // directory gone since is no reason to refuse.
   void PlanDirTime(const UndoRecord& r, const io::Entry* now) {
-    UndoStep step{UndoStep::Kind::kRestoreMtime, r, {}, 0};
+    UndoStep step{UndoStep::Kind::kRestoreMtime, r, {}, 0, -1};
     if (now != nullptr && now->type == io::FileType::kDir &&
         ParsePreviousMtime(r.previous.value_or(""), &step.old_mtime_ns)) {
       dir_times_.push_back(std::move(step));
@@ -137,7 +147,7 @@ class UndoPlanner {
     if (consumed_.count(r.path) != 0) return;  // restored over its original name
     if (now == nullptr) return Refuse(r, "created by that run but gone since");
     if (!AsLeft(*now, r)) return Refuse(r, "changed since that run");
-    UndoStep step{UndoStep::Kind::kRemoveCreated, r, {}, 0};
+    UndoStep step{UndoStep::Kind::kRemoveCreated, r, {}, 0, -1};
     if (r.type == io::FileType::kDir) {
       std::vector<io::Entry> children;
       auto fd = io::OpenDirBeneath(root_, r.path);
@@ -151,12 +161,22 @@ class UndoPlanner {
       }
       step.kind = UndoStep::Kind::kRemoveCreatedDir;
     }
+    if (deleted_.count(r.path) != 0) {
+      // The run replaced an entry of another type here: set this one aside
+      // while the old one is put back (UndoPlan in undo.h).
+      step.kind = UndoStep::Kind::kSetAside;
+      step.aside = next_aside_++;
+      set_aside_.insert(r.path);
+      UndoStep release = step;
+      release.kind = UndoStep::Kind::kReleaseAside;
+      releases_.push_back(std::move(release));
+    }
     plan_->steps.push_back(std::move(step));
   }
 
   void PlanUpdate(const UndoRecord& r, const io::Entry* now) {
     if (now == nullptr || !AsLeft(*now, r)) return Refuse(r, "changed since that run");
-    UndoStep step{UndoStep::Kind::kRestoreFromTrash, r, {}, 0};
+    UndoStep step{UndoStep::Kind::kRestoreFromTrash, r, {}, 0, -1};
     const std::string prev = r.previous.value_or("");
     if (prev == "trash") {
       if (!TrashCopyIsThere(r)) return;
@@ -175,8 +195,10 @@ class UndoPlanner {
   }
 
   void PlanDelete(const UndoRecord& r, const io::Entry* now) {
-    if (now != nullptr) return Refuse(r, "deleted by that run but exists again");
-    UndoStep step{UndoStep::Kind::kRecreateDir, r, {}, 0};
+    // A path the run deleted and then created again (another type) holds
+    // that new entry, which an earlier step sets aside.
+    if (now != nullptr && set_aside_.count(r.path) == 0) return Refuse(r, "deleted by that run but exists again");
+    UndoStep step{UndoStep::Kind::kRecreateDir, r, {}, 0, -1};
     if (r.type != io::FileType::kDir) {
       if (!TrashCopyIsThere(r)) return;
       step.kind = UndoStep::Kind::kRestoreFromTrash;
@@ -211,7 +233,11 @@ class UndoPlanner {
   const int run_trash_err_;  // why it could not be opened
   UndoPlan* const plan_;
   std::set<std::string> created_;    // paths this run created (files and dirs)
+  std::set<std::string> deleted_;    // paths this run deleted
   std::set<std::string> consumed_;   // conflict copies used to restore an update
+  std::set<std::string> set_aside_;  // created paths that are set aside, not removed
+  int next_aside_ = 0;
+  std::vector<UndoStep> releases_;   // kReleaseAside, after every restore
   std::vector<UndoStep> dir_times_;  // directory mtimes to put back, last
 };
 
@@ -254,11 +280,13 @@ class UndoApplier {
   UndoApplier(int dest_root_fd, const UndoPlan& plan, const std::string& undo_run_dir_name)
       : root_(dest_root_fd),
         trash_(dest_root_fd, undo_run_dir_name),
-        run_rel_(std::string(kTrashDirName) + "/" + plan.run_dir_name) {}
+        run_rel_(std::string(kTrashDirName) + "/" + plan.run_dir_name),
+        aside_name_(undo_run_dir_name + ".aside") {}
 
   // Does one step; fills `op` for a step that changes dest.
   Status Do(const UndoStep& step, OpRecord* op) {
     const UndoRecord& r = step.record;
+    if (step.kind == UndoStep::Kind::kReleaseAside) return Release(step);
     std::string parent, name;
     Split(r.path, &parent, &name);
     op->filepath = r.path == "." ? r.path : r.type == io::FileType::kDir ? r.path + "/" : r.path;
@@ -274,6 +302,10 @@ class UndoApplier {
       case UndoStep::Kind::kRemoveCreatedDir:
         op->operation = OpKind::kDelete;
         return io::RemoveEntry(pfd.get(), name, true, r.path);
+      case UndoStep::Kind::kSetAside:
+        op->operation = OpKind::kDelete;
+        op->size_before = r.type == io::FileType::kDir ? 0 : r.size;
+        return SetAside(step, pfd.get(), name);
       case UndoStep::Kind::kRecreateDir:
         op->operation = OpKind::kCreate;
         return RecreateDir(pfd.get(), name, r.path);
@@ -293,11 +325,75 @@ class UndoApplier {
       case UndoStep::Kind::kRestoreFromTrash:
         op->operation = r.op == OpKind::kDelete ? OpKind::kCreate : OpKind::kUpdate;
         return RestoreFromTrash(r, parent, name, pfd.get());
+      case UndoStep::Kind::kReleaseAside:
+        break;  // handled above: no dest parent needed
     }
     return Status::Ok();
   }
 
+  // Where the entries set aside and not yet released are, for an error.
+  std::string StillAside() const {
+    std::string out;
+    for (const auto& [path, aside] : pending_) {
+      out += "; the " + std::string(aside.second) + " that run left at '" + EscapeForDisplay(path) +
+             "' is kept in '" + AsideShown(aside.first) + "'";
+    }
+    return out;
+  }
+
+  // The aside folder is empty once every entry in it is released; a failure
+  // to remove it leaves an empty folder in the trash, which expires with it.
+  void Finish() {
+    if (aside_fd_.get() < 0) return;
+    aside_fd_.reset();
+    auto trash = OpenTrashFolder(root_);
+    if (!trash.ok()) return;
+    ::unlinkat(*trash, aside_name_.c_str(), AT_REMOVEDIR);
+    ::close(*trash);
+  }
+
  private:
+  std::string AsideShown(int index) const {
+    return std::string(kTrashDirName) + "/" + aside_name_ + "/" + std::to_string(index);
+  }
+
+  Result<int> AsideFolder() {
+    if (aside_fd_.get() >= 0) return aside_fd_.get();
+    auto trash = OpenTrashFolder(root_);
+    if (!trash.ok()) return trash.status();
+    io::UniqueFd trash_fd(*trash);
+    const std::string shown = std::string(kTrashDirName) + "/" + aside_name_;
+    if (::mkdirat(trash_fd.get(), aside_name_.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::FromErrno(errno, "create aside folder", shown);
+    }
+    auto fd = io::OpenChildDir(trash_fd.get(), aside_name_, shown);
+    if (!fd.ok()) return fd.status();
+    aside_fd_.reset(*fd);
+    return aside_fd_.get();
+  }
+
+  Status SetAside(const UndoStep& step, int pfd, const std::string& name) {
+    auto aside = AsideFolder();
+    if (!aside.ok()) return aside.status();
+    const std::string to = std::to_string(step.aside);
+    if (::renameat(pfd, name.c_str(), *aside, to.c_str()) != 0) {
+      return Status::FromErrno(errno, "set aside", step.record.path);
+    }
+    pending_[step.record.path] = {step.aside, TypeWord(step.record.type)};
+    return Status::Ok();
+  }
+
+  Status Release(const UndoStep& step) {
+    auto aside = AsideFolder();
+    if (!aside.ok()) return aside.status();
+    const std::string from = std::to_string(step.aside);
+    const Status s = step.record.type == io::FileType::kDir
+                         ? io::RemoveEntry(*aside, from, true, AsideShown(step.aside))
+                         : trash_.MoveInFrom(*aside, from, step.record.path);
+    if (s.ok()) pending_.erase(step.record.path);
+    return s;
+  }
+
   // A directory already there counts (a restore below it may have made it);
   // anything else in its place (a symlink planted since) does not.
   static Status RecreateDir(int pfd, const std::string& name, const std::string& rel) {
@@ -324,7 +420,10 @@ class UndoApplier {
 
   const int root_;
   Trash trash_;
-  const std::string run_rel_;  // .ha-sync-trash/<run>
+  const std::string run_rel_;     // .ha-sync-trash/<run>
+  const std::string aside_name_;  // <undo run>.aside, in .ha-sync-trash
+  io::UniqueFd aside_fd_;
+  std::map<std::string, std::pair<int, const char*>> pending_;  // path -> (aside index, type word)
 };
 
 }  // namespace
@@ -338,15 +437,20 @@ Status ApplyUndo(int dest_root_fd, const UndoPlan& plan, const std::string& undo
     OpRecord op;
     Status s = applier.Do(step, &op);
     op.ended_at_ms = NowMs();
+    const bool changes_dest = step.kind != UndoStep::Kind::kReleaseAside;
     if (!s.ok()) {
-      op.status = OpStatus::kFail;
-      op.error_message = s.message();
-      on_op(op);
+      s = Status::Error(s.message() + applier.StillAside(), s.err());
+      if (changes_dest) {
+        op.status = OpStatus::kFail;
+        op.error_message = s.message();
+        on_op(op);
+      }
       return s;
     }
-    on_op(op);
+    if (changes_dest) on_op(op);
     if (on_done) on_done(step);
   }
+  applier.Finish();
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
 // Undo on real directories, from hand-made manifests and trash folders: a
-// missing trash copy is reported and never replaced, and no manifest entry
-// nor planted symlink makes undo act outside the root.
+// type change is undone in phases that never destroy the only copy of
+// anything, a missing trash copy is reported and never replaced, and no
+// manifest entry nor planted symlink makes undo act outside the root.
 #include "pipeline/undo.h"
 
 #include <doctest/doctest.h>
@@ -89,7 +90,74 @@ UndoRecord Rec(OpKind op, const std::string& path, io::FileType type, int64_t si
 
 using K = UndoStep::Kind;
 
+std::vector<K> Kinds(const UndoPlan& plan) {
+  std::vector<K> out;
+  for (const auto& s : plan.steps) out.push_back(s.kind);
+  return out;
+}
+
+// The run replaced directory x (holding x/a) by the file x.
+void DirReplacedByFile(Dest* d) {
+  d->Write("x", "new");
+  d->Write(kRunTrash + "/x/a", "old a");
+  d->Manifest({Rec(OpKind::kDelete, "x/a", io::FileType::kFile, 5, "trash"),
+               Rec(OpKind::kDelete, "x", io::FileType::kDir, 0),
+               Rec(OpKind::kCreate, "x", io::FileType::kFile, 3)});
+}
+
 }  // namespace
+
+TEST_CASE("a directory replaced by a file: set aside, restore, then release") {
+  Dest d;
+  DirReplacedByFile(&d);
+  auto plan = d.Plan();
+  REQUIRE(plan.ok());
+  CHECK(plan->refusals.empty());
+  CHECK(plan->missing_trash.empty());
+  CHECK(Kinds(*plan) == std::vector<K>{K::kSetAside, K::kRecreateDir, K::kRestoreFromTrash, K::kReleaseAside});
+  std::vector<K> done;
+  REQUIRE(d.Apply(*plan, &done).ok());
+  CHECK(done == Kinds(*plan));
+  CHECK(d.Type("x") == 'd');
+  CHECK(d.Read("x/a") == "old a");
+  // The file the run left is in the undo's trash; the aside folder is gone.
+  const std::string undo_trash = std::string(kTrashDirName) + "/" + kUndo;
+  CHECK(d.Read(undo_trash + "/x") == "new");
+  CHECK(d.Type(undo_trash + ".aside") == 0);
+}
+
+TEST_CASE("a file replaced by a directory: its contents go, the directory is set aside, the file comes back") {
+  Dest d;
+  d.Write("x/b", "created");
+  d.Write(kRunTrash + "/x", "old x");
+  d.Manifest({Rec(OpKind::kDelete, "x", io::FileType::kFile, 5, "trash"),
+              Rec(OpKind::kCreate, "x", io::FileType::kDir, 0),
+              Rec(OpKind::kCreate, "x/b", io::FileType::kFile, 7)});
+  auto plan = d.Plan();
+  REQUIRE(plan.ok());
+  CHECK(plan->refusals.empty());
+  CHECK(Kinds(*plan) == std::vector<K>{K::kRemoveCreated, K::kSetAside, K::kRestoreFromTrash, K::kReleaseAside});
+  std::vector<K> done;
+  REQUIRE(d.Apply(*plan, &done).ok());
+  CHECK(d.Read("x") == "old x");
+  CHECK(d.Read(std::string(kTrashDirName) + "/" + kUndo + "/x/b") == "created");
+  CHECK(d.Type(std::string(kTrashDirName) + "/" + kUndo + ".aside") == 0);
+}
+
+TEST_CASE("a restore that fails after the set-aside loses nothing and says where the entry is") {
+  Dest d;
+  DirReplacedByFile(&d);
+  auto plan = d.Plan();
+  REQUIRE(plan.ok());
+  REQUIRE(::unlinkat(d.root, (kRunTrash + "/x/a").c_str(), 0) == 0);  // gone between plan and apply
+  std::vector<K> done;
+  const Status s = d.Apply(*plan, &done);
+  REQUIRE_FALSE(s.ok());
+  CHECK(done == std::vector<K>{K::kSetAside, K::kRecreateDir});
+  const std::string aside = std::string(kTrashDirName) + "/" + kUndo + ".aside/0";
+  CHECK(s.message().find("'" + aside + "'") != std::string::npos);
+  CHECK(d.Read(aside) == "new");  // the file the run left, whole
+}
 
 TEST_CASE("a missing trash copy refuses with its path and errno text, and nothing stands in for it") {
   Dest d;
