@@ -8,6 +8,7 @@
 #include "cli/options.h"
 #include "cli/run.h"
 #include "ha_sync/flag_table.h"
+#include "ha_sync/text.h"
 #include "io/file_lock.h"
 #include "io/file_ops.h"
 #include "pipeline/trash.h"
@@ -15,6 +16,31 @@
 #include "pipeline/undo_manifest.h"
 
 namespace ha_sync::cli {
+
+namespace {
+
+void PrintRefusals(const pipeline::UndoPlan& plan, const std::string& dest, const std::string& run_id) {
+  if (!plan.missing_trash.empty()) {
+    std::fprintf(stderr,
+                 "ha-sync undo: refused, nothing changed: %zu version(s) that run %s kept in its trash "
+                 "are missing:\n",
+                 plan.missing_trash.size(), run_id.c_str());
+    for (const auto& m : plan.missing_trash) std::fprintf(stderr, "  %s\n", m.c_str());
+    std::fprintf(stderr,
+                 "ha-sync undo: hint: is --dest the destination that run wrote to? Its trash folder '%s/%s/%s' "
+                 "may have been purged (runs remove trash older than --trash-retain-days) or changed by hand; "
+                 "undo never puts anything else in place of a missing version.\n",
+                 EscapeForDisplay(dest).c_str(), pipeline::kTrashDirName, plan.run_dir_name.c_str());
+  }
+  if (!plan.refusals.empty()) {
+    std::fprintf(stderr, "ha-sync undo: refused, nothing changed: %zu path(s) of run %s cannot be undone:\n",
+                 plan.refusals.size(), run_id.c_str());
+    for (const auto& r : plan.refusals) std::fprintf(stderr, "  %s\n", r.c_str());
+  }
+}
+
+}  // namespace
+
 int RunUndoCommand(const std::vector<std::string>& args) {
   std::string dest, pair, run_id, log_dir = "/var/log/ha-sync";
   bool apply = false, help = false;
@@ -70,17 +96,15 @@ int RunUndoCommand(const std::vector<std::string>& args) {
     ::close(dest_fd);
     return kExitFailed;
   }
-  for (const auto& step : plan->steps) {
-    std::printf("%s%s\n", apply ? "" : "would ", pipeline::Describe(step).c_str());
-  }
-  if (!plan->refusals.empty()) {
-    std::fprintf(stderr, "ha-sync undo: refused, nothing changed: %zu path(s) differ from what run %s left:\n",
-                 plan->refusals.size(), run_id.c_str());
-    for (const auto& r : plan->refusals) std::fprintf(stderr, "  %s\n", r.c_str());
+  // Every refusal comes before the first plan or action line, so an undo
+  // never prints part of a plan and then refuses.
+  if (plan->refused()) {
+    PrintRefusals(*plan, dest, run_id);
     ::close(dest_fd);
     return kExitFailed;
   }
   if (!apply) {
+    for (const auto& step : plan->steps) std::printf("would %s\n", pipeline::Describe(step).c_str());
     std::printf("ha-sync undo: %zu step(s) planned; run again with --apply to do them\n", plan->steps.size());
     ::close(dest_fd);
     return kExitOk;
@@ -99,11 +123,14 @@ int RunUndoCommand(const std::vector<std::string>& args) {
     return kExitFailed;
   }
   RunFooter footer;
-  Status s = pipeline::ApplyUndo(dest_fd, *plan, pipeline::Trash::Stamp(header.started_at_ms) + "-" + id,
-                                 [&](const OpRecord& op) {
-                                   footer.counts.Add(op);
-                                   (void)(*opslog)->AppendOp(op);
-                                 });
+  // Each action line is printed once its step is done.
+  Status s = pipeline::ApplyUndo(
+      dest_fd, *plan, pipeline::Trash::Stamp(header.started_at_ms) + "-" + id,
+      [&](const OpRecord& op) {
+        footer.counts.Add(op);
+        (void)(*opslog)->AppendOp(op);
+      },
+      [](const pipeline::UndoStep& step) { std::printf("%s\n", pipeline::Describe(step).c_str()); });
   footer.ended_at_ms = NowMs();
   footer.status = s.ok() ? RunStatus::kSuccess : RunStatus::kFailed;
   if (!s.ok()) footer.error_message = s.message();

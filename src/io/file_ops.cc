@@ -12,6 +12,7 @@
 #include <random>
 
 #include "ha_sync/text.h"
+#include "io/unique_fd.h"
 
 namespace ha_sync::io {
 
@@ -71,6 +72,87 @@ Result<int> OpenDirBeneath(int root_fd, const std::string& rel_path) {
                          errno);
   }
   return Status::FromErrno(errno, "open directory", rel_path);
+}
+
+bool IsPlainRelativePath(std::string_view path) {
+  if (path.empty() || path.find('\0') != std::string_view::npos) return false;
+  size_t pos = 0;
+  for (;;) {
+    const size_t slash = path.find('/', pos);
+    const std::string_view part = path.substr(pos, slash == std::string_view::npos ? slash : slash - pos);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (slash == std::string_view::npos) return true;
+    pos = slash + 1;
+  }
+}
+
+namespace {
+
+// Opens dirfd/name (one component) as a directory, never through a symlink.
+// Falls back to plain openat for good once openat2 is found missing: ENOSYS
+// on old kernels, EPERM under seccomp filters that predate it (the same
+// fallback as OpenDirBeneath's).
+int OpenDirStep(int dirfd, const std::string& name, bool* use_openat2) {
+  if (*use_openat2) {
+    struct open_how how = {};
+    how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    const long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof how);
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return static_cast<int>(fd);
+    *use_openat2 = false;
+  }
+  return ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+Result<int> MakeDirsImpl(int root_fd, const std::string& rel_path, mode_t mode, bool use_openat2) {
+  if (!rel_path.empty() && !IsPlainRelativePath(rel_path)) {
+    return Status::Error("create directory '" + EscapeForDisplay(rel_path) + "': not a plain relative path",
+                         EINVAL);
+  }
+  UniqueFd fd(::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open directory", ".");
+  size_t pos = 0;
+  while (pos < rel_path.size()) {
+    size_t slash = rel_path.find('/', pos);
+    if (slash == std::string::npos) slash = rel_path.size();
+    const std::string part = rel_path.substr(pos, slash - pos);
+    const std::string shown = rel_path.substr(0, slash);
+    pos = slash + 1;
+    int next = OpenDirStep(fd.get(), part, &use_openat2);
+    if (next < 0 && errno == ENOENT) {
+      // mkdirat never follows a symlink in the last component (a dangling
+      // one gives EEXIST), and the open below refuses it.
+      if (::mkdirat(fd.get(), part.c_str(), mode) != 0 && errno != EEXIST) {
+        return Status::FromErrno(errno, "create directory", shown);
+      }
+      next = OpenDirStep(fd.get(), part, &use_openat2);
+    }
+    if (next < 0) {
+      int err = errno;
+      // O_DIRECTORY|O_NOFOLLOW on a symlink answers ENOTDIR: say what it is.
+      struct stat st;
+      if (err == ENOTDIR && ::fstatat(fd.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode)) {
+        err = ELOOP;
+      }
+      if (err == ELOOP || err == EXDEV) {
+        return Status::FromErrno(err, "create directory (a symlink in the path is never followed)", shown);
+      }
+      return Status::FromErrno(err, "open directory", shown);
+    }
+    fd.reset(next);
+  }
+  return fd.release();
+}
+
+}  // namespace
+
+Result<int> MakeDirsBeneath(int root_fd, const std::string& rel_path, mode_t mode) {
+  return MakeDirsImpl(root_fd, rel_path, mode, /*use_openat2=*/true);
+}
+
+Result<int> MakeDirsBeneathWithoutOpenat2(int root_fd, const std::string& rel_path, mode_t mode) {
+  return MakeDirsImpl(root_fd, rel_path, mode, /*use_openat2=*/false);
 }
 
 Result<int> OpenChildDir(int dirfd, const std::string& name, const std::string& display) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "ha_sync/status.h"
 #include "io/dir_entry.h"
@@ -22,6 +23,21 @@ namespace ha_sync::io {
 // and ".." anywhere in it (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or a
 // component-by-component O_NOFOLLOW walk where openat2 is missing).
 Result<int> OpenDirBeneath(int root_fd, const std::string& rel_path);
+// Whether `path` is a plain relative path: not empty, no NUL byte, no
+// leading '/', and no empty, "." or ".." component (so no trailing or
+// doubled '/'). Every path read back from a file ha-sync wrote (the undo
+// manifest) must be one before it is used under a root.
+bool IsPlainRelativePath(std::string_view path);
+// Opens the directory root_fd/rel_path, creating each missing component
+// with `mode`. A symlink anywhere in the path is refused, never followed
+// (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS; a component-by-component
+// O_NOFOLLOW walk where openat2 is missing), so nothing is created outside
+// the root. `rel_path` must be plain (IsPlainRelativePath) or empty (the
+// root itself).
+Result<int> MakeDirsBeneath(int root_fd, const std::string& rel_path, mode_t mode);
+// MakeDirsBeneath as it runs without openat2, so tests cover that walk on
+// kernels that have openat2.
+Result<int> MakeDirsBeneathWithoutOpenat2(int root_fd, const std::string& rel_path, mode_t mode);
 // Opens one child directory, refusing a symlink in its place.
 Result<int> OpenChildDir(int dirfd, const std::string& name, const std::string& display);
 // Opens a root given by the user (symlinks in the root path itself are fine).

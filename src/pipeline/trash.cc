@@ -76,11 +76,16 @@ Result<int> Trash::OpenParentInTrash(const std::string& rel_path, std::string* n
 }
 
 Status Trash::MoveIn(int parent_fd, const std::string& rel_path) {
+  const size_t slash = rel_path.rfind('/');
+  return MoveInFrom(parent_fd, slash == std::string::npos ? rel_path : rel_path.substr(slash + 1), rel_path);
+}
+
+Status Trash::MoveInFrom(int from_dir_fd, const std::string& from_name, const std::string& rel_path) {
   std::string name;
   auto fd = OpenParentInTrash(rel_path, &name);
   if (!fd.ok()) return fd.status();
   Status s;
-  if (::renameat(parent_fd, name.c_str(), *fd, name.c_str()) != 0) {
+  if (::renameat(from_dir_fd, from_name.c_str(), *fd, name.c_str()) != 0) {
     s = Status::FromErrno(errno, "move to trash", rel_path);
   }
   ::close(*fd);

@@ -31,6 +31,9 @@ class Trash {
 
   // Moves parent_fd/<last component of rel_path> into the trash.
   Status MoveIn(int parent_fd, const std::string& rel_path);
+  // Moves from_dir_fd/from_name into the trash as rel_path (an entry that
+  // undo set aside under another name, see undo.h).
+  Status MoveInFrom(int from_dir_fd, const std::string& from_name, const std::string& rel_path);
   // Hard-links parent_fd/<last component of rel_path> into the trash.
   Status LinkIn(int parent_fd, const std::string& rel_path);
 

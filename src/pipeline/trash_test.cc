@@ -46,7 +46,7 @@ TEST_CASE("the undo manifest goes to its own folder, created with the first reco
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   REQUIRE(fd >= 0);
   std::vector<UndoRecord> back;
-  REQUIRE(UndoManifest::Read(fd, UndoManifest::FileName("20261126T000000Z-run"), &back).ok());
+  REQUIRE(UndoManifest::Read(fd, dir, UndoManifest::FileName("20261126T000000Z-run"), &back).ok());
   ::close(fd);
   REQUIRE(back.size() == 1);
   CHECK(back[0].path == "a/b");

@@ -6,9 +6,12 @@
 
 #include <boost/json.hpp>
 #include <cerrno>
-#include <sstream>
+#include <charconv>
+#include <string_view>
+#include <utility>
 
 #include "ha_sync/text.h"
+#include "io/file_ops.h"
 
 namespace ha_sync::pipeline {
 namespace json = boost::json;
@@ -61,38 +64,112 @@ Status UndoManifest::Append(const UndoRecord& r) {
   return Status::Ok();
 }
 
-Status UndoManifest::Read(int trash_dir_fd, const std::string& file_name, std::vector<UndoRecord>* records) {
-  const int fd = ::openat(trash_dir_fd, file_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open undo manifest", file_name);
+bool ParsePreviousMtime(const std::string& previous, int64_t* mtime_ns) {
+  constexpr std::string_view kPrefix = "mtime:";
+  if (previous.compare(0, kPrefix.size(), kPrefix) != 0 || previous.size() == kPrefix.size()) return false;
+  const char* end = previous.data() + previous.size();
+  const auto [ptr, ec] = std::from_chars(previous.data() + kPrefix.size(), end, *mtime_ns);
+  return ec == std::errc() && ptr == end;
+}
+
+namespace {
+
+std::string ParentOf(const std::string& rel) {
+  const size_t slash = rel.rfind('/');
+  return slash == std::string::npos ? "" : rel.substr(0, slash);
+}
+
+// Why a record read from a manifest must not be acted on, or "" when it may.
+// Its paths are used under the dest root: only plain relative ones are
+// (the root itself, ".", only as the directory whose mtime goes back).
+std::string WhyUnusable(const UndoRecord& r) {
+  const std::string prev = r.previous.value_or("");
+  int64_t ns = 0;
+  if (r.previous && prev != "trash" && prev.rfind("conflict:", 0) != 0 && !ParsePreviousMtime(prev, &ns)) {
+    return "\"previous\" is neither null, \"trash\", \"conflict:<path>\" nor \"mtime:<ns>\"";
+  }
+  const bool root_time = r.path == "." && r.op == OpKind::kUpdate && r.type == io::FileType::kDir &&
+                         prev.rfind("mtime:", 0) == 0;
+  if (!root_time && !io::IsPlainRelativePath(r.path)) {
+    return "path '" + EscapeForDisplay(r.path) +
+           "' is not a plain relative path (absolute, or an empty, '.' or '..' component, or a NUL byte)";
+  }
+  if (prev.rfind("conflict:", 0) == 0) {
+    const std::string copy = prev.substr(9);
+    if (!io::IsPlainRelativePath(copy)) {
+      return "conflict copy '" + EscapeForDisplay(copy) + "' is not a plain relative path";
+    }
+    // A conflict copy is made beside its file (file_executor.cc).
+    if (ParentOf(copy) != ParentOf(r.path)) {
+      return "conflict copy '" + EscapeForDisplay(copy) + "' is not beside '" + EscapeForDisplay(r.path) + "'";
+    }
+  }
+  return "";
+}
+
+// Fills `r` from one parsed line; "" or why the line is unusable.
+std::string FromJson(const json::object& o, UndoRecord* r) {
+  const auto* op = o.if_contains("op");
+  const auto* path = o.if_contains("path");
+  const auto* type = o.if_contains("type");
+  if (op == nullptr || !op->is_string() || !ParseOpKind(std::string(op->as_string()), &r->op)) {
+    return "no valid \"op\"";
+  }
+  if (path == nullptr || !path->is_string() || !DecodePathFromText(std::string(path->as_string()), &r->path)) {
+    return "no valid \"path\"";
+  }
+  const std::string t = type != nullptr && type->is_string() ? std::string(type->as_string()) : "";
+  if (t == "file") r->type = io::FileType::kFile;
+  else if (t == "dir") r->type = io::FileType::kDir;
+  else if (t == "symlink") r->type = io::FileType::kSymlink;
+  else return "\"type\" is not file, dir or symlink";
+  for (const auto& [key, out] : {std::pair{"size", &r->size}, std::pair{"mtime_ns", &r->mtime_ns}}) {
+    const auto* v = o.if_contains(key);
+    if (v == nullptr) continue;
+    if (!v->is_int64()) return std::string("\"") + key + "\" is not an integer";
+    *out = v->as_int64();
+  }
+  if (const auto* p = o.if_contains("previous"); p != nullptr && !p->is_null()) {
+    if (!p->is_string()) return "\"previous\" is not a string";
+    r->previous = std::string(p->as_string());
+  }
+  return WhyUnusable(*r);
+}
+
+}  // namespace
+
+Status UndoManifest::Read(int dir_fd, const std::string& dir_display, const std::string& file_name,
+                          std::vector<UndoRecord>* records) {
+  const std::string shown = dir_display + "/" + file_name;
+  const int fd = ::openat(dir_fd, file_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open undo manifest", shown);
   std::string data;
   char buf[65536];
   ssize_t n;
   while ((n = ::read(fd, buf, sizeof buf)) > 0) data.append(buf, static_cast<size_t>(n));
+  const int read_err = errno;
   ::close(fd);
-  std::istringstream lines(data);
-  std::string line;
-  while (std::getline(lines, line)) {
+  if (n < 0) return Status::FromErrno(read_err, "read undo manifest", shown);
+  size_t pos = 0;
+  for (int64_t line_no = 1; pos < data.size(); ++line_no) {
+    const size_t nl = data.find('\n', pos);
+    const bool complete = nl != std::string::npos;
+    const std::string line = data.substr(pos, complete ? nl - pos : std::string::npos);
+    pos = complete ? nl + 1 : data.size();
+    auto refuse = [&](const std::string& why) {
+      return Status::Error("undo manifest '" + EscapeForDisplay(shown) + "' line " + std::to_string(line_no) +
+                           ": " + why + "; nothing was undone");
+    };
     boost::system::error_code ec;
     json::value v = json::parse(line, ec);
-    if (ec || !v.is_object()) continue;  // a torn last line after a crash
-    const json::object& o = v.as_object();
+    if (ec || !v.is_object()) {
+      // Each record is one write ending in '\n': only the last line, cut
+      // short by a crash, may be torn. Anything else is damage.
+      if (!complete) break;
+      return refuse("not a JSON object");
+    }
     UndoRecord r;
-    const auto* op = o.if_contains("op");
-    const auto* path = o.if_contains("path");
-    const auto* type = o.if_contains("type");
-    if (op == nullptr || !op->is_string() || path == nullptr || !path->is_string() ||
-        type == nullptr || !type->is_string() ||
-        !ParseOpKind(std::string(op->as_string()), &r.op) ||
-        !DecodePathFromText(std::string(path->as_string()), &r.path)) {
-      return Status::Error("undo manifest '" + file_name + "' has a malformed line");
-    }
-    const std::string t(type->as_string());
-    r.type = t == "dir" ? io::FileType::kDir : t == "symlink" ? io::FileType::kSymlink : io::FileType::kFile;
-    if (const auto* s = o.if_contains("size"); s != nullptr && s->is_int64()) r.size = s->as_int64();
-    if (const auto* m = o.if_contains("mtime_ns"); m != nullptr && m->is_int64()) r.mtime_ns = m->as_int64();
-    if (const auto* p = o.if_contains("previous"); p != nullptr && p->is_string()) {
-      r.previous = std::string(p->as_string());
-    }
+    if (std::string why = FromJson(v.as_object(), &r); !why.empty()) return refuse(why);
     records->push_back(std::move(r));
   }
   return Status::Ok();

@@ -5,7 +5,7 @@
 // still looks), one JSON line per successful operation, appended as it
 // happens:
 //   {"op":"create|update|delete","path":<encoded>,"type":"file|dir|symlink",
-//    "size":N,"mtime_ns":N,"previous":"trash"|"conflict:<encoded path>"|null}
+//    "size":N,"mtime_ns":N,"previous":"trash"|"conflict:<path>"|"mtime:<ns>"|null}
 // size/mtime_ns describe dest after the operation (for a delete: before it).
 // "previous" says where the version the operation replaced or removed is;
 // "mtime:<ns>" is the mtime before the run (a file whose data was equal, or
@@ -33,8 +33,11 @@ struct UndoRecord {
   io::FileType type = io::FileType::kFile;
   int64_t size = 0;
   int64_t mtime_ns = 0;
-  std::optional<std::string> previous;  // "trash" or "conflict:<path>"
+  std::optional<std::string> previous;  // "trash", "conflict:<path>" or "mtime:<ns>"
 };
+
+// The mtime in a "previous" of "mtime:<ns>"; false for anything else.
+bool ParsePreviousMtime(const std::string& previous, int64_t* mtime_ns);
 
 class UndoManifest {
  public:
@@ -50,8 +53,16 @@ class UndoManifest {
   static std::string Dir(const std::string& log_dir, const std::string& pair) {
     return log_dir + "/undo-" + pair;
   }
-  // Reads a manifest (all records, in order).
-  static Status Read(int trash_dir_fd, const std::string& file_name, std::vector<UndoRecord>* records);
+  // Reads a manifest (all records, in order). A manifest is read back from
+  // disk and may be damaged or written by someone else, so any line that
+  // does not describe a record this program could have written refuses the
+  // whole manifest, naming the line: a path that is not plain
+  // (io::IsPlainRelativePath; "." only for the root's mtime), an unknown op,
+  // type or "previous", a conflict copy not beside its file. Only a torn
+  // last line (no '\n', a crash mid-append) is skipped. `dir_display`
+  // names the folder in messages.
+  static Status Read(int dir_fd, const std::string& dir_display, const std::string& file_name,
+                     std::vector<UndoRecord>* records);
 
  private:
   Status OpenLocked();
