@@ -181,4 +181,27 @@ TEST_CASE("a second run of the same pair exits 0, says who holds the lock, touch
   Wait(first);
 }
 
+TEST_CASE("a run that fails right after taking the lock releases it: the next run syncs at once") {
+  TempDir t;
+  WriteFile(t / "src/a", "a", kT0);
+  MakeDirs(t / "dest");
+  // The run registers its temp tag once the lock is held (src/cli/run.cc,
+  // PrepareUnderLock); a directory where the tags file goes fails that step.
+  MakeDirs(t / "log/temp-tags-test");
+  RunOutput failed = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log"));
+  CHECK(failed.exit_code == 1);
+  CHECK(failed.err.find("temp tags") != std::string::npos);
+  CHECK(Describe(t / "dest").empty());
+  // Released by the run, not only dropped when the process ended: a
+  // released flock file holds no holder line (src/io/file_lock.h).
+  CHECK(Exists(t / "log/ha-sync-test.lock"));
+  CHECK(ReadFile(t / "log/ha-sync-test.lock").empty());
+
+  RemoveTree(t / "log/temp-tags-test");
+  RunOutput next = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log"));
+  CHECK(next.exit_code == 0);
+  CHECK(next.out.find("locked") == std::string::npos);
+  CHECK(ReadFile(t / "dest/a") == "a");
+}
+
 }  // namespace ha_sync::test

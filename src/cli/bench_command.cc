@@ -9,12 +9,16 @@
 #include <cerrno>
 #include <cstdio>
 #include <dirent.h>
+#include <iterator>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "bench/bench_probes.h"
 #include "bench/bench_report.h"
 #include "cli/run.h"
+#include "ha_sync/unique_fd.h"
 #include "io/file_ops.h"
 #include "io/uring_probe.h"
 #include "pipeline/trash.h"
@@ -88,200 +92,250 @@ class Progress {
   double share_;
 };
 
-}  // namespace
-
-int RunBench(const Options& o, std::atomic<bool>* stop) {
-  const Clock::time_point began = Clock::now();
-  bench::BenchReport report;
-  report.version = HA_SYNC_VERSION;
-  report.src = o.src;
-  report.dest = o.dest;
-  report.budget_seconds = static_cast<double>(o.bench_seconds);
-  const int64_t workers_flag = EffectiveWorkers(o);
-  report.workers = workers_flag;
-  report.queue_depth = o.queue_depth;
-  report.block_size = o.block_size;
-
-  std::vector<Engine> engines;
-  if (o.io_engine != "uring") engines.push_back(Engine::kThreads);
-  if (o.io_engine != "threads") {
-    const io::UringSupport uring = io::ProbeUring();
-    if (uring.usable) {
-      engines.push_back(Engine::kUring);
-    } else if (o.io_engine == "uring") {
-      std::fprintf(stderr, "ha-sync: --io-engine=uring: %s\n", uring.status.message().c_str());
-      return kExitFailed;
-    } else {
-      report.notes.push_back("io_uring not measured: " + uring.status.message());
-    }
+// The engines to measure: both unless --io-engine names one. Ends the
+// bench (exit code in *exit_code) when io_uring was asked for and is not
+// usable; when it was only hoped for, says so in the report.
+bool ChooseEngines(const Options& o, bench::BenchReport* report, std::vector<Engine>* engines, int* exit_code) {
+  if (o.io_engine != "uring") engines->push_back(Engine::kThreads);
+  if (o.io_engine == "threads") return true;
+  const io::UringSupport uring = io::ProbeUring();
+  if (uring.usable) {
+    engines->push_back(Engine::kUring);
+  } else if (o.io_engine == "uring") {
+    std::fprintf(stderr, "ha-sync: --io-engine=uring: %s\n", uring.status.message().c_str());
+    *exit_code = kExitFailed;
+    return false;
+  } else {
+    report->notes.push_back("io_uring not measured: " + uring.status.message());
   }
+  return true;
+}
 
-  auto src = io::OpenRoot(o.src);
-  if (!src.ok()) {
-    std::fprintf(stderr, "ha-sync: %s\n", src.status().message().c_str());
-    return kExitFailed;
-  }
-  auto dest = io::OpenRoot(o.dest);
-  if (!dest.ok()) {
-    std::fprintf(stderr, "ha-sync: %s\n", dest.status().message().c_str());
-    ::close(*src);
-    return kExitFailed;
-  }
-  const int src_fd = *src, dest_fd = *dest;
-
-  const unsigned workers = static_cast<unsigned>(workers_flag);
-  const unsigned depth = static_cast<unsigned>(o.queue_depth);
-  const size_t block = static_cast<size_t>(o.block_size);
-  std::set<int64_t> meta_levels = {1, 4, 16, 64, workers_flag};
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  std::set<int64_t> md5_threads = {1, std::min<int64_t>(cores, workers_flag)};
-  const std::vector<int64_t> block_sizes = {256 << 10, 1 << 20, 4 << 20};
-  const double e = static_cast<double>(engines.size());
-  const double total_weight = 6 * e + 2 * e + static_cast<double>(block_sizes.size()) + 2 * e +
-                              static_cast<double>(meta_levels.size()) + 0.5 * static_cast<double>(md5_threads.size());
-  Progress progress(total_weight, report.budget_seconds);
-  auto bounds = [&](const std::string& what, double weight) {
-    return Bounds{progress.Start(what, weight), stop};
-  };
-  auto add = [&](Measurement m, const std::string& root) {
-    if (!root.empty()) m.root = root;
-    report.rows.push_back(std::move(m));
-  };
-
-  const std::string scratch_prefix = kScratchPrefix + HostName() + "-";
-  const std::string scratch = scratch_prefix + std::to_string(::getpid());
-  const std::vector<std::string> skip = {".ha-sync-trash", scratch};
+// One bench over open roots: the measurements in their order, each with
+// its share of --bench-seconds, all added to `report`.
+class BenchSession {
+ public:
+  BenchSession(const Options& o, std::vector<Engine> engines, std::atomic<bool>* stop, bench::BenchReport* report)
+      : engines_(std::move(engines)),
+        stop_(stop),
+        report_(report),
+        workers_(static_cast<unsigned>(o.workers)),
+        depth_(static_cast<unsigned>(o.queue_depth)),
+        block_(static_cast<size_t>(o.block_size)),
+        meta_levels_{1, 4, 16, 64, o.workers},
+        md5_threads_{1, std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), o.workers)},
+        progress_(TotalWeight(), report->budget_seconds) {}
 
   // Scans: src with the engines in order, dest in reverse order, so neither
-  // engine always meets the caches another scan warmed.
-  std::vector<bench::SampleFile> sample;
-  for (const Engine engine : engines) {
-    std::vector<bench::SampleFile> found;
-    add(bench::MeasureScan(src_fd, engine, workers,
-                           bounds(std::string("scan src, ") + bench::EngineName(engine), 3), skip,
-                           kSampleFiles, 1, &found),
-        "src");
-    if (found.size() > sample.size()) sample = std::move(found);
-  }
-  for (auto it = engines.rbegin(); it != engines.rend(); ++it) {
-    add(bench::MeasureScan(dest_fd, *it, workers,
-                           bounds(std::string("scan dest, ") + bench::EngineName(*it), 3), skip, 0, 0,
-                           nullptr),
-        "dest");
+  // engine always meets the caches another scan warmed. Returns the read
+  // sample: the largest source files one scan found.
+  std::vector<bench::SampleFile> Scans(int src_fd, int dest_fd, const std::vector<std::string>& skip) {
+    std::vector<bench::SampleFile> sample;
+    for (const Engine engine : engines_) {
+      std::vector<bench::SampleFile> found;
+      Add(bench::MeasureScan(src_fd, engine, workers_,
+                             Budget(std::string("scan src, ") + bench::EngineName(engine), 3), skip,
+                             kSampleFiles, 1, &found),
+          "src");
+      if (found.size() > sample.size()) sample = std::move(found);
+    }
+    for (auto it = engines_.rbegin(); it != engines_.rend(); ++it) {
+      Add(bench::MeasureScan(dest_fd, *it, workers_,
+                             Budget(std::string("scan dest, ") + bench::EngineName(*it), 3), skip, 0, 0,
+                             nullptr),
+          "dest");
+    }
+    return sample;
   }
 
-  // Reads of the largest source files, cold (their pages are dropped).
-  if (!sample.empty()) {
-    int64_t total = 0;
-    for (const auto& f : sample) total += f.size;
-    report.notes.push_back("read sample: the " + std::to_string(sample.size()) + " largest source files found, " +
-                           std::to_string(sample.back().size) + " to " + std::to_string(sample.front().size) +
-                           " bytes, " + std::to_string(total) + " bytes in all");
-  }
-  const Engine preferred = engines.back();
-  for (const Engine engine : engines) {
-    if (sample.empty()) {
-      Measurement m;
-      m.phase = "read";
-      m.root = "src";
-      m.engine = bench::EngineName(engine);
-      m.param = workers;
-      m.error = "no non-empty source file found (in the part scanned)";
-      add(m, "");
-      continue;
+  // Reads of the largest source files, cold (their pages are dropped):
+  // each engine, then the preferred one over the block sizes.
+  void Reads(int src_fd, const std::vector<bench::SampleFile>& sample) {
+    if (!sample.empty()) {
+      int64_t total = 0;
+      for (const auto& f : sample) total += f.size;
+      report_->notes.push_back("read sample: the " + std::to_string(sample.size()) +
+                               " largest source files found, " + std::to_string(sample.back().size) + " to " +
+                               std::to_string(sample.front().size) + " bytes, " + std::to_string(total) +
+                               " bytes in all");
     }
-    add(bench::MeasureRead(src_fd, sample, engine, workers, depth, block, kReadBytes,
-                           bounds(std::string("read src, ") + bench::EngineName(engine), 2)),
-        "");
-  }
-  if (!sample.empty()) {
-    for (const int64_t b : block_sizes) {
+    for (const Engine engine : engines_) {
+      if (sample.empty()) {
+        Measurement m;
+        m.phase = "read";
+        m.root = "src";
+        m.engine = bench::EngineName(engine);
+        m.param = workers_;
+        m.error = "no non-empty source file found (in the part scanned)";
+        Add(m, "");
+        continue;
+      }
+      Add(bench::MeasureRead(src_fd, sample, engine, workers_, depth_, block_, kReadBytes,
+                             Budget(std::string("read src, ") + bench::EngineName(engine), 2)),
+          "");
+    }
+    if (sample.empty()) return;
+    const Engine preferred = engines_.back();
+    for (const int64_t b : kBlockSizes) {
       Measurement m = bench::MeasureRead(
-          src_fd, sample, preferred, workers, depth, static_cast<size_t>(b), kReadBlockBytes,
-          bounds("read src in blocks of " + std::to_string(b >> 10) + " KiB, " + bench::EngineName(preferred), 1));
+          src_fd, sample, preferred, workers_, depth_, static_cast<size_t>(b), kReadBlockBytes,
+          Budget("read src in blocks of " + std::to_string(b >> 10) + " KiB, " + bench::EngineName(preferred), 1));
       m.phase = "read-block";
       m.param = b;
-      add(m, "");
+      Add(m, "");
     }
   }
 
-  // Writes and metadata round trips in a scratch folder under dest; the
-  // dest root's times are put back afterwards.
-  struct stat dest_before;
-  const bool have_times = ::fstat(dest_fd, &dest_before) == 0;
-  RemoveStaleScratch(dest_fd, scratch_prefix, &report.notes);
-  Status made = io::MakeDir(dest_fd, scratch, scratch);
-  int scratch_fd = -1;
-  if (made.ok()) {
-    auto fd = io::OpenChildDir(dest_fd, scratch, scratch);
-    if (fd.ok()) scratch_fd = *fd;
-    else made = fd.status();
+  // Writes and metadata round trips in the scratch folder `scratch` under
+  // dest; the dest root's times are put back afterwards.
+  void WritesAndMetadata(int dest_fd, const std::string& scratch, const std::string& scratch_prefix) {
+    struct stat dest_before;
+    const bool have_times = ::fstat(dest_fd, &dest_before) == 0;
+    RemoveStaleScratch(dest_fd, scratch_prefix, &report_->notes);
+    Status made = io::MakeDir(dest_fd, scratch, scratch);
+    int scratch_fd = -1;
+    if (made.ok()) {
+      auto fd = io::OpenChildDir(dest_fd, scratch, scratch);
+      if (fd.ok()) scratch_fd = *fd;
+      else made = fd.status();
+    }
+    for (const Engine engine : engines_) {
+      if (scratch_fd < 0) {
+        AddUnwritable("write", bench::EngineName(engine), workers_, made);
+        continue;
+      }
+      Add(bench::MeasureWrite(scratch_fd, engine, workers_, depth_, block_, kWriteFileBytes, kWriteBytes,
+                              Budget(std::string("write dest, ") + bench::EngineName(engine), 2)),
+          "");
+    }
+    for (const int64_t level : meta_levels_) {
+      if (scratch_fd < 0) {
+        AddUnwritable("metadata", "threads", level, made);
+        continue;
+      }
+      Add(bench::MeasureMetadata(scratch_fd, static_cast<unsigned>(level),
+                                 Budget("create/remove in dest, " + std::to_string(level) + " in flight", 1)),
+          "");
+    }
+    if (scratch_fd >= 0) {
+      ::close(scratch_fd);
+      if (Status s = pipeline::RemoveTreeAt(dest_fd, scratch, scratch); !s.ok()) {
+        report_->notes.push_back("could not remove the scratch folder: " + s.message());
+      }
+    }
+    if (have_times) {
+      const struct timespec times[2] = {dest_before.st_atim, dest_before.st_mtim};
+      ::futimens(dest_fd, times);
+    }
   }
-  auto failed_row = [&](const char* phase, const std::string& engine, int64_t param) {
+
+  void Md5s() {
+    for (const int64_t threads : md5_threads_) {
+      Add(bench::MeasureMd5(static_cast<unsigned>(threads), block_, kMd5Bytes,
+                            Budget("md5, " + std::to_string(threads) + " thread(s)", 0.5)),
+          "");
+    }
+  }
+
+ private:
+  static constexpr int64_t kBlockSizes[] = {256 << 10, 1 << 20, 4 << 20};
+
+  // The weights passed to Budget() below, summed: each measurement gets its
+  // weight's share of the budget.
+  double TotalWeight() const {
+    const double e = static_cast<double>(engines_.size());
+    return 6 * e + 2 * e + static_cast<double>(std::size(kBlockSizes)) + 2 * e +
+           static_cast<double>(meta_levels_.size()) + 0.5 * static_cast<double>(md5_threads_.size());
+  }
+  Bounds Budget(const std::string& what, double weight) { return Bounds{progress_.Start(what, weight), stop_}; }
+  void Add(Measurement m, const std::string& root) {
+    if (!root.empty()) m.root = root;
+    report_->rows.push_back(std::move(m));
+  }
+  void AddUnwritable(const char* phase, const std::string& engine, int64_t param, const Status& why) {
     Measurement m;
     m.phase = phase;
     m.root = "dest";
     m.engine = engine;
     m.param = param;
-    m.error = "cannot write under dest: " + made.message();
-    add(m, "");
-  };
-  for (const Engine engine : engines) {
-    if (scratch_fd < 0) {
-      failed_row("write", bench::EngineName(engine), workers);
-      continue;
-    }
-    add(bench::MeasureWrite(scratch_fd, engine, workers, depth, block, kWriteFileBytes, kWriteBytes,
-                            bounds(std::string("write dest, ") + bench::EngineName(engine), 2)),
-        "");
-  }
-  for (const int64_t level : meta_levels) {
-    if (scratch_fd < 0) {
-      failed_row("metadata", "threads", level);
-      continue;
-    }
-    add(bench::MeasureMetadata(scratch_fd, static_cast<unsigned>(level),
-                               bounds("create/remove in dest, " + std::to_string(level) + " in flight", 1)),
-        "");
-  }
-  if (scratch_fd >= 0) {
-    ::close(scratch_fd);
-    if (Status s = pipeline::RemoveTreeAt(dest_fd, scratch, scratch); !s.ok()) {
-      report.notes.push_back("could not remove the scratch folder: " + s.message());
-    }
-  }
-  if (have_times) {
-    const struct timespec times[2] = {dest_before.st_atim, dest_before.st_mtim};
-    ::futimens(dest_fd, times);
+    m.error = "cannot write under dest: " + why.message();
+    Add(m, "");
   }
 
-  for (const int64_t threads : md5_threads) {
-    add(bench::MeasureMd5(static_cast<unsigned>(threads), block, kMd5Bytes,
-                          bounds("md5, " + std::to_string(threads) + " thread(s)", 0.5)),
-        "");
-  }
-  ::close(src_fd);
-  ::close(dest_fd);
+  const std::vector<Engine> engines_;
+  std::atomic<bool>* const stop_;
+  bench::BenchReport* const report_;
+  const unsigned workers_;
+  const unsigned depth_;
+  const size_t block_;
+  const std::set<int64_t> meta_levels_;
+  const std::set<int64_t> md5_threads_;
+  Progress progress_;
+};
 
-  report.elapsed_seconds = std::chrono::duration<double>(Clock::now() - began).count();
-  report.recommendation = bench::Recommend(report.rows);
+// The table (or JSON on stdout), and the JSON file of --bench-json; false
+// when that file could not be written (message printed).
+bool WriteReport(const Options& o, const bench::BenchReport& report) {
   const std::string json = bench::FormatJson(report);
   if (o.bench_json == "-") {
     std::fputs(json.c_str(), stdout);
-  } else {
-    std::fputs(bench::FormatTable(report).c_str(), stdout);
-    if (!o.bench_json.empty()) {
-      FILE* f = std::fopen(o.bench_json.c_str(), "w");
-      bool written = f != nullptr && std::fputs(json.c_str(), f) >= 0;
-      const int err = errno;
-      if (f != nullptr && std::fclose(f) != 0) written = false;
-      if (!written) {
-        std::fprintf(stderr, "ha-sync: %s\n",
-                     Status::FromErrno(err != 0 ? err : errno, "write", o.bench_json).message().c_str());
-        return kExitFailed;
-      }
-    }
+    return true;
   }
+  std::fputs(bench::FormatTable(report).c_str(), stdout);
+  if (o.bench_json.empty()) return true;
+  FILE* f = std::fopen(o.bench_json.c_str(), "w");
+  bool written = f != nullptr && std::fputs(json.c_str(), f) >= 0;
+  const int err = errno;
+  if (f != nullptr && std::fclose(f) != 0) written = false;
+  if (!written) {
+    std::fprintf(stderr, "ha-sync: %s\n",
+                 Status::FromErrno(err != 0 ? err : errno, "write", o.bench_json).message().c_str());
+  }
+  return written;
+}
+
+}  // namespace
+
+int RunBench(const Options& flags, std::atomic<bool>* stop) {
+  const Clock::time_point began = Clock::now();
+  // Measured at the concurrency a sync of these roots would use.
+  Options o = flags;
+  o.workers = EffectiveWorkers(flags);
+  bench::BenchReport report;
+  report.version = HA_SYNC_VERSION;
+  report.src = o.src;
+  report.dest = o.dest;
+  report.budget_seconds = static_cast<double>(o.bench_seconds);
+  report.workers = o.workers;
+  report.queue_depth = o.queue_depth;
+  report.block_size = o.block_size;
+
+  std::vector<Engine> engines;
+  if (int exit_code = kExitOk; !ChooseEngines(o, &report, &engines, &exit_code)) return exit_code;
+  auto src = io::OpenRoot(o.src);
+  if (!src.ok()) {
+    std::fprintf(stderr, "ha-sync: %s\n", src.status().message().c_str());
+    return kExitFailed;
+  }
+  const UniqueFd src_fd(*src);
+  auto dest = io::OpenRoot(o.dest);
+  if (!dest.ok()) {
+    std::fprintf(stderr, "ha-sync: %s\n", dest.status().message().c_str());
+    return kExitFailed;
+  }
+  const UniqueFd dest_fd(*dest);
+
+  const std::string scratch_prefix = kScratchPrefix + HostName() + "-";
+  const std::string scratch = scratch_prefix + std::to_string(::getpid());
+  BenchSession session(o, std::move(engines), stop, &report);
+  const std::vector<bench::SampleFile> sample = session.Scans(src_fd.get(), dest_fd.get(), {".ha-sync-trash", scratch});
+  session.Reads(src_fd.get(), sample);
+  session.WritesAndMetadata(dest_fd.get(), scratch, scratch_prefix);
+  session.Md5s();
+
+  report.elapsed_seconds = std::chrono::duration<double>(Clock::now() - began).count();
+  report.recommendation = bench::Recommend(report.rows);
+  if (!WriteReport(o, report)) return kExitFailed;
   if (stop->load()) {
     std::fprintf(stderr, "ha-sync: bench interrupted; the figures cover the time before\n");
     return kExitFailed;

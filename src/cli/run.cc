@@ -14,11 +14,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "audit/audit_run.h"
 #include "audit/retention.h"
 #include "ha_sync/text.h"
+#include "ha_sync/unique_fd.h"
 #include "cli/lock_select.h"
 #include "cli/plan_compare.h"
 #include "cli/shard_run.h"
@@ -238,39 +241,43 @@ void KeepPlanOfCurrentDryRun(const Options& options, const std::string& run_id,
   }
 }
 
-}  // namespace
+// The steps of RunSync, in the order it calls them. A step that can end
+// the run returns the exit code to end it with (its message printed), or
+// nullopt to go on.
+using EndWith = std::optional<int>;
 
-int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& env,
-            const ApplyRequest* apply) {
-  pipeline::EngineOptions eo;
-  if (apply != nullptr) eo.apply_plan = apply->plan;
-  eo.src_root = options.src;
-  eo.dest_root = options.dest;
-  eo.plan.threshold_ns = static_cast<int64_t>(options.mtime_threshold_seconds * 1e9);
-  eo.plan.delete_missing = options.delete_missing;
-  eo.dry_run = options.dry_run;
-  eo.workers = static_cast<size_t>(EffectiveWorkers(options));
-  eo.block_size = static_cast<size_t>(options.block_size);
-  eo.fsync = options.fsync;
-  eo.max_delete_count = options.max_delete_count;
-  eo.max_delete_percent = options.max_delete_percent;
-  eo.max_vanished_percent = options.max_vanished_percent;
-  eo.pair = options.pair;
-  eo.direction = options.direction;
-  eo.plan.min_age_ns = static_cast<int64_t>(options.min_age_seconds * 1e9);
-  eo.trash_retain_days = options.trash_retain_days;
-  eo.clock_skew_warn_ns = static_cast<int64_t>(options.clock_skew_warn_seconds * 1e9);
-  eo.state_path = pipeline::StatePath(options.log_dir, options.pair);
-  eo.undo_dir = pipeline::UndoManifest::Dir(options.log_dir, options.pair);
-  eo.excluded = options.excluded;
-  ApplyShard(options, &eo);  // after state_path and max_delete_count: a shard's own
-  if (const char* delay = Getenv(env, "HA_SYNC_TEST_BLOCK_DELAY_MS")) eo.test_block_delay_ms = std::atoi(delay);
-  if (const char* tmp = Getenv(env, "TMPDIR")) eo.temp_dir = tmp;
-  eo.queue_depth = static_cast<size_t>(options.queue_depth);
-  eo.copy_file_range = !options.no_copy_file_range;
+// The engine's settings from the options and the environment's test seams;
+// ends the run when --io-engine=uring was asked for and io_uring is not usable.
+EndWith EngineOptionsFor(const Options& options, const EnvLookup& env, const ApplyRequest* apply,
+                         pipeline::EngineOptions* eo) {
+  if (apply != nullptr) eo->apply_plan = apply->plan;
+  eo->src_root = options.src;
+  eo->dest_root = options.dest;
+  eo->plan.threshold_ns = static_cast<int64_t>(options.mtime_threshold_seconds * 1e9);
+  eo->plan.delete_missing = options.delete_missing;
+  eo->dry_run = options.dry_run;
+  eo->workers = static_cast<size_t>(EffectiveWorkers(options));
+  eo->block_size = static_cast<size_t>(options.block_size);
+  eo->fsync = options.fsync;
+  eo->max_delete_count = options.max_delete_count;
+  eo->max_delete_percent = options.max_delete_percent;
+  eo->max_vanished_percent = options.max_vanished_percent;
+  eo->pair = options.pair;
+  eo->direction = options.direction;
+  eo->plan.min_age_ns = static_cast<int64_t>(options.min_age_seconds * 1e9);
+  eo->trash_retain_days = options.trash_retain_days;
+  eo->clock_skew_warn_ns = static_cast<int64_t>(options.clock_skew_warn_seconds * 1e9);
+  eo->state_path = pipeline::StatePath(options.log_dir, options.pair);
+  eo->undo_dir = pipeline::UndoManifest::Dir(options.log_dir, options.pair);
+  eo->excluded = options.excluded;
+  ApplyShard(options, eo);  // after state_path and max_delete_count: a shard's own
+  if (const char* delay = Getenv(env, "HA_SYNC_TEST_BLOCK_DELAY_MS")) eo->test_block_delay_ms = std::atoi(delay);
+  if (const char* tmp = Getenv(env, "TMPDIR")) eo->temp_dir = tmp;
+  eo->queue_depth = static_cast<size_t>(options.queue_depth);
+  eo->copy_file_range = !options.no_copy_file_range;
   if (options.io_engine != "threads") {
     const io::UringSupport uring = io::ProbeUring();
-    eo.io_uring = uring.usable;
+    eo->io_uring = uring.usable;
     if (!uring.usable && options.io_engine == "uring") {
       std::fprintf(stderr, "ha-sync: --io-engine=uring: %s\n", uring.status.message().c_str());
       return kExitFailed;
@@ -280,29 +287,37 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
                    uring.status.message().c_str());
     }
   }
+  return std::nullopt;
+}
 
-  // Roots first: a missing mount is reported before anything is created.
+// Both roots open, and hold --require-marker as a regular file (a symlink,
+// perhaps dangling, or a directory of that name says nothing about the
+// share being mounted). Checked first: a missing mount is reported before
+// anything is created.
+EndWith CheckRootsMounted(const Options& options) {
   for (const std::string* root : {&options.src, &options.dest}) {
     auto fd = io::OpenRoot(*root);
     if (!fd.ok()) {
       std::fprintf(stderr, "ha-sync: %s\n", fd.status().message().c_str());
       return kExitFailed;
     }
-    // A regular file: a symlink (perhaps dangling) or a directory of that
-    // name says nothing about the share being mounted.
+    const UniqueFd root_fd(*fd);
     struct stat marker;
     const bool found = options.require_marker.empty() ||
-                       ::fstatat(*fd, options.require_marker.c_str(), &marker, AT_SYMLINK_NOFOLLOW) == 0;
+                       ::fstatat(root_fd.get(), options.require_marker.c_str(), &marker, AT_SYMLINK_NOFOLLOW) == 0;
     if (!options.require_marker.empty() && (!found || !S_ISREG(marker.st_mode))) {
-      const bool missing = !found;
       std::fprintf(stderr, "ha-sync: refusing to run: marker '%s' is %s in '%s' (is the share mounted?)\n",
-                   options.require_marker.c_str(), missing ? "missing" : "not a regular file",
-                   root->c_str());
-      ::close(*fd);
+                   options.require_marker.c_str(), found ? "not a regular file" : "missing", root->c_str());
       return kExitFailed;
     }
-    ::close(*fd);
   }
+  return std::nullopt;
+}
+
+// --log-dir exists (made when missing) and is writable. One inside a root
+// (e.g. the logs export within a synced share) is ha-sync's own: excluded
+// from the sync, never deleted; the root itself is refused.
+EndWith PrepareLogDir(const Options& options, pipeline::EngineOptions* eo) {
   Status s = MakeDirs(options.log_dir);
   if (s.ok() && ::access(options.log_dir.c_str(), W_OK) != 0) {
     s = Status::FromErrno(errno, "log directory is not writable:", options.log_dir);
@@ -311,8 +326,6 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
     std::fprintf(stderr, "ha-sync: %s\n", s.message().c_str());
     return kExitFailed;
   }
-  // A log directory inside a root (e.g. the logs export within a synced
-  // share) is ha-sync's own: never synced, never deleted.
   for (const std::string* root : {&options.src, &options.dest}) {
     const std::string inside = PathInside(options.log_dir, *root);
     if (inside == ".") {
@@ -322,9 +335,12 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
                    options.log_dir.c_str(), root->c_str());
       return kExitUsage;
     }
-    if (!inside.empty()) eo.excluded.push_back(inside);
+    if (!inside.empty()) eo->excluded.push_back(inside);
   }
+  return std::nullopt;
+}
 
+RunHeader HeaderFor(const Options& options, const ApplyRequest* apply) {
   RunHeader header;
   header.run_id = NewRunId();
   header.pair = options.pair;
@@ -334,14 +350,42 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
   header.dry_run = options.dry_run;
   if (apply != nullptr) header.plan_id = apply->plan_id;
   ApplyShard(options, &header);
+  return header;
+}
 
-  auto made_lock = MakeRunLock(options, header.run_id, stop, env);
-  if (!made_lock.ok()) {
-    std::fprintf(stderr, "ha-sync: cannot take the lock: %s\n", made_lock.status().message().c_str());
+// Releases the pair's lock when RunSync returns, whichever return it is:
+// a Lease left behind would keep the pair's next runs out until its TTL
+// ran out. Release() is the end of a run that got that far, reporting a
+// failure; the destructor is every earlier return.
+class ReleaseOnReturn {
+ public:
+  explicit ReleaseOnReturn(RunLock* lock) : lock_(lock) {}
+  ~ReleaseOnReturn() {
+    if (lock_ != nullptr) (void)lock_->Release();
+  }
+  ReleaseOnReturn(const ReleaseOnReturn&) = delete;
+  ReleaseOnReturn& operator=(const ReleaseOnReturn&) = delete;
+
+  void Release() {
+    RunLock* lock = std::exchange(lock_, nullptr);
+    if (Status s = lock->Release(); !s.ok()) std::fprintf(stderr, "ha-sync: warning: %s\n", s.message().c_str());
+  }
+
+ private:
+  RunLock* lock_;
+};
+
+// Takes the pair's lock (lock_select.h). Held by another run: exit 0,
+// nothing done.
+EndWith TakeLock(const Options& options, const std::string& run_id, std::atomic<bool>* stop,
+                 const EnvLookup& env, std::unique_ptr<RunLock>* lock) {
+  auto made = MakeRunLock(options, run_id, stop, env);
+  if (!made.ok()) {
+    std::fprintf(stderr, "ha-sync: cannot take the lock: %s\n", made.status().message().c_str());
     return kExitFailed;
   }
-  RunLock& lock = **made_lock;
-  const RunLock::AcquireResult acquired = lock.Acquire();
+  *lock = std::move(*made);
+  const RunLock::AcquireResult acquired = (*lock)->Acquire();
   if (acquired.outcome == RunLock::Outcome::kHeldByOther) {
     std::printf("ha-sync: pair '%s' is locked by another run (%s); nothing done\n",
                 options.pair.c_str(), acquired.holder.c_str());
@@ -351,80 +395,103 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
     std::fprintf(stderr, "ha-sync: cannot take the lock: %s\n", acquired.status.message().c_str());
     return kExitFailed;
   }
+  return std::nullopt;
+}
 
+// With the lock held: an apply's checks again (a run may have started
+// since they were made), and this run's temp tag.
+EndWith PrepareUnderLock(const Options& options, const ApplyRequest* apply, pipeline::EngineOptions* eo) {
   if (apply != nullptr && apply->recheck) {
     if (const std::string refused = apply->recheck(); !refused.empty()) {
       std::fprintf(stderr, "ha-sync apply: %s\n", refused.c_str());
-      (void)lock.Release();
       return kExitFailed;
     }
   }
-  if (Status s = PrepareTempTags(options, &eo); !s.ok()) {
+  if (Status s = PrepareTempTags(options, eo); !s.ok()) {
     std::fprintf(stderr, "ha-sync: %s\n", s.message().c_str());
     return kExitFailed;
   }
+  return std::nullopt;
+}
 
-  header.started_at_ms = NowMs();
-  eo.run_id = header.run_id;
-  eo.started_at_ms = header.started_at_ms;
-  if (options.dry_run) eo.plan_out_path = pipeline::PlanFilePath(options.log_dir, options.pair, header.run_id);
-  // Audit (src/audit/audit_run.h): leftovers, the opslog, the 'running' row.
-  auto audit = audit::AuditRun::Begin(
+// Audit (src/audit/audit_run.h): leftovers, the opslog, the 'running' row.
+Result<std::unique_ptr<audit::AuditRun>> BeginAudit(const Options& options, const RunHeader& header,
+                                                    const EnvLookup& env) {
+  return audit::AuditRun::Begin(
       {options.db_dsn, options.log_dir,
        audit::AuditStore::BatchRowsFromText(Getenv(env, "HA_SYNC_FLUSH_BATCH_ROWS"))},
       header,
       [](const std::string& m) { std::printf("ha-sync: %s\n", m.c_str()); },
       [](const std::string& m) { std::fprintf(stderr, "ha-sync: warning: %s\n", m.c_str()); });
-  if (!audit.ok()) {
-    std::fprintf(stderr, "ha-sync: %s\n", audit.status().message().c_str());
-    return kExitFailed;
-  }
-  RunSink sink((*audit)->opslog(), options, stop);
+}
 
-  const auto started = std::chrono::steady_clock::now();
+// --progress on a terminal: a line on stderr every second while the engine
+// runs, until Stop().
+class ProgressLine {
+ public:
+  ProgressLine(bool shown, const pipeline::Engine& engine, RunSink* sink,
+               std::chrono::steady_clock::time_point started) {
+    if (shown) thread_ = std::thread([this, &engine, sink, started] { Loop(engine, sink, started); });
+  }
+  ~ProgressLine() { Stop(); }
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop(const pipeline::Engine& engine, RunSink* sink, std::chrono::steady_clock::time_point started) {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!cv_.wait_for(l, std::chrono::seconds(1), [&] { return done_; })) {
+      const auto& p = engine.progress();
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      char line[256];
+      std::snprintf(line, sizeof line, "scanned %lld dirs, %lld entries; %lld operations, %s copied (%s/s)",
+                    static_cast<long long>(p.dirs_scanned.load()),
+                    static_cast<long long>(p.entries_scanned.load()),
+                    static_cast<long long>(p.ops_done.load()),
+                    HumanBytes(static_cast<double>(p.bytes_done.load())).c_str(),
+                    HumanBytes(static_cast<double>(p.bytes_done.load()) / secs).c_str());
+      sink->ShowProgress(line);
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// The engine over both trees (after the unmounted-share guards), with the
+// live status page and the progress line while it runs. An opslog write
+// that failed makes the run failed.
+pipeline::EngineResult RunEngine(const pipeline::EngineOptions& eo, const Options& options,
+                                 const RunHeader& header, RunSink* sink, const RunLock* lock,
+                                 std::atomic<bool>* stop, std::chrono::steady_clock::time_point started) {
   pipeline::EngineResult result;
   result.fatal = pipeline::CheckRoots(eo);
   if (result.fatal.ok()) {
-    pipeline::Engine engine(eo, &sink, &lock, stop);
+    pipeline::Engine engine(eo, sink, lock, stop);
     std::unique_ptr<http::LiveStatusServer> status_server = StartStatusServer(options, header, engine);
-    std::mutex done_mu;
-    std::condition_variable done_cv;
-    bool done = false;
-    std::thread progress;
-    if (options.progress && ::isatty(STDERR_FILENO)) {
-      progress = std::thread([&] {
-        std::unique_lock<std::mutex> l(done_mu);
-        while (!done_cv.wait_for(l, std::chrono::seconds(1), [&] { return done; })) {
-          const auto& p = engine.progress();
-          const double secs =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-          char line[256];
-          std::snprintf(line, sizeof line,
-                        "scanned %lld dirs, %lld entries; %lld operations, %s copied (%s/s)",
-                        static_cast<long long>(p.dirs_scanned.load()),
-                        static_cast<long long>(p.entries_scanned.load()),
-                        static_cast<long long>(p.ops_done.load()),
-                        HumanBytes(static_cast<double>(p.bytes_done.load())).c_str(),
-                        HumanBytes(static_cast<double>(p.bytes_done.load()) / secs).c_str());
-          sink.ShowProgress(line);
-        }
-      });
-    }
+    ProgressLine progress(options.progress && ::isatty(STDERR_FILENO), engine, sink, started);
     result = engine.Run();
-    {
-      std::lock_guard<std::mutex> l(done_mu);
-      done = true;
-    }
-    done_cv.notify_all();
-    if (progress.joinable()) progress.join();
-    sink.ClearProgress();
+    progress.Stop();
+    sink->ClearProgress();
   }
-  if (const std::string audit_error = sink.audit_error(); !audit_error.empty()) {
+  if (const std::string audit_error = sink->audit_error(); !audit_error.empty()) {
     result.fatal = Status::Error(audit_error);
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return result;
+}
 
+RunFooter FooterFor(const pipeline::EngineResult& result) {
   RunFooter footer;
   footer.ended_at_ms = NowMs();
   footer.counts = result.counts;
@@ -440,15 +507,27 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
   } else {
     footer.status = RunStatus::kSuccess;
   }
+  return footer;
+}
+
+// Stores the run (audit_run.h). "Nothing has changed" only when the plan
+// file is the kept one's too: the same roots and flags, and both sides as
+// they were (plan_compare.h).
+audit::AuditRun::Outcome FinishAudit(audit::AuditRun* audit, const RunFooter& footer, const Options& options,
+                                     const std::string& run_id) {
   std::fflush(stdout);
-  // "Nothing has changed" only when the plan file is the kept one's too:
-  // the same roots and flags, and both sides as they were (plan_compare.h).
-  const audit::AuditRun::Outcome stored = (*audit)->Finish(footer, [&](const std::string& kept_run_id) {
-    auto same = SamePlanFiles(pipeline::PlanFilePath(options.log_dir, options.pair, header.run_id),
+  return audit->Finish(footer, [&](const std::string& kept_run_id) {
+    auto same = SamePlanFiles(pipeline::PlanFilePath(options.log_dir, options.pair, run_id),
                               pipeline::PlanFilePath(options.log_dir, options.pair, kept_run_id));
     return !kept_run_id.empty() && same.ok() && *same;
   });
+}
 
+// The run's closing lines: the summary, how to undo or apply it, what was
+// left for later.
+void PrintSummary(const Options& options, const RunHeader& header, const pipeline::EngineResult& result,
+                  const RunFooter& footer, double seconds, const audit::AuditRun::Outcome& stored,
+                  const ApplyRequest* apply) {
   const RunCounts& c = result.counts;
   std::printf(
       "ha-sync: %s %s%s: %s; created %lld, updated %lld, deleted %lld, skipped %lld, failed %lld; "
@@ -484,18 +563,57 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
                 static_cast<long long>(apply->plan_id), static_cast<long long>(c.stale));
   }
   std::fflush(stdout);
+}
 
+// Opslogs and plan files past --log-retain-days (a failure is a warning).
+void PruneOldLogs(const Options& options) {
   auto pruned = audit::RemoveOldOpslogs(options.log_dir, options.log_retain_days, NowMs());
   if (!pruned.ok()) std::fprintf(stderr, "ha-sync: warning: %s\n", pruned.status().message().c_str());
   auto plans = pipeline::RemoveOldPlans(options.log_dir, options.pair, options.log_retain_days, NowMs());
   if (!plans.ok()) std::fprintf(stderr, "ha-sync: warning: %s\n", plans.status().message().c_str());
-  if (Status released = lock.Release(); !released.ok()) {
-    std::fprintf(stderr, "ha-sync: warning: %s\n", released.message().c_str());
-  }
+}
 
-  if (footer.status == RunStatus::kFailed) return kExitFailed;
-  if (footer.status == RunStatus::kPartialFailure) return kExitPartial;
+int ExitCodeFor(RunStatus status) {
+  if (status == RunStatus::kFailed) return kExitFailed;
+  if (status == RunStatus::kPartialFailure) return kExitPartial;
   return kExitOk;
+}
+
+}  // namespace
+
+int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& env,
+            const ApplyRequest* apply) {
+  pipeline::EngineOptions eo;
+  if (EndWith end = EngineOptionsFor(options, env, apply, &eo)) return *end;
+  if (EndWith end = CheckRootsMounted(options)) return *end;
+  if (EndWith end = PrepareLogDir(options, &eo)) return *end;
+  RunHeader header = HeaderFor(options, apply);
+
+  std::unique_ptr<RunLock> lock;
+  if (EndWith end = TakeLock(options, header.run_id, stop, env, &lock)) return *end;
+  ReleaseOnReturn release_lock(lock.get());
+  if (EndWith end = PrepareUnderLock(options, apply, &eo)) return *end;
+
+  header.started_at_ms = NowMs();
+  eo.run_id = header.run_id;
+  eo.started_at_ms = header.started_at_ms;
+  if (options.dry_run) eo.plan_out_path = pipeline::PlanFilePath(options.log_dir, options.pair, header.run_id);
+  auto audit = BeginAudit(options, header, env);
+  if (!audit.ok()) {
+    std::fprintf(stderr, "ha-sync: %s\n", audit.status().message().c_str());
+    return kExitFailed;
+  }
+  RunSink sink((*audit)->opslog(), options, stop);
+
+  const auto started = std::chrono::steady_clock::now();
+  const pipeline::EngineResult result = RunEngine(eo, options, header, &sink, lock.get(), stop, started);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const RunFooter footer = FooterFor(result);
+  const audit::AuditRun::Outcome stored = FinishAudit(audit->get(), footer, options, header.run_id);
+  PrintSummary(options, header, result, footer, seconds, stored, apply);
+  PruneOldLogs(options);
+  release_lock.Release();
+  return ExitCodeFor(footer.status);
 }
 
 }  // namespace ha_sync::cli

@@ -2,6 +2,7 @@
 // open the opslog, refuse on the missing-mount guard, run the engine, write
 // the footer, print the summary, prune old opslogs. Returns the exit code
 // (docs/cli.md): 0 ok / lock held elsewhere, 1 failed, 2 partial failure.
+// Once taken, the lock is released on every return, a failed one too.
 //
 // Thread-safety: call once, from main.
 #pragma once

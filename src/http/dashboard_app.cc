@@ -27,7 +27,7 @@ bool IsFailed(const std::string& run_status) {
 }
 
 // When a finished run finished (a row written by a crash flush may lack ended_at).
-int64_t EndOf(const IterationRow& it) { return it.ended_at_ms.value_or(it.started_at_ms); }
+int64_t EndOf(const IterationView& it) { return it.ended_at_ms.value_or(it.started_at_ms); }
 
 Response BadRequest(const Status& s) { return ErrorResponse(status::bad_request, s.message()); }
 
@@ -43,9 +43,9 @@ std::string Ago(int64_t seconds) {
 }
 
 struct DirectionState {
-  std::optional<IterationRow> last_real;
-  std::optional<IterationRow> last_dry_run;
-  std::optional<IterationRow> running;
+  std::optional<IterationView> last_real;
+  std::optional<IterationView> last_dry_run;
+  std::optional<IterationView> running;
   std::optional<int64_t> last_success_real_ms;
   std::optional<int64_t> last_success_dry_ms;
 };
@@ -55,11 +55,11 @@ using PairKey = std::pair<std::string, std::string>;  // pair, direction
 std::map<PairKey, DirectionState> Collect(const LatestRuns& latest,
                                           const std::vector<LastSuccess>& successes) {
   std::map<PairKey, DirectionState> out;
-  for (const IterationRow& it : latest.finished) {
+  for (const IterationView& it : latest.finished) {
     DirectionState& d = out[{it.pair, it.direction}];
     (it.dry_run ? d.last_dry_run : d.last_real) = it;
   }
-  for (const IterationRow& it : latest.running) {
+  for (const IterationView& it : latest.running) {
     DirectionState& d = out[{it.pair, it.direction}];
     // A running row older than the last finished run is a leftover that a
     // later flush has not settled yet; only a newer one is "running now".
@@ -99,7 +99,7 @@ std::vector<std::string> Attention(const std::string& direction, const Direction
   return why;
 }
 
-json::value OptIteration(const std::optional<IterationRow>& it) {
+json::value OptIteration(const std::optional<IterationView>& it) {
   if (!it) return nullptr;
   return IterationJson(*it);
 }
@@ -183,14 +183,14 @@ Response DashboardApp::Pairs() {
     auto su = QueryLastSuccesses(conn);
     if (!su.ok()) return su.status();
     successes = std::move(*su);
-    for (const IterationRow& it : latest.finished) {
+    for (const IterationView& it : latest.finished) {
       if (it.dry_run && it.status == "success") {
         auto plan = QueryPlanSummary(conn, it.id);
         if (!plan.ok()) return plan.status();
         plans[it.id] = std::move(*plan);
       }
       if (it.dry_run) continue;
-      for (const IterationRow& part : it.shards.empty() ? std::vector<IterationRow>{it} : it.shards) {
+      for (const IterationView& part : it.shards.empty() ? std::vector<IterationView>{it} : it.shards) {
         auto n = ConflictCopies(conn, part.id);
         if (!n.ok()) return n.status();
         conflicts[it.id] += *n;
@@ -276,7 +276,7 @@ Response DashboardApp::Iterations(const Target& target) {
   if (!limit.ok()) return BadRequest(limit.status());
   f.limit = limit->value_or(kDefaultIterationsLimit);
 
-  std::vector<IterationRow> rows;
+  std::vector<IterationView> rows;
   bool more = false;
   int64_t next_before_id = 0;
   // One row more than asked tells whether another page exists.
@@ -294,7 +294,7 @@ Response DashboardApp::Iterations(const Target& target) {
   });
   if (!s.ok()) return Unavailable(s);
   json::array list;
-  for (const IterationRow& it : rows) list.push_back(IterationJson(it));
+  for (const IterationView& it : rows) list.push_back(IterationJson(it));
   json::object o;
   o["iterations"] = std::move(list);
   o["limit"] = f.limit;
@@ -327,7 +327,7 @@ Response DashboardApp::Operations(const Target& target) {
   if (!limit.ok()) return BadRequest(limit.status());
   f.limit = limit->value_or(kDefaultOperationsLimit);
 
-  std::optional<IterationRow> iteration;
+  std::optional<IterationView> iteration;
   std::vector<OperationRow> rows;
   OperationFilter probe = f;
   probe.limit = f.limit + 1;
@@ -376,23 +376,23 @@ Response DashboardApp::Metrics() {
   p.Sample("ha_sync_db_up", {}, s.ok() ? 1 : 0);
   if (!s.ok()) return TextResponse(status::ok, p.text(), kPrometheusContentType);
 
-  auto labels = [](const IterationRow& it) {
+  auto labels = [](const IterationView& it) {
     return Labels{{"pair", it.pair}, {"direction", it.direction},
                   {"dry_run", it.dry_run ? "true" : "false"}};
   };
   const auto& runs = latest.finished;
   auto family = [&](const std::string& name, const std::string& help, auto value) {
     p.Family(name, "gauge", help);
-    for (const IterationRow& it : runs) p.Sample(name, labels(it), value(it));
+    for (const IterationView& it : runs) p.Sample(name, labels(it), value(it));
   };
   family("ha_sync_last_run_failed",
          "1 when the newest finished run of this pair, direction and mode failed or partly failed.",
-         [](const IterationRow& it) { return IsFailed(it.status) ? 1.0 : 0.0; });
+         [](const IterationView& it) { return IsFailed(it.status) ? 1.0 : 0.0; });
   family("ha_sync_last_run_success", "1 when the newest finished run succeeded.",
-         [](const IterationRow& it) { return it.status == "success" ? 1.0 : 0.0; });
+         [](const IterationView& it) { return it.status == "success" ? 1.0 : 0.0; });
   p.Family("ha_sync_last_run_status", "gauge",
            "The newest finished run's status: 1 for the status it has, 0 for the others.");
-  for (const IterationRow& it : runs) {
+  for (const IterationView& it : runs) {
     for (const char* st : {"success", "partial_failure", "failed"}) {
       Labels l = labels(it);
       l.emplace_back("status", st);
@@ -400,18 +400,18 @@ Response DashboardApp::Metrics() {
     }
   }
   family("ha_sync_last_run_start_timestamp_seconds", "When the newest finished run started (Unix time).",
-         [](const IterationRow& it) { return static_cast<double>(it.started_at_ms) / 1000.0; });
+         [](const IterationView& it) { return static_cast<double>(it.started_at_ms) / 1000.0; });
   family("ha_sync_last_run_end_timestamp_seconds", "When the newest finished run ended (Unix time).",
-         [](const IterationRow& it) { return static_cast<double>(EndOf(it)) / 1000.0; });
+         [](const IterationView& it) { return static_cast<double>(EndOf(it)) / 1000.0; });
   family("ha_sync_last_run_duration_seconds", "How long the newest finished run took.",
-         [](const IterationRow& it) { return static_cast<double>(EndOf(it) - it.started_at_ms) / 1000.0; });
+         [](const IterationView& it) { return static_cast<double>(EndOf(it) - it.started_at_ms) / 1000.0; });
   family("ha_sync_last_run_bytes_transferred", "Bytes the newest finished run copied.",
-         [](const IterationRow& it) { return static_cast<double>(it.bytes_transferred); });
+         [](const IterationView& it) { return static_cast<double>(it.bytes_transferred); });
   family("ha_sync_last_run_files_failed", "Operations that failed in the newest finished run.",
-         [](const IterationRow& it) { return static_cast<double>(it.files_failed); });
+         [](const IterationView& it) { return static_cast<double>(it.files_failed); });
   p.Family("ha_sync_last_run_files", "gauge",
            "Operations of the newest finished run by outcome (created, updated, deleted, skipped, failed).");
-  for (const IterationRow& it : runs) {
+  for (const IterationView& it : runs) {
     const std::pair<const char*, int64_t> counts[] = {
         {"created", it.files_created}, {"updated", it.files_updated}, {"deleted", it.files_deleted},
         {"skipped", it.files_skipped}, {"failed", it.files_failed}};
@@ -425,14 +425,14 @@ Response DashboardApp::Metrics() {
   p.Family("ha_sync_last_run_clock_skew_seconds", "gauge",
            "Skew between the mtime clocks of src and dest measured by the newest finished run "
            "(docs/safety.md); absent when that run did not measure it.");
-  for (const IterationRow& it : runs) {
+  for (const IterationView& it : runs) {
     if (it.clock_skew_ns) {
       p.Sample("ha_sync_last_run_clock_skew_seconds", labels(it), static_cast<double>(*it.clock_skew_ns) / 1e9);
     }
   }
   p.Family("ha_sync_last_run_mtime_precision_seconds", "gauge",
            "The coarsest mtime precision of the two roots, from the newest finished run's probe.");
-  for (const IterationRow& it : runs) {
+  for (const IterationView& it : runs) {
     if (it.mtime_precision_ns) {
       p.Sample("ha_sync_last_run_mtime_precision_seconds", labels(it),
                static_cast<double>(*it.mtime_precision_ns) / 1e9);

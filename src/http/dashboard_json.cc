@@ -42,7 +42,7 @@ bool IsConflictCopy(const std::string& stored) {
   return DisplayPath(stored).find(kConflictMarker) != std::string::npos;
 }
 
-json::object IterationJson(const IterationRow& it) {
+json::object IterationJson(const IterationView& it) {
   json::object o;
   o["id"] = it.id;
   o["run_id"] = OptText(it.run_id);
@@ -83,7 +83,7 @@ json::object IterationJson(const IterationRow& it) {
   o["shard_count"] = OptInt(it.shard_count);
   if (!it.shards.empty()) {
     json::array shards;
-    for (const IterationRow& s : it.shards) shards.push_back(IterationJson(s));
+    for (const IterationView& s : it.shards) shards.push_back(IterationJson(s));
     o["shards"] = std::move(shards);
   }
   return o;

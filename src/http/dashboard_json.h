@@ -26,7 +26,7 @@ std::string SafeText(const std::string& text);
 std::string DisplayPath(const std::string& stored);
 bool IsConflictCopy(const std::string& stored);
 
-boost::json::object IterationJson(const IterationRow& it);
+boost::json::object IterationJson(const IterationView& it);
 boost::json::object OperationJson(const OperationRow& op);
 
 }  // namespace ha_sync::http

@@ -47,7 +47,7 @@ Result<PlanSummary> QueryPlanSummary(audit::SqlConnection* conn, int64_t dry_run
   return summary;
 }
 
-json::value PlanJson(const IterationRow& dry_run, const PlanSummary& summary) {
+json::value PlanJson(const IterationView& dry_run, const PlanSummary& summary) {
   json::object o;
   o["id"] = dry_run.id;
   o["started_at"] = IsoTime(dry_run.started_at_ms);

@@ -38,6 +38,6 @@ Result<PlanSummary> QueryPlanSummary(audit::SqlConnection* conn, int64_t dry_run
 // {"id", "started_at", "operations": {"create", "update", "delete",
 // "conflict"}, "biggest_deletes": [...], "operations_url", "applied",
 // "applied_by": {"id", "status", "started_at"} | null}.
-boost::json::value PlanJson(const IterationRow& dry_run, const PlanSummary& summary);
+boost::json::value PlanJson(const IterationView& dry_run, const PlanSummary& summary);
 
 }  // namespace ha_sync::http

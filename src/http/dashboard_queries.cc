@@ -83,8 +83,8 @@ std::optional<int64_t> OptTime(const SqlValue& v) {
   return std::nullopt;
 }
 
-Result<IterationRow> ReadIteration(const SqlRow& r) {
-  IterationRow it;
+Result<IterationView> ReadIteration(const SqlRow& r) {
+  IterationView it;
   if (r.size() != 24) return BadColumn("sync_iterations", "*");
   if (!GetInt(r[0], &it.id)) return BadColumn("sync_iterations", "id");
   it.run_id = OptText(r[1]);
@@ -132,12 +132,12 @@ Result<OperationRow> ReadOperation(const SqlRow& r) {
   return op;
 }
 
-Result<std::vector<IterationRow>> ReadIterations(audit::SqlConnection* conn,
+Result<std::vector<IterationView>> ReadIterations(audit::SqlConnection* conn,
                                                  const std::string& sql,
                                                  const std::vector<SqlValue>& params) {
   auto rows = conn->QueryAll(sql, params);
   if (!rows.ok()) return rows.status();
-  std::vector<IterationRow> out;
+  std::vector<IterationView> out;
   out.reserve(rows->size());
   for (const SqlRow& r : *rows) {
     auto it = ReadIteration(r);
@@ -149,7 +149,7 @@ Result<std::vector<IterationRow>> ReadIterations(audit::SqlConnection* conn,
 
 // The newest iteration (by started_at, then id) of each group the WHERE
 // condition selects, grouped by pair, direction and mode.
-Result<std::vector<IterationRow>> NewestPerGroup(audit::SqlConnection* conn, const char* where) {
+Result<std::vector<IterationView>> NewestPerGroup(audit::SqlConnection* conn, const char* where) {
   const std::string sql =
       std::string("SELECT ") + IterationColumns(conn) +
       " FROM sync_iterations JOIN (SELECT sync_pair AS g_pair, direction AS g_direction, "
@@ -160,8 +160,8 @@ Result<std::vector<IterationRow>> NewestPerGroup(audit::SqlConnection* conn, con
   auto rows = ReadIterations(conn, sql, {});
   if (!rows.ok()) return rows.status();
   // Two runs that started in the same millisecond: the later recorded one.
-  std::vector<IterationRow> out;
-  for (IterationRow& r : *rows) {
+  std::vector<IterationView> out;
+  for (IterationView& r : *rows) {
     if (!out.empty() && out.back().pair == r.pair && out.back().direction == r.direction &&
         out.back().dry_run == r.dry_run) {
       continue;
@@ -202,7 +202,7 @@ Result<std::vector<LastSuccess>> QueryLastSuccesses(audit::SqlConnection* conn) 
   return out;
 }
 
-Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
+Result<std::vector<IterationView>> QueryIterations(audit::SqlConnection* conn,
                                                   const IterationFilter& filter) {
   std::string sql = std::string("SELECT ") + IterationColumns(conn) + " FROM sync_iterations WHERE 1 = 1";
   std::vector<SqlValue> params;
@@ -236,8 +236,8 @@ Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
   return ReadIterations(conn, sql, params);
 }
 
-Result<std::vector<IterationRow>> QueryGroupShards(audit::SqlConnection* conn, const IterationRow& shard) {
-  if (!shard.run_group) return std::vector<IterationRow>{shard};
+Result<std::vector<IterationView>> QueryGroupShards(audit::SqlConnection* conn, const IterationView& shard) {
+  if (!shard.run_group) return std::vector<IterationView>{shard};
   return ReadIterations(conn,
                         std::string("SELECT ") + IterationColumns(conn) +
                             " FROM sync_iterations WHERE run_group = ? AND sync_pair = ? AND "
@@ -246,13 +246,13 @@ Result<std::vector<IterationRow>> QueryGroupShards(audit::SqlConnection* conn, c
                          SqlValue(int64_t{shard.dry_run ? 1 : 0})});
 }
 
-Result<std::optional<IterationRow>> QueryIteration(audit::SqlConnection* conn, int64_t id) {
+Result<std::optional<IterationView>> QueryIteration(audit::SqlConnection* conn, int64_t id) {
   auto rows = ReadIterations(
       conn, std::string("SELECT ") + IterationColumns(conn) + " FROM sync_iterations WHERE id = ?",
       {SqlValue(id)});
   if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<IterationRow>();
-  return std::optional<IterationRow>(std::move(rows->front()));
+  if (rows->empty()) return std::optional<IterationView>();
+  return std::optional<IterationView>(std::move(rows->front()));
 }
 
 Result<std::vector<OperationRow>> QueryOperations(audit::SqlConnection* conn,

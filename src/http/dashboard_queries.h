@@ -21,7 +21,10 @@
 
 namespace ha_sync::http {
 
-struct IterationRow {
+// One run as the dashboard shows it: a sync_iterations row, or a whole
+// sharded run merged from its shards' rows (run_groups.h). Read-only; not
+// audit::IterationRow (audit/plan_lookup.h), the few columns apply needs.
+struct IterationView {
   int64_t id = 0;
   std::optional<std::string> run_id;
   std::string pair;
@@ -54,7 +57,7 @@ struct IterationRow {
   std::optional<int64_t> shard_count;
   // Filled by run_groups.h for a whole sharded run: its shards' rows, by
   // shard index (the fields above are then the group's totals).
-  std::vector<IterationRow> shards;
+  std::vector<IterationView> shards;
 };
 
 struct OperationRow {
@@ -77,8 +80,8 @@ struct OperationRow {
 // 'running') of every (pair, direction, dry_run), and the newest 'running'
 // production iteration of every (pair, direction).
 struct LatestRuns {
-  std::vector<IterationRow> finished;
-  std::vector<IterationRow> running;
+  std::vector<IterationView> finished;
+  std::vector<IterationView> running;
 };
 Result<LatestRuns> QueryLatestRuns(audit::SqlConnection* conn);
 
@@ -99,14 +102,14 @@ struct IterationFilter {
   std::optional<int64_t> before_id;  // only rows after this one in the order above
   int64_t limit = 20;
 };
-Result<std::vector<IterationRow>> QueryIterations(audit::SqlConnection* conn,
+Result<std::vector<IterationView>> QueryIterations(audit::SqlConnection* conn,
                                                   const IterationFilter& filter);
 
-Result<std::optional<IterationRow>> QueryIteration(audit::SqlConnection* conn, int64_t id);
+Result<std::optional<IterationView>> QueryIteration(audit::SqlConnection* conn, int64_t id);
 
 // Every row of the sharded run `shard` belongs to (same run_group, pair,
 // direction and mode), by shard index; just `shard` when it has no group.
-Result<std::vector<IterationRow>> QueryGroupShards(audit::SqlConnection* conn, const IterationRow& shard);
+Result<std::vector<IterationView>> QueryGroupShards(audit::SqlConnection* conn, const IterationView& shard);
 
 struct OperationFilter {
   int64_t iteration_id = 0;

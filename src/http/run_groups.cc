@@ -18,15 +18,15 @@ int Severity(const std::string& status) {
 
 }  // namespace
 
-IterationRow MergeShards(std::vector<IterationRow> shards) {
-  std::sort(shards.begin(), shards.end(), [](const IterationRow& a, const IterationRow& b) {
+IterationView MergeShards(std::vector<IterationView> shards) {
+  std::sort(shards.begin(), shards.end(), [](const IterationView& a, const IterationView& b) {
     return std::tie(a.shard_index, a.id) < std::tie(b.shard_index, b.id);
   });
-  const IterationRow* newest = &shards.front();
-  for (const IterationRow& s : shards) {
+  const IterationView* newest = &shards.front();
+  for (const IterationView& s : shards) {
     if (std::tie(s.started_at_ms, s.id) > std::tie(newest->started_at_ms, newest->id)) newest = &s;
   }
-  IterationRow g = *newest;
+  IterationView g = *newest;
   g.shard_index.reset();
   g.started_at_ms = newest->started_at_ms;
   g.files_created = g.files_updated = g.files_deleted = g.files_skipped = g.files_failed = 0;
@@ -36,7 +36,7 @@ IterationRow MergeShards(std::vector<IterationRow> shards) {
   g.mtime_precision_ns.reset();
   g.status = "success";
   bool running = false;
-  for (const IterationRow& s : shards) {
+  for (const IterationView& s : shards) {
     g.started_at_ms = std::min(g.started_at_ms, s.started_at_ms);
     if (!s.ended_at_ms) running = true;
     if (s.ended_at_ms && (!g.ended_at_ms || *s.ended_at_ms > *g.ended_at_ms)) g.ended_at_ms = s.ended_at_ms;
@@ -63,10 +63,10 @@ IterationRow MergeShards(std::vector<IterationRow> shards) {
   return g;
 }
 
-Status CollapseGroups(audit::SqlConnection* conn, std::vector<IterationRow>* rows) {
+Status CollapseGroups(audit::SqlConnection* conn, std::vector<IterationView>* rows) {
   std::set<std::tuple<std::string, std::string, std::string, bool>> seen;
-  std::vector<IterationRow> out;
-  for (IterationRow& r : *rows) {
+  std::vector<IterationView> out;
+  for (IterationView& r : *rows) {
     if (!r.run_group) {
       out.push_back(std::move(r));
       continue;

@@ -1,6 +1,6 @@
 // A sharded run as one run (docs/api.md "Sharded runs"): its shards' rows
 // in sync_iterations (same run_group, pair, direction and mode) merged
-// into one IterationRow that carries the shards in `shards`.
+// into one IterationView that carries the shards in `shards`.
 //
 // The merged row: id, run_id and src/dest of the newest shard row; counts
 // and bytes summed; started_at the earliest, ended_at the latest (NULL
@@ -21,11 +21,11 @@
 namespace ha_sync::http {
 
 // `shards` non-empty, all of one group.
-IterationRow MergeShards(std::vector<IterationRow> shards);
+IterationView MergeShards(std::vector<IterationView> shards);
 
 // Replaces every shard row of `rows` by its whole group, merged (the first
 // row of a group, in the given order, takes its place; later rows of the
 // same group are dropped). Rows without a group stay as they are.
-Status CollapseGroups(audit::SqlConnection* conn, std::vector<IterationRow>* rows);
+Status CollapseGroups(audit::SqlConnection* conn, std::vector<IterationView>* rows);
 
 }  // namespace ha_sync::http

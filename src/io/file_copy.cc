@@ -13,20 +13,13 @@
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
 #include "io/md5.h"
+#include "io/temp_copy.h"
 #include "ha_sync/text.h"
 #include "ha_sync/unique_fd.h"
 
 namespace ha_sync::io {
 
 namespace {
-
-bool Cancelled(const CopyOptions& o) {
-  return o.cancel != nullptr && o.cancel->load(std::memory_order_relaxed);
-}
-
-Status Cancelled(const std::string& display) {
-  return Status::Error("copy of '" + EscapeForDisplay(display) + "' aborted: run is stopping", ECANCELED);
-}
 
 bool AllZero(const char* p, size_t n) {
   // Compare against the first 16 bytes, then the rest against itself shifted.
@@ -46,6 +39,19 @@ Stamp StampOf(const struct stat& st) {
           static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
 }
 
+Status WriteAll(int fd, const char* data, size_t n, int64_t offset, const std::string& display) {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(fd, data + done, n - done, offset + static_cast<int64_t>(done));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write", display);
+    }
+    done += static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
 // Reads the whole file through `md5`, calling `sink(data, n, offset)` per block.
 template <typename Sink>
 Status StreamFile(int fd, const std::string& display, const CopyOptions& options, Md5* md5,
@@ -53,7 +59,7 @@ Status StreamFile(int fd, const std::string& display, const CopyOptions& options
   std::unique_ptr<char[]> buf(new char[options.block_size]);
   int64_t offset = 0;
   for (;;) {
-    if (Cancelled(options)) return Cancelled(display);
+    if (CopyCancelled(options.cancel)) return CopyCancelledStatus(display);
     const ssize_t n = ::pread(fd, buf.get(), options.block_size, offset);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -88,48 +94,31 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
     ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   }
 
-  const std::string tmp = MakeSyncTempName(name, TaggedRandom(options.temp_tag));
+  TempCopy temp(dest_dirfd, name, options.temp_tag, display);  // removed on every return but a commit
   const CreateMode create = CreateModeFor(before.st_mode & 07777);
-  UniqueFd dst(::openat(dest_dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  create.mode));
-  if (dst.get() < 0) return Status::FromErrno(errno, "create temp file for", display);
-  const bool owner_is_set = !ShouldPreserveOwner() || HasOwner(dst.get(), before.st_uid, before.st_gid);
-
-  auto fail = [&](Status s) {
-    ::unlinkat(dest_dirfd, tmp.c_str(), 0);
-    return s;
-  };
+  if (Status s = temp.Create(create.mode); !s.ok()) return s;
+  CommitOptions commit;
+  commit.mode_is_set = create.exact;
+  commit.owner_is_set = !ShouldPreserveOwner() || HasOwner(temp.fd(), before.st_uid, before.st_gid);
+  commit.fsync = options.fsync;
+  commit.cancel = options.cancel;
+  commit.written_end = 0;
 
   Md5 md5;
   int64_t total = 0;
-  int64_t written_end = 0;
   Status s = StreamFile(in.get(), display, options, &md5, &total,
                         [&](const char* data, size_t n, int64_t offset) -> Status {
                           // Leave holes where the source reads as zeros (sparse files).
                           if (AllZero(data, n)) return Status::Ok();
-                          written_end = offset + static_cast<int64_t>(n);
-                          size_t done = 0;
-                          while (done < n) {
-                            const ssize_t w = ::pwrite(dst.get(), data + done, n - done,
-                                                       offset + static_cast<int64_t>(done));
-                            if (w < 0) {
-                              if (errno == EINTR) continue;
-                              return Status::FromErrno(errno, "write", display);
-                            }
-                            done += static_cast<size_t>(w);
-                          }
-                          return Status::Ok();
+                          commit.written_end = offset + static_cast<int64_t>(n);
+                          return WriteAll(temp.fd(), data, n, offset, display);
                         });
-  if (!s.ok()) return fail(s);
+  if (!s.ok()) return s;
 
   struct stat after;
-  if (::fstat(in.get(), &after) != 0) return fail(Status::FromErrno(errno, "stat source", display));
+  if (::fstat(in.get(), &after) != 0) return Status::FromErrno(errno, "stat source", display);
   const Stamp b = StampOf(before), a = StampOf(after);
-  if (b.size != a.size || b.mtime_ns != a.mtime_ns || a.size != total) {
-    return fail(Status::Error("source '" + EscapeForDisplay(display) +
-                              "' changed during copy (size or mtime moved); copy discarded, "
-                              "the next run retries"));
-  }
+  if (b.size != a.size || b.mtime_ns != a.mtime_ns || a.size != total) return SourceChangedStatus(display);
 
   Entry source;
   source.name = name;
@@ -140,26 +129,12 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   source.mode = before.st_mode & 07777;
   source.uid = before.st_uid;
   source.gid = before.st_gid;
-  s = FinishTempFile(dst.get(), source, written_end, create.exact, owner_is_set, display);
-  if (!s.ok()) return fail(s);
-  if (options.fsync && ::fsync(dst.get()) != 0) return fail(Status::FromErrno(errno, "fsync", display));
-  if (::close(dst.release()) != 0) return fail(Status::FromErrno(errno, "close", display));
-  if (Cancelled(options)) return fail(Cancelled(display));
-  if (::renameat(dest_dirfd, tmp.c_str(), dest_dirfd, name.c_str()) != 0) {
-    return fail(Status::FromErrno(errno, "rename into place", display));
-  }
+  s = temp.Commit(source, commit);
+  if (!s.ok()) return s;
   out->bytes = total;
   out->md5 = md5.FinishHex();
   out->source = std::move(source);
   return Status::Ok();
-}
-
-Status FinishTempFile(int dst_fd, const Entry& source, int64_t written_end, bool mode_is_set,
-                      bool owner_is_set, const std::string& display) {
-  if (written_end != source.size && ::ftruncate(dst_fd, source.size) != 0) {
-    return Status::FromErrno(errno, "truncate", display);
-  }
-  return ApplyAttributes(dst_fd, source, display, mode_is_set, owner_is_set);
 }
 
 Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,

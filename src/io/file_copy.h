@@ -1,8 +1,9 @@
 // Copies one file or symlink into a destination directory atomically: the
 // data goes to ".ha-sync.<name>.<random>.tmp" beside the target, mode,
 // owner (when permitted) and nanosecond times are applied to the temp file,
-// and renameat() puts it in place. A crash leaves the old file or the new
-// one, never a partial one; on any error the temp file is removed.
+// and renameat() puts it in place (for files, temp_copy.h's TempCopy does
+// all of that but the data). A crash leaves the old file or the new one,
+// never a partial one; on any error the temp file is removed.
 //
 // The source is checked before and after the copy (size and mtime); a
 // change discards the copy with a "source changed during copy" error.
@@ -47,14 +48,6 @@ struct CopyOutcome {
 // src_dirfd/name -> dest_dirfd/name. `display` is the relative path for messages.
 Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
                       const std::string& display, const CopyOptions& options, CopyOutcome* out);
-
-// The last step of every copy into a temp file `dst_fd`: the size, when
-// `written_end` (the end of the last block written; -1: unknown) falls
-// short of it because trailing zeros were left as a hole; then owner
-// (unless `owner_is_set`, see HasOwner), mode (unless `mode_is_set` at
-// create) and times of `source`. Fewer steps are fewer round trips on NFS.
-Status FinishTempFile(int dst_fd, const Entry& source, int64_t written_end, bool mode_is_set,
-                      bool owner_is_set, const std::string& display);
 
 // Re-creates the symlink `like` (its target and times) as dest_dirfd/name.
 Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,

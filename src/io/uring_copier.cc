@@ -10,11 +10,14 @@
 #include <chrono>
 #include <cstring>
 #include <initializer_list>
+#include <thread>
 
 #include "ha_sync/text.h"
+#include "ha_sync/unique_fd.h"
 #include "io/dir_entry.h"
 #include "io/file_ops.h"
 #include "io/md5.h"
+#include "io/temp_copy.h"
 
 namespace ha_sync::io {
 
@@ -30,14 +33,6 @@ bool AllZero(const char* p, size_t n) {
 
 int64_t Ns(const struct statx_timestamp& t) {
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-
-bool Cancelled(const CopyOptions& o) {
-  return o.cancel != nullptr && o.cancel->load(std::memory_order_relaxed);
-}
-
-Status CancelledStatus(const std::string& display) {
-  return Status::Error("copy of '" + EscapeForDisplay(display) + "' aborted: run is stopping", ECANCELED);
 }
 
 // copy_file_range of [off, off+len) at the same offset. *unsupported: the
@@ -58,9 +53,7 @@ Status CopyRange(int in, int out, int64_t off, size_t len, const std::string& di
     }
     if (n == 0) {
       // The source ended before the bytes that were just hashed.
-      return Status::Error("source '" + EscapeForDisplay(display) +
-                           "' changed during copy (size or mtime moved); copy discarded, "
-                           "the next run retries");
+      return SourceChangedStatus(display);
     }
     done += static_cast<size_t>(n);
   }
@@ -228,74 +221,122 @@ void UringCopier::Release(size_t index) {
   pool_cv_.notify_one();
 }
 
-Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
-                         const std::string& display, const CopyOptions& options, CopyOutcome* out) {
-  if (options.expected_size >= 0 && options.expected_size <= opt_.small_file_bytes) {
-    return CopyFileAtomic(src_dirfd, dest_dirfd, name, display, options, out);
-  }
-  ring_copies_.fetch_add(1);
-  Waiter waiter;
+// One copy's requests on the ring, each batch submitted together and
+// waited for on the calling thread. As temp_copy.h's CommitCalls it runs
+// the commit's fsync, close and rename as ring requests.
+class UringCopier::CopyRequests : public CommitCalls {
+ public:
+  explicit CopyRequests(UringCopier* copier) : copier_(copier) {}
+
+  Waiter* waiter() { return &waiter_; }
+
   // Runs requests that were all submitted together and waits for all of them.
-  auto run = [&](std::initializer_list<Request*> reqs) {
+  void RunTogether(std::initializer_list<Request*> reqs) {
     for (Request* r : reqs) {
-      r->waiter = &waiter;
-      Submit(r);
+      r->waiter = &waiter_;
+      copier_->Submit(r);
     }
-    for (size_t i = 0; i < reqs.size(); ++i) WaitOne(&waiter);
-  };
-
-  // Open the source and create the temp file at once (two round trips in one).
-  const std::string tmp = MakeSyncTempName(name, TaggedRandom(options.temp_tag));
-  struct open_how src_how = {};
-  src_how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-  struct open_how dst_how = {};
-  dst_how.flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  const CreateMode create =
-      CreateModeFor(options.expected_mode >= 0 ? static_cast<mode_t>(options.expected_mode) : 0600);
-  dst_how.mode = create.mode;
-  Request open_src, open_dst;
-  open_src.queue = [&](Ring& r, uint64_t tag) { return r.QueueOpenat2(src_dirfd, name.c_str(), &src_how, tag); };
-  open_dst.queue = [&](Ring& r, uint64_t tag) { return r.QueueOpenat2(dest_dirfd, tmp.c_str(), &dst_how, tag); };
-  run({&open_src, &open_dst});
-  const int in = open_src.res;
-  const int dst = open_dst.res;
-  auto cleanup = [&](bool unlink_temp) {
-    if (in >= 0) ::close(in);
-    if (dst >= 0) ::close(dst);
-    if (unlink_temp && dst >= 0) ::unlinkat(dest_dirfd, tmp.c_str(), 0);
-  };
-  if (in < 0) {
-    cleanup(true);
-    return Status::FromErrno(-in, "open source", display);
+    for (size_t i = 0; i < reqs.size(); ++i) WaitOne(&waiter_);
   }
-  if (dst < 0) {
-    cleanup(false);
-    return Status::FromErrno(-dst, "create temp file for", display);
-  }
-  auto fail = [&](Status s) {
-    cleanup(true);
-    return s;
-  };
 
-  struct statx before = {}, after = {};
-  const unsigned mask = STATX_BASIC_STATS;
-  Request stat_before;
-  stat_before.queue = [&](Ring& r, uint64_t tag) {
-    return r.QueueStatx(in, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, mask, &before, tag);
-  };
-  run({&stat_before});
-  if (stat_before.res < 0) return fail(Status::FromErrno(-stat_before.res, "stat source", display));
-  if (!S_ISREG(before.stx_mode)) {
-    return fail(Status::Error("source '" + EscapeForDisplay(display) + "' is no longer a regular file"));
+  // Opens the source and creates the temp file at once (two round trips in
+  // one); each result is the fd or -errno.
+  void OpenBoth(int src_dirfd, const std::string& name, int dest_dirfd, const std::string& tmp,
+                mode_t mode, int* in, int* dst) {
+    struct open_how src_how = {};
+    src_how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+    struct open_how dst_how = {};
+    dst_how.flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    dst_how.mode = mode;
+    Request open_src, open_dst;
+    open_src.queue = [&](Ring& r, uint64_t tag) { return r.QueueOpenat2(src_dirfd, name.c_str(), &src_how, tag); };
+    open_dst.queue = [&](Ring& r, uint64_t tag) { return r.QueueOpenat2(dest_dirfd, tmp.c_str(), &dst_how, tag); };
+    RunTogether({&open_src, &open_dst});
+    *in = open_src.res;
+    *dst = open_dst.res;
   }
-  ::posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
-  const bool owner_is_set = !ShouldPreserveOwner() || HasOwner(dst, before.stx_uid, before.stx_gid);
 
-  // Chunked data: up to queue_depth chunks read ahead; hashed in offset
-  // order; written (unless all zeros) from the same buffer; a written
-  // chunk's buffer reads the next offset.
-  const int64_t size = static_cast<int64_t>(before.stx_size);
-  const int64_t bs = static_cast<int64_t>(opt_.block_size);
+  // statx of the open fd: 0 or -errno.
+  int Stat(int fd, struct statx* out) {
+    Request stat;
+    stat.queue = [&](Ring& r, uint64_t tag) {
+      return r.QueueStatx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS, out, tag);
+    };
+    RunTogether({&stat});
+    return stat.res;
+  }
+
+  // The source is closed in the same batch as the temp file (Close below).
+  void CloseWithTemp(UniqueFd* source) { source_ = source; }
+
+  int Fsync(int fd) override {
+    Request sync;
+    sync.queue = [&](Ring& r, uint64_t tag) { return r.QueueFsync(fd, false, tag); };
+    RunTogether({&sync});
+    return sync.res;
+  }
+
+  int Close(int fd) override {
+    Request close_dst;
+    close_dst.queue = [&](Ring& r, uint64_t tag) { return r.QueueClose(fd, tag); };
+    if (source_ == nullptr || source_->get() < 0) {
+      RunTogether({&close_dst});
+      return close_dst.res;
+    }
+    // A failed close of the source loses nothing: it was only read.
+    Request close_in;
+    close_in.queue = [in = source_->release()](Ring& r, uint64_t tag) { return r.QueueClose(in, tag); };
+    RunTogether({&close_in, &close_dst});
+    return close_dst.res;
+  }
+
+  int Rename(int dirfd, const std::string& from, const std::string& to) override {
+    Request rename;
+    rename.queue = [&](Ring& r, uint64_t tag) {
+      return r.QueuePathOp(PathOp::Rename(dirfd, from.c_str(), dirfd, to.c_str(), 0), tag);
+    };
+    RunTogether({&rename});
+    return rename.res;
+  }
+
+ private:
+  UringCopier* copier_;
+  Waiter waiter_;
+  UniqueFd* source_ = nullptr;
+};
+
+// The data of one copy: up to queue_depth chunks read ahead; hashed in
+// offset order; written (unless all zeros) from the same buffer, or copied
+// by the filesystem (CopyRange); a written chunk's buffer reads the next
+// offset. Only the calling thread touches it; the ring thread only
+// completes its requests.
+class UringCopier::ChunkCopy {
+ public:
+  ChunkCopy(UringCopier* copier, Waiter* waiter, int in, int dst, int64_t size, const CopyOptions& options,
+            const std::string& display, Md5* md5)
+      : copier_(copier), waiter_(waiter), in_(in), dst_(dst), size_(size),
+        bs_(static_cast<int64_t>(copier->opt_.block_size)), options_(options), display_(display), md5_(md5),
+        server_copy_(copier->opt_.copy_file_range &&
+                     !copier->server_copy_refused_.load(std::memory_order_relaxed)) {}
+
+  // Copies the whole file; *total: the bytes hashed (and written).
+  Status Run(int64_t* total) {
+    AcquireBuffers();
+    for (Chunk& c : chunks_) StartNext(c);
+    while (in_flight_ > 0) {
+      Request* r = WaitOne(waiter_);
+      --in_flight_;
+      Chunk* c = nullptr;
+      for (Chunk& k : chunks_) if (&k.req == r) c = &k;
+      const bool reissued = c->state == Chunk::kReading ? OnRead(*c, r->res) : OnWrite(*c, r->res);
+      if (!reissued) HashReady();
+    }
+    for (const Chunk& c : chunks_) copier_->Release(c.buf);
+    *total = hash_off_;
+    return error_;
+  }
+
+ private:
   struct Chunk {
     size_t buf = 0;
     int64_t off = 0;
@@ -305,187 +346,198 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
     bool eof = false;   // the read hit end of file before len
     Request req;
   };
-  const int64_t chunks_needed = (size + bs - 1) / bs;
-  std::vector<Chunk> chunks;
-  Md5 md5;
-  Status error;
-  int64_t next_off = 0;   // next offset to read
-  int64_t hash_off = 0;   // next offset to hash
-  bool eof = false;       // a read met the end of the file
-  unsigned in_flight = 0;
-  if (chunks_needed > 0) {
-    const int64_t want = std::min<int64_t>(std::max(1u, opt_.queue_depth), chunks_needed);
-    chunks.resize(static_cast<size_t>(want));
-    chunks[0].buf = AcquireFirst();
+
+  // One buffer blocks until free; up to queue_depth - 1 more when free.
+  void AcquireBuffers() {
+    const int64_t chunks_needed = (size_ + bs_ - 1) / bs_;
+    if (chunks_needed <= 0) return;
+    const int64_t want = std::min<int64_t>(std::max(1u, copier_->opt_.queue_depth), chunks_needed);
+    chunks_.resize(static_cast<size_t>(want));
+    chunks_[0].buf = copier_->AcquireFirst();
     size_t n = 1;
-    while (static_cast<int64_t>(n) < want && AcquireMore(&chunks[n].buf)) ++n;
-    chunks.resize(n);
+    while (static_cast<int64_t>(n) < want && copier_->AcquireMore(&chunks_[n].buf)) ++n;
+    chunks_.resize(n);
   }
-  auto issue_read = [&](Chunk& c) {
-    c.req.waiter = &waiter;
-    c.req.queue = [this, &c, in](Ring& r, uint64_t tag) {
-      return QueueIo(r, false, in, c.buf, c.got, c.len - c.got, static_cast<uint64_t>(c.off + c.got), tag);
+
+  void Issue(Chunk& c, bool write) {
+    c.req.waiter = waiter_;
+    const int fd = write ? dst_ : in_;
+    c.req.queue = [this, &c, fd, write](Ring& r, uint64_t tag) {
+      return copier_->QueueIo(r, write, fd, c.buf, c.got, c.len - c.got, static_cast<uint64_t>(c.off + c.got), tag);
     };
-    c.state = Chunk::kReading;
-    ++in_flight;
-    Submit(&c.req);
-  };
-  auto start_next = [&](Chunk& c) {
+    c.state = write ? Chunk::kWriting : Chunk::kReading;
+    ++in_flight_;
+    copier_->Submit(&c.req);
+  }
+
+  // Gives the chunk the next offset to read, or leaves it idle.
+  void StartNext(Chunk& c) {
     c.state = Chunk::kIdle;
-    if (!error.ok() || eof || next_off >= size) return;
-    c.off = next_off;
-    c.len = static_cast<unsigned>(std::min(bs, size - next_off));
+    if (!error_.ok() || eof_ || next_off_ >= size_) return;
+    c.off = next_off_;
+    c.len = static_cast<unsigned>(std::min(bs_, size_ - next_off_));
     c.got = 0;
     c.eof = false;
-    next_off += c.len;
-    issue_read(c);
-  };
-  auto issue_write = [&](Chunk& c) {
-    c.req.queue = [this, &c, dst](Ring& r, uint64_t tag) {
-      return QueueIo(r, true, dst, c.buf, c.got, c.len - c.got, static_cast<uint64_t>(c.off + c.got), tag);
-    };
-    c.state = Chunk::kWriting;
-    ++in_flight;
-    Submit(&c.req);
-  };
-  bool server_copy = opt_.copy_file_range && !server_copy_refused_.load(std::memory_order_relaxed);
-  for (Chunk& c : chunks) start_next(c);
-  while (in_flight > 0) {
-    Request* r = WaitOne(&waiter);
-    --in_flight;
-    Chunk* c = nullptr;
-    for (Chunk& k : chunks) if (&k.req == r) c = &k;
-    if (c->state == Chunk::kReading) {
-      if (r->res < 0) {
-        if (error.ok()) error = Status::FromErrno(-r->res, "read", display);
-        c->state = Chunk::kIdle;
-      } else if (r->res == 0) {
-        c->eof = true;  // the file shrank: what was read is all there is
-        c->state = Chunk::kRead;
-      } else {
-        c->got += static_cast<unsigned>(r->res);
-        if (c->got < c->len && error.ok()) {
-          issue_read(*c);  // a short read mid-file: read the rest
-          continue;
-        }
-        c->state = Chunk::kRead;
+    next_off_ += c.len;
+    Issue(c, /*write=*/false);
+  }
+
+  // A read completed with `res`; true when the rest was asked for again.
+  bool OnRead(Chunk& c, int32_t res) {
+    if (res < 0) {
+      if (error_.ok()) error_ = Status::FromErrno(-res, "read", display_);
+      c.state = Chunk::kIdle;
+    } else if (res == 0) {
+      c.eof = true;  // the file shrank: what was read is all there is
+      c.state = Chunk::kRead;
+    } else {
+      c.got += static_cast<unsigned>(res);
+      if (c.got < c.len && error_.ok()) {
+        Issue(c, /*write=*/false);  // a short read mid-file: read the rest
+        return true;
       }
-    } else if (c->state == Chunk::kWriting) {
-      if (r->res < 0) {
-        if (error.ok()) error = Status::FromErrno(-r->res, "write", display);
-        c->state = Chunk::kIdle;
-        continue;
-      }
-      c->got += static_cast<unsigned>(r->res);
-      if (c->got < c->len && r->res > 0 && error.ok()) {
-        issue_write(*c);
-        continue;
-      }
-      if (r->res == 0 && c->got < c->len && error.ok()) {
-        error = Status::FromErrno(EIO, "write", display);
-      }
-      start_next(*c);
+      c.state = Chunk::kRead;
     }
-    // Hash (and write) the chunks that are next in offset order.
-    for (bool progressed = true; progressed && error.ok() && !eof;) {
+    return false;
+  }
+
+  // A write completed with `res`; true when nothing is to be hashed now
+  // (the rest was asked for again, or the write failed).
+  bool OnWrite(Chunk& c, int32_t res) {
+    if (res < 0) {
+      if (error_.ok()) error_ = Status::FromErrno(-res, "write", display_);
+      c.state = Chunk::kIdle;
+      return true;
+    }
+    c.got += static_cast<unsigned>(res);
+    if (c.got < c.len && res > 0 && error_.ok()) {
+      Issue(c, /*write=*/true);
+      return true;
+    }
+    if (res == 0 && c.got < c.len && error_.ok()) error_ = Status::FromErrno(EIO, "write", display_);
+    StartNext(c);
+    return false;
+  }
+
+  // Hashes (and hands on) the chunks that are next in offset order.
+  void HashReady() {
+    for (bool progressed = true; progressed && error_.ok() && !eof_;) {
       progressed = false;
-      for (Chunk& k : chunks) {
-        if (k.state != Chunk::kRead || k.off != hash_off) continue;
+      for (Chunk& k : chunks_) {
+        if (k.state != Chunk::kRead || k.off != hash_off_) continue;
         progressed = true;
-        md5.Update(BufferAt(k.buf), k.got);
-        hash_off += k.got;
-        if (k.eof) eof = true;
-        if (options.block_delay_ms > 0) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(options.block_delay_ms));
-        }
-        if (Cancelled(options)) error = CancelledStatus(display);
-        if (!error.ok() || eof || AllZero(BufferAt(k.buf), k.got)) {
-          start_next(k);  // a hole, or nothing more to do
-        } else if (server_copy) {
-          // The bytes just hashed are copied by the filesystem (server-side
-          // on NFS 4.2) instead of being written from the buffer.
-          bool unsupported = false;
-          Status cs = CopyRange(in, dst, k.off, k.got, display, &unsupported);
-          if (unsupported) {
-            server_copy = false;
-            server_copy_refused_.store(true, std::memory_order_relaxed);
-            k.len = k.got;
-            k.got = 0;
-            issue_write(k);
-          } else {
-            if (!cs.ok()) error = cs;
-            start_next(k);
-          }
-        } else {
-          k.len = k.got;
-          k.got = 0;
-          issue_write(k);
-        }
+        HashChunk(k);
         break;
       }
     }
   }
-  for (const Chunk& c : chunks) Release(c.buf);
-  if (!error.ok()) return fail(error);
-  if (Cancelled(options)) return fail(CancelledStatus(display));
-  const int64_t total = hash_off;
 
-  Request stat_after;
-  stat_after.queue = [&](Ring& r, uint64_t tag) {
-    return r.QueueStatx(in, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, mask, &after, tag);
-  };
-  run({&stat_after});
-  if (stat_after.res < 0) return fail(Status::FromErrno(-stat_after.res, "stat source", display));
-  const int64_t mtime_before = Ns(before.stx_mtime);
-  if (before.stx_size != after.stx_size || mtime_before != Ns(after.stx_mtime) ||
+  void HashChunk(Chunk& k) {
+    const char* data = copier_->BufferAt(k.buf);
+    md5_->Update(data, k.got);
+    hash_off_ += k.got;
+    if (k.eof) eof_ = true;
+    if (options_.block_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.block_delay_ms));
+    }
+    if (CopyCancelled(options_.cancel)) error_ = CopyCancelledStatus(display_);
+    if (!error_.ok() || eof_ || AllZero(data, k.got)) {
+      StartNext(k);  // a hole, or nothing more to do
+      return;
+    }
+    if (server_copy_) {
+      // The bytes just hashed are copied by the filesystem (server-side
+      // on NFS 4.2) instead of being written from the buffer.
+      bool unsupported = false;
+      Status cs = CopyRange(in_, dst_, k.off, k.got, display_, &unsupported);
+      if (!unsupported) {
+        if (!cs.ok()) error_ = cs;
+        StartNext(k);
+        return;
+      }
+      server_copy_ = false;
+      copier_->server_copy_refused_.store(true, std::memory_order_relaxed);
+    }
+    k.len = k.got;
+    k.got = 0;
+    Issue(k, /*write=*/true);
+  }
+
+  UringCopier* const copier_;
+  Waiter* const waiter_;
+  const int in_;
+  const int dst_;
+  const int64_t size_;
+  const int64_t bs_;
+  const CopyOptions& options_;
+  const std::string& display_;
+  Md5* const md5_;
+  bool server_copy_;
+  std::vector<Chunk> chunks_;
+  Status error_;
+  int64_t next_off_ = 0;   // next offset to read
+  int64_t hash_off_ = 0;   // next offset to hash
+  bool eof_ = false;       // a read met the end of the file
+  unsigned in_flight_ = 0;
+};
+
+Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
+                         const std::string& display, const CopyOptions& options, CopyOutcome* out) {
+  if (options.expected_size >= 0 && options.expected_size <= opt_.small_file_bytes) {
+    return CopyFileAtomic(src_dirfd, dest_dirfd, name, display, options, out);
+  }
+  ring_copies_.fetch_add(1);
+  CopyRequests ring(this);
+
+  // The temp file is created before the source is stat'ed: with the listed
+  // mode, which saves a chmod when the stat agrees.
+  TempCopy temp(dest_dirfd, name, options.temp_tag, display);  // removed on every return but a commit
+  const CreateMode create =
+      CreateModeFor(options.expected_mode >= 0 ? static_cast<mode_t>(options.expected_mode) : 0600);
+  int in_fd = -1, dst_fd = -1;
+  ring.OpenBoth(src_dirfd, name, dest_dirfd, temp.temp_name(), create.mode, &in_fd, &dst_fd);
+  UniqueFd in(in_fd >= 0 ? in_fd : -1);
+  const Status created = temp.Adopt(dst_fd);
+  if (in_fd < 0) return Status::FromErrno(-in_fd, "open source", display);
+  if (!created.ok()) return created;
+
+  struct statx before = {}, after = {};
+  if (const int res = ring.Stat(in.get(), &before); res < 0) return Status::FromErrno(-res, "stat source", display);
+  if (!S_ISREG(before.stx_mode)) {
+    return Status::Error("source '" + EscapeForDisplay(display) + "' is no longer a regular file");
+  }
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  CommitOptions commit;
+  commit.owner_is_set = !ShouldPreserveOwner() || HasOwner(temp.fd(), before.stx_uid, before.stx_gid);
+
+  Md5 md5;
+  int64_t total = 0;
+  ChunkCopy chunks(this, ring.waiter(), in.get(), temp.fd(), static_cast<int64_t>(before.stx_size), options,
+                   display, &md5);
+  if (Status s = chunks.Run(&total); !s.ok()) return s;
+  if (CopyCancelled(options.cancel)) return CopyCancelledStatus(display);
+
+  if (const int res = ring.Stat(in.get(), &after); res < 0) return Status::FromErrno(-res, "stat source", display);
+  if (before.stx_size != after.stx_size || Ns(before.stx_mtime) != Ns(after.stx_mtime) ||
       static_cast<int64_t>(after.stx_size) != total) {
-    return fail(Status::Error("source '" + EscapeForDisplay(display) +
-                              "' changed during copy (size or mtime moved); copy discarded, "
-                              "the next run retries"));
+    return SourceChangedStatus(display);
   }
 
   Entry source;
   source.name = name;
   source.type = FileType::kFile;
   source.size = total;
-  source.mtime_ns = mtime_before;
+  source.mtime_ns = Ns(before.stx_mtime);
   source.atime_ns = Ns(before.stx_atime);
   source.mode = before.stx_mode & 07777;
   source.uid = before.stx_uid;
   source.gid = before.stx_gid;
-  const bool mode_is_set = create.exact && options.expected_mode >= 0 &&
-                           static_cast<mode_t>(options.expected_mode) == source.mode;
-  Status s = FinishTempFile(dst, source, /*written_end=*/-1, mode_is_set, owner_is_set, display);
-  if (!s.ok()) return fail(s);
-  if (options.fsync) {
-    Request sync;
-    sync.queue = [&](Ring& r, uint64_t tag) { return r.QueueFsync(dst, false, tag); };
-    run({&sync});
-    if (sync.res < 0) return fail(Status::FromErrno(-sync.res, "fsync", display));
-  }
-  // Close both and rename: the close of the temp file reports late write
-  // errors (NFS), so it must succeed before the rename.
-  Request close_in, close_dst;
-  close_in.queue = [&](Ring& r, uint64_t tag) { return r.QueueClose(in, tag); };
-  close_dst.queue = [&](Ring& r, uint64_t tag) { return r.QueueClose(dst, tag); };
-  run({&close_in, &close_dst});
-  if (close_dst.res < 0) {
-    ::unlinkat(dest_dirfd, tmp.c_str(), 0);
-    return Status::FromErrno(-close_dst.res, "close", display);
-  }
-  if (Cancelled(options)) {
-    ::unlinkat(dest_dirfd, tmp.c_str(), 0);
-    return CancelledStatus(display);
-  }
-  Request rename;
-  rename.queue = [&](Ring& r, uint64_t tag) {
-    return r.QueuePathOp(PathOp::Rename(dest_dirfd, tmp.c_str(), dest_dirfd, name.c_str(), 0), tag);
-  };
-  run({&rename});
-  if (rename.res < 0) {
-    ::unlinkat(dest_dirfd, tmp.c_str(), 0);
-    return Status::FromErrno(-rename.res, "rename into place", display);
-  }
+  commit.mode_is_set = create.exact && options.expected_mode >= 0 &&
+                       static_cast<mode_t>(options.expected_mode) == source.mode;
+  commit.fsync = options.fsync;
+  commit.cancel = options.cancel;
+  ring.CloseWithTemp(&in);
+  if (Status s = temp.Commit(source, commit, &ring); !s.ok()) return s;
   out->bytes = total;
   out->md5 = md5.FinishHex();
   out->source = std::move(source);

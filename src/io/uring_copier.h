@@ -21,7 +21,9 @@
 // offset order (several cores hash at once); all-zero chunks are not
 // written (holes) and the file is sized with ftruncate. What io_uring lacks
 // (ftruncate before 6.9, fchmod, fchown, futimens, unlink on failure) runs
-// on the calling thread.
+// on the calling thread. The temp file's ending is CopyFileAtomic()'s own
+// (temp_copy.h, TempCopy::Commit) with its fsync, close and rename sent to
+// the ring.
 //
 // Memory: a fixed pool of block_size buffers, registered with the ring
 // (read/write fixed) when the locked-memory limit allows, else plain
@@ -103,6 +105,10 @@ class UringCopier : public FileCopier {
   };
 
  private:
+  // One copy's batches of requests, and its chunk loop (uring_copier.cc).
+  class CopyRequests;
+  class ChunkCopy;
+
   explicit UringCopier(const UringCopierOptions& options) : opt_(options) {}
   void RingLoop();
   void Submit(Request* r);

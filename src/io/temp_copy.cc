@@ -1,0 +1,91 @@
+#include "io/temp_copy.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "ha_sync/text.h"
+#include "io/file_ops.h"
+
+namespace ha_sync::io {
+
+bool CopyCancelled(const std::atomic<bool>* cancel) {
+  return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+}
+
+Status CopyCancelledStatus(const std::string& display) {
+  return Status::Error("copy of '" + EscapeForDisplay(display) + "' aborted: run is stopping", ECANCELED);
+}
+
+Status SourceChangedStatus(const std::string& display) {
+  return Status::Error("source '" + EscapeForDisplay(display) +
+                       "' changed during copy (size or mtime moved); copy discarded, "
+                       "the next run retries");
+}
+
+int CommitCalls::Fsync(int fd) { return ::fsync(fd) == 0 ? 0 : -errno; }
+
+int CommitCalls::Close(int fd) { return ::close(fd) == 0 ? 0 : -errno; }
+
+int CommitCalls::Rename(int dirfd, const std::string& from, const std::string& to) {
+  return ::renameat(dirfd, from.c_str(), dirfd, to.c_str()) == 0 ? 0 : -errno;
+}
+
+TempCopy::TempCopy(int dest_dirfd, std::string name, uint32_t temp_tag, std::string display)
+    : dirfd_(dest_dirfd),
+      name_(std::move(name)),
+      display_(std::move(display)),
+      temp_(MakeSyncTempName(name_, TaggedRandom(temp_tag))) {}
+
+TempCopy::~TempCopy() { Discard(); }
+
+Status TempCopy::Create(mode_t mode) {
+  const int fd = ::openat(dirfd_, temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  return Adopt(fd >= 0 ? fd : -errno);
+}
+
+Status TempCopy::Adopt(int fd_or_negative_errno) {
+  if (fd_or_negative_errno < 0) return Status::FromErrno(-fd_or_negative_errno, "create temp file for", display_);
+  fd_ = fd_or_negative_errno;
+  exists_ = true;
+  return Status::Ok();
+}
+
+Status TempCopy::Commit(const Entry& source, const CommitOptions& options, CommitCalls* calls) {
+  CommitCalls blocking;
+  Status s = Finish(source, options, calls != nullptr ? calls : &blocking);
+  if (!s.ok()) Discard();
+  return s;
+}
+
+Status TempCopy::Finish(const Entry& source, const CommitOptions& options, CommitCalls* calls) {
+  if (fd_ < 0) return Status::Error("no temp file to commit for '" + EscapeForDisplay(display_) + "'");
+  if (options.written_end != source.size && ::ftruncate(fd_, source.size) != 0) {
+    return Status::FromErrno(errno, "truncate", display_);
+  }
+  Status s = ApplyAttributes(fd_, source, display_, options.mode_is_set, options.owner_is_set);
+  if (!s.ok()) return s;
+  if (options.fsync) {
+    if (const int r = calls->Fsync(fd_); r < 0) return Status::FromErrno(-r, "fsync", display_);
+  }
+  if (const int r = calls->Close(std::exchange(fd_, -1)); r < 0) {
+    return Status::FromErrno(-r, "close", display_);
+  }
+  if (CopyCancelled(options.cancel)) return CopyCancelledStatus(display_);
+  if (const int r = calls->Rename(dirfd_, temp_, name_); r < 0) {
+    return Status::FromErrno(-r, "rename into place", display_);
+  }
+  exists_ = false;
+  return Status::Ok();
+}
+
+void TempCopy::Discard() {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  if (exists_) ::unlinkat(dirfd_, temp_.c_str(), 0);
+  exists_ = false;
+}
+
+}  // namespace ha_sync::io

@@ -1,0 +1,157 @@
+// TempCopy (temp_copy.h) on a real temp directory: what a commit leaves,
+// and that a failed or abandoned copy leaves the destination as it was and
+// no temp file.
+#include "io/temp_copy.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+
+#include "io/copy_test_dirs.h"
+#include "io/dir_reader.h"
+
+namespace ha_sync::io {
+
+namespace {
+
+using Dirs = testing::CopyDirs;  // io/copy_test_dirs.h
+
+constexpr int64_t kMtime = 1700000000LL * 1000000000 + 123456789;
+constexpr int64_t kAtime = 1600000000LL * 1000000000 + 5;
+
+// The attributes a copier hands to Commit() for a source of `size` bytes.
+Entry SourceLike(const std::string& name, int64_t size, mode_t mode) {
+  Entry e;
+  e.name = name;
+  e.type = FileType::kFile;
+  e.size = size;
+  e.mtime_ns = kMtime;
+  e.atime_ns = kAtime;
+  e.mode = mode;
+  e.uid = ::geteuid();
+  e.gid = ::getegid();
+  return e;
+}
+
+void WriteTo(int fd, const std::string& data) {
+  REQUIRE(::pwrite(fd, data.data(), data.size(), 0) == static_cast<ssize_t>(data.size()));
+}
+
+// d/`name` with `content`, as an earlier sync left it.
+void PutDest(Dirs& d, const std::string& name, const std::string& content) {
+  const int fd = ::openat(d.dest, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  WriteTo(fd, content);
+  ::close(fd);
+}
+
+// Blocking calls whose close reports a late write error (as NFS may) after
+// really closing the fd.
+class FailingClose : public CommitCalls {
+ public:
+  int Close(int fd) override {
+    CommitCalls::Close(fd);
+    return -EIO;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a committed temp file replaces the target with its data, the source's mode and nanosecond times") {
+  Dirs d;
+  PutDest(d, "f", "old content, longer than the new one");
+  TempCopy temp(d.dest, "f", /*temp_tag=*/0x1234, "f");
+  REQUIRE(temp.Create(0600).ok());
+  CHECK(IsSyncTempName(temp.temp_name()));
+  CHECK(SyncTempTag(temp.temp_name()) == 0x1234);
+  WriteTo(temp.fd(), "new");
+  // Three bytes written, five in the source: the last two were zeros left as a hole.
+  CommitOptions commit;
+  commit.written_end = 3;
+  REQUIRE(temp.Commit(SourceLike("f", 5, 0640), commit).ok());
+
+  Entry e;  // stat before reading: the read may move the atime
+  REQUIRE(StatEntry(d.dest, "f", "f", &e).ok());
+  CHECK(e.mode == 0640);
+  CHECK(e.mtime_ns == kMtime);
+  CHECK(e.atime_ns == kAtime);
+  CHECK(e.size == 5);
+  CHECK(d.ReadDest("f") == std::string("new\0\0", 5));
+  CHECK(d.DestNames() == std::vector<std::string>{"f"});  // the temp file became "f"
+  CHECK(temp.fd() == -1);
+}
+
+TEST_CASE("an abandoned temp file is removed and the target keeps its content") {
+  Dirs d;
+  PutDest(d, "f", "kept");
+  {
+    TempCopy temp(d.dest, "f", 0, "f");
+    REQUIRE(temp.Create(0600).ok());
+    WriteTo(temp.fd(), "half a copy");
+    CHECK(d.DestEntries() == 2);
+  }  // e.g. the source changed: the copier returns without committing
+  CHECK(d.DestNames() == std::vector<std::string>{"f"});
+  CHECK(d.ReadDest("f") == "kept");
+}
+
+TEST_CASE("a failed commit leaves the target as it was and no temp file") {
+  Dirs d;
+  PutDest(d, "f", "kept");
+  CommitOptions commit;
+  commit.written_end = 3;
+
+  SUBCASE("close reports a late write error") {
+    FailingClose calls;
+    TempCopy temp(d.dest, "f", 0, "f");
+    REQUIRE(temp.Create(0600).ok());
+    WriteTo(temp.fd(), "new");
+    const Status s = temp.Commit(SourceLike("f", 3, 0644), commit, &calls);
+    CHECK(s.err() == EIO);
+    CHECK(s.message().find("close") != std::string::npos);
+    CHECK(d.DestNames() == std::vector<std::string>{"f"});  // removed by Commit itself
+  }
+  SUBCASE("the run is stopping (checked after close, before the rename)") {
+    std::atomic<bool> cancel{true};
+    commit.cancel = &cancel;
+    TempCopy temp(d.dest, "f", 0, "f");
+    REQUIRE(temp.Create(0600).ok());
+    WriteTo(temp.fd(), "new");
+    CHECK(temp.Commit(SourceLike("f", 3, 0644), commit).err() == ECANCELED);
+    CHECK(d.DestNames() == std::vector<std::string>{"f"});
+  }
+  SUBCASE("the rename is refused (a directory holds the target's name)") {
+    REQUIRE(::mkdirat(d.dest, "dir", 0755) == 0);
+    PutDest(d, "dir/inside", "x");
+    TempCopy temp(d.dest, "dir", 0, "dir");
+    REQUIRE(temp.Create(0600).ok());
+    WriteTo(temp.fd(), "new");
+    const Status s = temp.Commit(SourceLike("dir", 3, 0644), commit);
+    CHECK_FALSE(s.ok());
+    CHECK(s.message().find("rename into place") != std::string::npos);
+    CHECK(d.DestEntries() == 2);  // "f" and "dir": the temp file is gone
+    struct stat st;
+    REQUIRE(::fstatat(d.dest, "dir", &st, AT_SYMLINK_NOFOLLOW) == 0);
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK(::unlinkat(d.dest, "dir/inside", 0) == 0);
+    CHECK(::unlinkat(d.dest, "dir", AT_REMOVEDIR) == 0);
+  }
+  CHECK(d.DestNames() == std::vector<std::string>{"f"});
+  CHECK(d.ReadDest("f") == "kept");
+}
+
+TEST_CASE("a temp file that could not be created reports the target and leaves nothing to remove") {
+  Dirs d;
+  TempCopy temp(d.dest, "f", 0, "f");
+  const Status s = temp.Adopt(-ENOSPC);  // as UringCopier hands on the ring's openat2 result
+  CHECK(s.err() == ENOSPC);
+  CHECK(s.message().find("create temp file for") != std::string::npos);
+  CHECK(temp.fd() == -1);
+  CHECK_FALSE(temp.Commit(SourceLike("f", 0, 0644), CommitOptions{}).ok());
+  CHECK(d.DestEntries() == 0);
+}
+
+}  // namespace ha_sync::io
