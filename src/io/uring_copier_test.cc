@@ -198,13 +198,19 @@ TEST_CASE("uring copier: a source growing during a chunked copy is discarded, no
   d.Write("grows", Pattern(32 * 4096, 11));
   CopyOptions options;
   options.block_delay_ms = 10;
-  // The append lands once the copy has made its temp file (32 blocks of
-  // 10 ms each are still to come), not after a fixed sleep, which a loaded
-  // machine can stretch past the whole copy.
+  // The append lands once the copy has written its first block to the temp
+  // file (so the source was stat'ed before it; 31 blocks of 10 ms each are
+  // still to come), not after a fixed sleep, which a loaded machine can
+  // stretch past the whole copy. An append between the temp file's creation
+  // and that stat would be copied whole, rightly.
   std::thread writer([&] {
     for (int i = 0; i < 5000; ++i) {
       std::vector<Entry> entries;
-      if (ListDirectory(d.dest, "d", &entries).ok() && !entries.empty()) break;
+      struct stat st = {};
+      if (ListDirectory(d.dest, "d", &entries).ok() && !entries.empty() &&
+          ::fstatat(d.dest, entries[0].name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > 0) {
+        break;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     d.Write("grows", "appended", O_APPEND);
