@@ -76,7 +76,10 @@ Result<std::unique_ptr<UringCopier>> UringCopier::Create(const UringCopierOption
   Status s = c->ring_->SetMaxWorkers(files, files);
   if (!s.ok()) return s;
 
-  size_t count = static_cast<size_t>(files) * depth;
+  size_t count = std::max<size_t>(static_cast<size_t>(files) * depth,
+                                  options.large_file_bytes > 0
+                                      ? static_cast<size_t>(options.large_files_at_once) * options.large_queue_depth
+                                      : 0);
   count = std::min(count, std::max<size_t>(1, options.max_buffer_bytes / options.block_size));
   count = std::max<size_t>(count, 1);
   c->buffer_count_ = count;
@@ -197,6 +200,31 @@ UringCopier::Request* UringCopier::WaitOne(Waiter* w) {
   return r;
 }
 
+bool UringCopier::TakeLargeFileTurn(const std::atomic<bool>* cancel) {
+  std::unique_lock<std::mutex> lock(large_mu_);
+  const unsigned limit = std::max(1u, opt_.large_files_at_once);
+  // A stop request is looked at every 100 ms while waiting.
+  while (!large_cv_.wait_for(lock, std::chrono::milliseconds(100),
+                             [&] { return large_turns_taken_ < limit; })) {
+    if (CopyCancelled(cancel)) return false;
+  }
+  large_turns_peak_ = std::max(large_turns_peak_, ++large_turns_taken_);
+  return true;
+}
+
+unsigned UringCopier::large_turns_peak() {
+  std::lock_guard<std::mutex> lock(large_mu_);
+  return large_turns_peak_;
+}
+
+void UringCopier::GiveBackLargeFileTurn() {
+  {
+    std::lock_guard<std::mutex> lock(large_mu_);
+    --large_turns_taken_;
+  }
+  large_cv_.notify_one();
+}
+
 size_t UringCopier::AcquireFirst() {
   std::unique_lock<std::mutex> lock(pool_mu_);
   pool_cv_.wait(lock, [this] { return !free_.empty(); });
@@ -312,9 +340,9 @@ class UringCopier::CopyRequests : public CommitCalls {
 // completes its requests.
 class UringCopier::ChunkCopy {
  public:
-  ChunkCopy(UringCopier* copier, Waiter* waiter, int in, int dst, int64_t size, const CopyOptions& options,
-            const std::string& display, Md5* md5)
-      : copier_(copier), waiter_(waiter), in_(in), dst_(dst), size_(size),
+  ChunkCopy(UringCopier* copier, Waiter* waiter, int in, int dst, int64_t size, unsigned depth,
+            const CopyOptions& options, const std::string& display, Md5* md5)
+      : copier_(copier), waiter_(waiter), in_(in), dst_(dst), size_(size), depth_(std::max(1u, depth)),
         bs_(static_cast<int64_t>(copier->opt_.block_size)), options_(options), display_(display), md5_(md5),
         server_copy_(copier->opt_.copy_file_range &&
                      !copier->server_copy_refused_.load(std::memory_order_relaxed)) {}
@@ -351,7 +379,7 @@ class UringCopier::ChunkCopy {
   void AcquireBuffers() {
     const int64_t chunks_needed = (size_ + bs_ - 1) / bs_;
     if (chunks_needed <= 0) return;
-    const int64_t want = std::min<int64_t>(std::max(1u, copier_->opt_.queue_depth), chunks_needed);
+    const int64_t want = std::min<int64_t>(depth_, chunks_needed);
     chunks_.resize(static_cast<size_t>(want));
     chunks_[0].buf = copier_->AcquireFirst();
     size_t n = 1;
@@ -468,6 +496,7 @@ class UringCopier::ChunkCopy {
   const int in_;
   const int dst_;
   const int64_t size_;
+  const unsigned depth_;  // chunks in flight at most
   const int64_t bs_;
   const CopyOptions& options_;
   const std::string& display_;
@@ -512,9 +541,16 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
 
   Md5 md5;
   int64_t total = 0;
-  ChunkCopy chunks(this, ring.waiter(), in.get(), temp.fd(), static_cast<int64_t>(before.stx_size), options,
-                   display, &md5);
-  if (Status s = chunks.Run(&total); !s.ok()) return s;
+  const bool large = opt_.large_file_bytes > 0 && static_cast<int64_t>(before.stx_size) > opt_.large_file_bytes;
+  if (large && !TakeLargeFileTurn(options.cancel)) return CopyCancelledStatus(display);
+  Status copied;
+  {
+    ChunkCopy chunks(this, ring.waiter(), in.get(), temp.fd(), static_cast<int64_t>(before.stx_size),
+                     large ? opt_.large_queue_depth : opt_.queue_depth, options, display, &md5);
+    copied = chunks.Run(&total);
+  }
+  if (large) GiveBackLargeFileTurn();
+  if (!copied.ok()) return copied;
   if (CopyCancelled(options.cancel)) return CopyCancelledStatus(display);
 
   if (const int res = ring.Stat(in.get(), &after); res < 0) return Status::FromErrno(-res, "stat source", display);

@@ -25,6 +25,9 @@
 // (temp_copy.h, TempCopy::Commit) with its fsync, close and rename sent to
 // the ring.
 //
+// Large files (over `large_file_bytes`) take turns: a few at a time, with
+// deeper queues, so each one's reads stay sequential.
+//
 // Memory: a fixed pool of block_size buffers, registered with the ring
 // (read/write fixed) when the locked-memory limit allows, else plain
 // read/write on the same buffers; a copy takes one buffer (waiting when all
@@ -73,6 +76,14 @@ struct UringCopierOptions {
   // Files listed at this size or less are copied with blocking calls (see
   // above); 0: every file goes through the ring.
   int64_t small_file_bytes = 0;
+  // Files larger than this copy their data at most `large_files_at_once`
+  // at a time, with `large_queue_depth` chunks in flight each; the other
+  // callers go on with smaller files or wait their turn. Several large
+  // files read at once interleave their read-ahead streams and lose the
+  // device's sequential rate (perf/README.md, "Large files"). 0: no turns.
+  int64_t large_file_bytes = 0;
+  unsigned large_files_at_once = 2;
+  unsigned large_queue_depth = 8;
 };
 
 class UringCopier : public FileCopier {
@@ -88,6 +99,8 @@ class UringCopier : public FileCopier {
   // Copies that went through the ring (not the small-file path).
   uint64_t ring_copies() const { return ring_copies_.load(); }
   size_t buffer_count() const { return buffer_count_; }
+  // The most large files that copied their data at once so far.
+  unsigned large_turns_peak();
 
   // One ring request of a caller: `queue` puts it on the ring with the tag
   // it is given; `res` is the syscall result once the request is in the
@@ -114,6 +127,10 @@ class UringCopier : public FileCopier {
   void Submit(Request* r);
   // Blocks until one of the caller's requests completed and returns it.
   static Request* WaitOne(Waiter* w);
+  // A large file's turn: blocks until fewer than large_files_at_once hold
+  // one, or `cancel` is set (then false).
+  bool TakeLargeFileTurn(const std::atomic<bool>* cancel);
+  void GiveBackLargeFileTurn();
   // The buffer pool: AcquireFirst blocks; AcquireMore never does.
   size_t AcquireFirst();
   bool AcquireMore(size_t* index);
@@ -141,6 +158,10 @@ class UringCopier : public FileCopier {
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
   std::vector<size_t> free_;  // guarded by pool_mu_
+  std::mutex large_mu_;
+  std::condition_variable large_cv_;
+  unsigned large_turns_taken_ = 0;  // guarded by large_mu_
+  unsigned large_turns_peak_ = 0;   // guarded by large_mu_
 };
 
 }  // namespace ha_sync::io

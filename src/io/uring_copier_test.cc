@@ -171,6 +171,92 @@ TEST_CASE("uring copier: many callers share a two-buffer pool and replace existi
   CHECK(d.DestNames().size() == static_cast<size_t>(kFiles));
 }
 
+TEST_CASE("uring copier: large files take turns, small ones do not wait for them") {
+  if (!UringUsable()) return;
+  Dirs d;
+  UringCopierOptions o;
+  o.files_in_flight = 6;
+  o.queue_depth = 2;
+  o.block_size = 4096;
+  o.large_file_bytes = 8 * 4096;
+  o.large_files_at_once = 1;
+  o.large_queue_depth = 6;
+  auto made = UringCopier::Create(o);
+  REQUIRE(made.ok());
+  UringCopier& copier = **made;
+  CHECK(copier.buffer_count() == 12);  // files x depth, and at least one turn's depth
+  // Four large files (16 chunks of 5 ms: overlapping if they did not take
+  // turns) and two small ones, copied by six callers at once.
+  std::vector<std::string> names;
+  for (int i = 0; i < 4; ++i) {
+    names.push_back("large" + std::to_string(i));
+    d.Write(names.back(), Pattern(16 * 4096 + static_cast<size_t>(i), 20 + i));
+  }
+  for (int i = 0; i < 2; ++i) {
+    names.push_back("small" + std::to_string(i));
+    d.Write(names.back(), Pattern(3 * 4096, 30 + i));
+  }
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (const std::string& name : names) {
+    threads.emplace_back([&, name] {
+      CopyOptions options;
+      options.block_delay_ms = 5;
+      CopyOutcome out;
+      if (!copier.Copy(d.src, d.dest, name, name, options, &out).ok()) failures.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failures.load() == 0);
+  CHECK(copier.large_turns_peak() == 1);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(d.ReadDest("large" + std::to_string(i)) == Pattern(16 * 4096 + static_cast<size_t>(i), 20 + i));
+  }
+  for (int i = 0; i < 2; ++i) CHECK(d.ReadDest("small" + std::to_string(i)) == Pattern(3 * 4096, 30 + i));
+  CHECK(d.DestNames().size() == names.size());
+}
+
+TEST_CASE("uring copier: a large file waiting for its turn ends on cancel, no temp left") {
+  if (!UringUsable()) return;
+  Dirs d;
+  UringCopierOptions o;
+  o.files_in_flight = 2;
+  o.block_size = 4096;
+  o.large_file_bytes = 4096;
+  o.large_files_at_once = 1;
+  auto made = UringCopier::Create(o);
+  REQUIRE(made.ok());
+  UringCopier& copier = **made;
+  d.Write("first", Pattern(64 * 4096, 40));
+  d.Write("second", Pattern(4 * 4096, 41));
+  std::atomic<bool> cancel_first{false}, cancel_second{false};
+  Status first_status, second_status;
+  std::thread first([&] {
+    CopyOptions options;
+    options.cancel = &cancel_first;
+    options.block_delay_ms = 20;  // 64 chunks: over a second
+    CopyOutcome out;
+    first_status = copier.Copy(d.src, d.dest, "first", "first", options, &out);
+  });
+  // The second starts once the first holds the only turn.
+  while (copier.large_turns_peak() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::thread second([&] {
+    CopyOptions options;
+    options.cancel = &cancel_second;
+    CopyOutcome out;
+    second_status = copier.Copy(d.src, d.dest, "second", "second", options, &out);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  cancel_second.store(true);
+  second.join();
+  cancel_first.store(true);
+  first.join();
+  CHECK(second_status.err() == ECANCELED);
+  CHECK(first_status.err() == ECANCELED);
+  CHECK(copier.large_turns_peak() == 1);
+  CHECK(d.DestNames().empty());
+}
+
 TEST_CASE("uring copier: a cancel mid-file aborts with ECANCELED and leaves no temp file") {
   if (!UringUsable()) return;
   Dirs d;
