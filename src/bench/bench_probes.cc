@@ -1,6 +1,5 @@
 #include "bench/bench_probes.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,17 +9,21 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <queue>
 #include <thread>
+#include <tuple>
 
+#include "ha_sync/join_rel.h"
+#include "ha_sync/unique_fd.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
 #include "io/md5.h"
 #include "io/uring_ring.h"
-#include "ha_sync/join_rel.h"
+#include "pipeline/thread_pool.h"
+#include "pipeline/walker.h"
 
 namespace ha_sync::bench {
 
@@ -56,21 +59,21 @@ struct AlignedBuffer {
   char* data = nullptr;
 };
 
-// The largest regular files seen by a scan (thread-safe).
+// The largest regular files seen by a scan (used by its walk thread only).
 class LargestFiles {
  public:
   LargestFiles(size_t keep, int64_t min_size) : keep_(keep), min_size_(min_size) {}
-  void Offer(const std::string& rel, int64_t size) {
+  void Offer(const std::string& rel, int64_t size, int mode) {
     if (keep_ == 0 || size < min_size_) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (heap_.size() == keep_ && heap_.top().first >= size) return;
-    heap_.emplace(size, rel);
+    if (heap_.size() == keep_ && std::get<0>(heap_.top()) >= size) return;
+    heap_.emplace(size, rel, mode);
     if (heap_.size() > keep_) heap_.pop();
   }
   std::vector<SampleFile> Take() {
     std::vector<SampleFile> out;
     while (!heap_.empty()) {
-      out.push_back({heap_.top().second, heap_.top().first});
+      const auto& [size, rel, mode] = heap_.top();
+      out.push_back({rel, size, mode});
       heap_.pop();
     }
     std::reverse(out.begin(), out.end());
@@ -78,75 +81,15 @@ class LargestFiles {
   }
 
  private:
-  using Item = std::pair<int64_t, std::string>;
+  using Item = std::tuple<int64_t, std::string, int>;  // size first: the heap's order
   const size_t keep_;
   const int64_t min_size_;
-  std::mutex mu_;
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap_;
 };
 
 bool Skipped(const std::string& dir, const std::string& name, const std::vector<std::string>& skip) {
   return dir.empty() && std::find(skip.begin(), skip.end(), name) != skip.end();
 }
-
-// Directories still to list, shared by the threads of one scan.
-class DirQueue {
- public:
-  explicit DirQueue(const Bounds& bounds) : bounds_(bounds) { dirs_.push_back(""); }
-  // The next directory to list; false when the walk is over (every
-  // directory listed, or the bound reached). Marks the caller busy.
-  bool Pop(std::string* rel) {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      if (bounds_.Over()) {
-        cut_ = true;
-        cv_.notify_all();
-        return false;
-      }
-      if (!dirs_.empty()) {
-        *rel = std::move(dirs_.front());
-        dirs_.pop_front();
-        ++busy_;
-        return true;
-      }
-      if (busy_ == 0 && !external_busy_) return false;
-      cv_.wait_for(lock, std::chrono::milliseconds(20));
-    }
-  }
-  void Push(std::string rel) {
-    std::lock_guard<std::mutex> lock(mu_);
-    dirs_.push_back(std::move(rel));
-    cv_.notify_one();
-  }
-  void Done() {
-    std::lock_guard<std::mutex> lock(mu_);
-    --busy_;
-    cv_.notify_all();
-  }
-  // The uring scan's ring thread may still produce directories.
-  void SetExternalBusy(bool busy) {
-    std::lock_guard<std::mutex> lock(mu_);
-    external_busy_ = busy;
-    cv_.notify_all();
-  }
-  bool Idle() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return dirs_.empty() && busy_ == 0;
-  }
-  bool cut() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return cut_ || !dirs_.empty();
-  }
-
- private:
-  const Bounds& bounds_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> dirs_;
-  unsigned busy_ = 0;
-  bool external_busy_ = false;
-  bool cut_ = false;
-};
 
 // The ring of one io_uring measurement, with io-wq limited to the requests
 // in flight as the io_uring executor does (uring_copier.h).
@@ -202,196 +145,93 @@ Result<int> OpenSample(int root_fd, const std::string& rel) {
 // Drops the cached pages of a file so the next reader starts cold.
 void DropCache(int fd) { ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); }
 
-Measurement ScanWithThreads(int root_fd, unsigned in_flight, const Bounds& bounds,
-                            const std::vector<std::string>& skip, LargestFiles* largest) {
-  Measurement m;
-  DirQueue queue(bounds);
-  std::atomic<int64_t> entries{0}, dirs{0};
-  std::mutex error_mu;
-  std::string first_error;
-  const Clock::time_point start = Clock::now();
-  auto worker = [&] {
-    std::string rel;
-    std::vector<io::Entry> listed;
-    while (queue.Pop(&rel)) {
-      auto fd = OpenDir(root_fd, rel);
-      Status s = fd.ok() ? io::ListDirectory(*fd, rel.empty() ? "." : rel, &listed) : fd.status();
-      if (fd.ok()) ::close(*fd);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (first_error.empty()) first_error = s.message();
-      } else {
-        dirs.fetch_add(1);
-        for (const io::Entry& e : listed) {
-          if (Skipped(rel, e.name, skip)) continue;
-          entries.fetch_add(1);
-          if (e.type == io::FileType::kDir) queue.Push(JoinRel(rel, e.name));
-          if (e.type == io::FileType::kFile) largest->Offer(JoinRel(rel, e.name), e.size);
-        }
-      }
-      queue.Done();
+// One directory's listing, made on the listing pool. Its fd stays open
+// while a subdirectory still waits to be opened through it, as the walk's
+// DirNode keeps it (pipeline/dir_node.h).
+struct DirListing {
+  std::shared_ptr<UniqueFd> fd;
+  Status status;
+  std::vector<io::Entry> entries;
+};
+
+// A directory on the scan's stack: where to open it from, and its listing
+// once the pool was asked for it (the walk's PendingDir, one side).
+struct PendingDir {
+  std::shared_ptr<UniqueFd> parent;  // null: the parent is the root
+  std::string rel;
+  std::string name;
+  std::shared_ptr<std::future<DirListing>> listing;
+};
+
+// Lists `p` on the pool, as Walker::StartListing does; a listing that
+// starts after the bound lists nothing (the scan no longer waits for it).
+void StartListing(pipeline::ThreadPool* pool, int root_fd, PendingDir* p, const Bounds& bounds) {
+  auto promise = std::make_shared<std::promise<DirListing>>();
+  p->listing = std::make_shared<std::future<DirListing>>(promise->get_future());
+  const int parent_fd = p->parent ? p->parent->get() : root_fd;
+  pool->Submit([promise, parent = p->parent, parent_fd, rel = p->rel, name = p->name, &bounds] {
+    DirListing l;
+    if (bounds.Over()) {
+      l.status = Status::Error("'" + rel + "' not listed: the time bound passed");
+    } else {
+      l.fd = std::make_shared<UniqueFd>();
+      l.status = io::OpenAndListChild(parent_fd, name, rel, l.fd.get(), &l.entries);
     }
-  };
-  RunOnThreads(in_flight, [&](unsigned) { worker(); });
-  m.seconds = SecondsSince(start);
-  m.count = entries.load();
-  m.complete = !queue.cut();
-  if (m.count == 0 && !first_error.empty()) m.error = first_error;
-  return m;
+    promise->set_value(std::move(l));
+  });
 }
 
-// io_uring scan: lister threads read directory names (getdents has no
-// io_uring opcode), the calling thread keeps up to `in_flight` statx
-// requests on the ring.
-Measurement ScanWithUring(int root_fd, unsigned in_flight, const Bounds& bounds,
-                          const std::vector<std::string>& skip, LargestFiles* largest) {
+// The walk's scan of one root (see MeasureScan): the root listed on this
+// thread, then depth first, the next `lookahead` directories of the stack
+// listed ahead on the pool.
+Measurement ScanLikeTheWalk(int root_fd, unsigned workers, const Bounds& bounds,
+                            const std::vector<std::string>& skip, LargestFiles* largest) {
   Measurement m;
-  auto ring = MeasurementRing(std::max(8u, in_flight), in_flight);
-  if (!ring.ok()) {
-    m.error = ring.status().message();
-    return m;
-  }
-  const unsigned limit = std::min(in_flight, (*ring)->capacity());
-
-  struct Dir {
-    int fd = -1;
-    std::string rel;
-    ~Dir() {
-      if (fd >= 0) ::close(fd);
-    }
-  };
-  struct Name {
-    std::shared_ptr<Dir> dir;
-    std::string name;
-  };
-  std::mutex mu;  // guards names and listing_done
-  std::condition_variable names_cv;
-  std::deque<Name> names;
-  constexpr size_t kMaxPendingNames = 65536;  // listers wait beyond this (bounded memory)
-  DirQueue queue(bounds);
-  queue.SetExternalBusy(true);
+  const pipeline::ListingShape shape = pipeline::ListingShapeFor(workers);
+  m.param = static_cast<int64_t>(shape.threads);
+  std::vector<PendingDir> stack;
   std::string first_error;
-  int64_t dirs_listed = 0;
-
-  const Clock::time_point start = Clock::now();
-  auto lister = [&] {
-    std::string rel;
-    while (queue.Pop(&rel)) {
-      auto fd = OpenDir(root_fd, rel);
-      auto dir = std::make_shared<Dir>();
-      dir->rel = rel;
-      Status s = fd.status();
-      DIR* d = nullptr;
-      if (fd.ok()) {
-        dir->fd = *fd;
-        const int list_fd = ::dup(*fd);
-        d = list_fd >= 0 ? ::fdopendir(list_fd) : nullptr;
-        if (d == nullptr) {
-          s = Status::FromErrno(errno, "open directory", rel.empty() ? "." : rel);
-          if (list_fd >= 0) ::close(list_fd);
-        }
-      }
-      std::vector<Name> batch;
-      while (d != nullptr) {
-        struct dirent* de = ::readdir(d);
-        if (de == nullptr) break;
-        const char* n = de->d_name;
-        if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
-        if (Skipped(rel, n, skip)) continue;
-        batch.push_back({dir, n});
-      }
-      if (d != nullptr) ::closedir(d);
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        if (!s.ok() && first_error.empty()) first_error = s.message();
-        if (s.ok()) ++dirs_listed;
-        names_cv.wait(lock, [&] { return names.size() < kMaxPendingNames || bounds.Over(); });
-        for (Name& n : batch) names.push_back(std::move(n));
-      }
-      queue.Done();
+  // Counts a listing's entries and stacks its subdirectories so that they
+  // are visited in name order, as the walk visits them.
+  auto take = [&](const std::string& rel, DirListing l) {
+    if (!l.status.ok()) {
+      if (first_error.empty()) first_error = l.status.message();
+      return;
     }
+    const size_t base = stack.size();
+    for (io::Entry& e : l.entries) {
+      if (Skipped(rel, e.name, skip)) continue;
+      ++m.count;
+      std::string child = JoinRel(rel, e.name);
+      if (e.type == io::FileType::kFile) largest->Offer(child, e.size, static_cast<int>(e.mode));
+      if (e.type == io::FileType::kDir) stack.push_back({l.fd, std::move(child), std::move(e.name), nullptr});
+    }
+    std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(base), stack.end());
   };
-  const unsigned listers = std::clamp(in_flight / 4, 1u, 8u);
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < listers; ++i) threads.emplace_back(lister);
-
-  struct Slot {
-    Name name;
-    struct statx stx;
-  };
-  std::vector<Slot> slots(limit);
-  std::vector<uint32_t> free_slots;
-  for (uint32_t i = 0; i < limit; ++i) free_slots.push_back(limit - 1 - i);
-  std::vector<io::Completion> done;
-  int64_t entries = 0;
   bool cut = false;
-  for (;;) {
-    const bool over = bounds.Over();
-    cut = cut || over;
-    bool queued = false;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      while (!over && !free_slots.empty() && !names.empty()) {
-        const uint32_t i = free_slots.back();
-        Slot& slot = slots[i];
-        slot.name = std::move(names.front());
-        names.pop_front();
-        if (!(*ring)->QueueStatx(slot.name.dir->fd, slot.name.name.c_str(), AT_SYMLINK_NOFOLLOW,
-                                 STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME, &slot.stx, i)) {
-          names.push_front(std::move(slot.name));
-          break;
-        }
-        free_slots.pop_back();
-        queued = true;
-      }
-      if (queued) names_cv.notify_all();
-    }
-    if ((*ring)->in_flight() == 0) {
-      if (over) break;
-      // Nothing on the ring: finished when no lister has or will have names.
-      bool names_empty;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        names_empty = names.empty();
-      }
-      if (names_empty && queue.Idle()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (names.empty()) break;
-      }
-      if (names_empty) std::this_thread::sleep_for(std::chrono::microseconds(200));
-      continue;
-    }
-    done.clear();
-    Status s = (*ring)->SubmitAndReap(1, &done);
-    if (!s.ok()) {
-      m.error = s.message();
-      cut = true;
-      break;
-    }
-    for (const io::Completion& c : done) {
-      Slot& slot = slots[c.tag];
-      if (c.res == 0) {
-        ++entries;
-        const std::string rel = JoinRel(slot.name.dir->rel, slot.name.name);
-        if (S_ISDIR(slot.stx.stx_mode)) queue.Push(rel);
-        if (S_ISREG(slot.stx.stx_mode)) largest->Offer(rel, static_cast<int64_t>(slot.stx.stx_size));
-      }
-      slot.name = Name();
-      free_slots.push_back(static_cast<uint32_t>(c.tag));
-    }
-  }
-  // Drain (on error or bound) before the names the requests point at go.
-  DrainRing(ring->get());
-  queue.SetExternalBusy(false);
+  const Clock::time_point start = Clock::now();
   {
-    std::lock_guard<std::mutex> lock(mu);
-    names_cv.notify_all();
-  }
-  for (auto& t : threads) t.join();
+    DirListing root;
+    root.status = io::ListDirectory(root_fd, ".", &root.entries);
+    take("", std::move(root));
+    pipeline::ThreadPool pool(shape.threads, shape.lookahead);
+    while (!stack.empty()) {
+      if (bounds.Over()) {
+        cut = true;
+        break;
+      }
+      for (size_t i = stack.size(), n = 0; i-- > 0 && n < shape.lookahead; ++n) {
+        if (!stack[i].listing) StartListing(&pool, root_fd, &stack[i], bounds);
+      }
+      PendingDir p = std::move(stack.back());
+      stack.pop_back();
+      take(p.rel, p.listing->get());
+    }
+    stack.clear();
+  }  // the pool waits for the listings it still has (past the bound they list nothing)
   m.seconds = SecondsSince(start);
-  m.count = entries;
-  m.complete = !cut && !queue.cut();
-  if (m.count == 0 && m.error.empty() && !first_error.empty()) m.error = first_error;
+  m.complete = !cut;
+  if (m.count == 0 && !first_error.empty()) m.error = first_error;
   return m;
 }
 
@@ -746,15 +586,12 @@ bool Bounds::Over() const {
   return (stop != nullptr && stop->load()) || Clock::now() >= deadline;
 }
 
-Measurement MeasureScan(int root_fd, Engine engine, unsigned in_flight, const Bounds& bounds,
+Measurement MeasureScan(int root_fd, unsigned workers, const Bounds& bounds,
                         const std::vector<std::string>& skip, size_t keep_largest,
                         int64_t min_sample_size, std::vector<SampleFile>* largest) {
   LargestFiles keeper(keep_largest, min_sample_size);
-  Measurement m = engine == Engine::kUring ? ScanWithUring(root_fd, in_flight, bounds, skip, &keeper)
-                                           : ScanWithThreads(root_fd, in_flight, bounds, skip, &keeper);
+  Measurement m = ScanLikeTheWalk(root_fd, workers, bounds, skip, &keeper);
   m.phase = "scan";
-  m.engine = EngineName(engine);
-  m.param = in_flight;
   if (largest != nullptr) *largest = keeper.Take();
   return m;
 }

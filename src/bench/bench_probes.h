@@ -1,15 +1,17 @@
 // The measurements behind `ha-sync --bench`, each bounded by a deadline (and
-// by bytes where it moves data) and each for one io engine. None changes a
-// user file: scans list and stat, reads open with O_NOATIME where permitted
-// and drop the pages they read (POSIX_FADV_DONTNEED) so the next measurement
-// starts cold, and writes go to a scratch directory the caller creates and
-// removes.
+// by bytes where it moves data). The scan lists directories as a sync's walk
+// does (io::OpenAndListChild on the walk's listing pool, same shape), so its
+// rate is the walk's. None changes a user file: the scan lists and stats,
+// reads open with O_NOATIME where permitted and drop the pages they read
+// (POSIX_FADV_DONTNEED) so the next measurement starts cold, and writes go
+// to a scratch directory the caller creates and removes.
 //
-// Engines: kThreads does what the thread executor does (blocking calls on
-// `in_flight` threads); kUring keeps `in_flight` requests on one io_uring
-// ring (statx for the scan, read/write fixed with `queue_depth` chunks per
-// file, fsync), with io-wq workers limited to `in_flight`, as the io_uring
-// executor does.
+// Engines: the scan is the same for both (the walk does not depend on
+// --io-engine). For reads and writes, kThreads does what the thread
+// executor does (blocking calls on `in_flight` threads); kUring keeps
+// `in_flight` files on one io_uring ring (read/write fixed with
+// `queue_depth` chunks per file, fsync), with io-wq workers limited to
+// `in_flight`, as the io_uring executor does.
 //
 // Thread-safety: each function may be called from one thread at a time per
 // directory fd; they start and join their own threads. `stop` may be set
@@ -40,13 +42,20 @@ struct Bounds {
 struct SampleFile {
   std::string rel_path;  // relative to the root
   int64_t size = 0;
+  int mode = -1;  // permission bits as listed (-1: unknown)
 };
 
-// Walks the tree below root_fd (never following symlinks, skipping names in
-// `skip` at the top level) and counts entries. The `keep_largest` largest
-// regular files of at least `min_sample_size` bytes are returned in
-// `largest` (largest first) for the read measurement.
-Measurement MeasureScan(int root_fd, Engine engine, unsigned in_flight, const Bounds& bounds,
+// Walks the tree below root_fd as a sync's walk lists one side of it:
+// depth first, each directory opened through its parent's fd and listed
+// with io::OpenAndListChild (getdents + lstat) on a pool shaped by
+// pipeline::ListingShapeFor(workers): its threads list the directories
+// next on the stack, up to its lookahead, ahead of the walk. Never follows
+// symlinks; names in `skip` at the top level are
+// neither counted nor entered. Counts the entries listed; `param` is the
+// number of listing threads. The `keep_largest` largest regular files of at
+// least `min_sample_size` bytes are returned in `largest` (largest first)
+// for the read measurement.
+Measurement MeasureScan(int root_fd, unsigned workers, const Bounds& bounds,
                         const std::vector<std::string>& skip, size_t keep_largest,
                         int64_t min_sample_size, std::vector<SampleFile>* largest);
 

@@ -13,7 +13,9 @@
 namespace ha_sync::bench {
 
 // One measurement. `phase` is one of:
-//   "scan"        entries listed and stat'ed per second (root "src"/"dest")
+//   "scan"        entries listed and stat'ed per second (root "src"/"dest"),
+//                 as a sync's walk lists them, `param` listing threads (one
+//                 row per root: the walk is the same for both engines)
 //   "read"        MB/s reading a sample of the largest source files
 //   "read-block"  MB/s reading with block size `param` (the block-size sweep)
 //   "write"       MB/s writing (and fsyncing) files in a scratch folder under dest
@@ -46,8 +48,9 @@ struct Recommendation {
 // workers: the fewest operations in flight whose metadata rate is within
 // 10% of the best measured (at least 4: the engine's default floor).
 // block_size: the smallest block whose read rate is within 5% of the best.
-// io_engine: the engine whose scan, read and write rates are higher by more
-// than 5% (geometric mean of the uring/threads ratios), else "auto".
+// io_engine: the engine whose read and write rates are higher by more than
+// 5% (geometric mean of the uring/threads ratios of like-for-like rows),
+// else "auto". Rows of no engine (scan, md5) are not compared.
 Recommendation Recommend(const std::vector<Measurement>& rows);
 
 struct BenchReport {

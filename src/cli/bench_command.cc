@@ -126,25 +126,13 @@ class BenchSession {
         md5_threads_{1, std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), o.workers)},
         progress_(TotalWeight(), report->budget_seconds) {}
 
-  // Scans: src with the engines in order, dest in reverse order, so neither
-  // engine always meets the caches another scan warmed. Returns the read
-  // sample: the largest source files one scan found.
+  // Scans: src, then dest, each as a sync's walk lists it (the same for
+  // both engines: the walk does not use --io-engine). Returns the read
+  // sample: the largest source files found.
   std::vector<bench::SampleFile> Scans(int src_fd, int dest_fd, const std::vector<std::string>& skip) {
     std::vector<bench::SampleFile> sample;
-    for (const Engine engine : engines_) {
-      std::vector<bench::SampleFile> found;
-      Add(bench::MeasureScan(src_fd, engine, workers_,
-                             Budget(std::string("scan src, ") + bench::EngineName(engine), 3), skip,
-                             kSampleFiles, 1, &found),
-          "src");
-      if (found.size() > sample.size()) sample = std::move(found);
-    }
-    for (auto it = engines_.rbegin(); it != engines_.rend(); ++it) {
-      Add(bench::MeasureScan(dest_fd, *it, workers_,
-                             Budget(std::string("scan dest, ") + bench::EngineName(*it), 3), skip, 0, 0,
-                             nullptr),
-          "dest");
-    }
+    Add(bench::MeasureScan(src_fd, workers_, Budget("scan src", 3), skip, kSampleFiles, 1, &sample), "src");
+    Add(bench::MeasureScan(dest_fd, workers_, Budget("scan dest", 3), skip, 0, 0, nullptr), "dest");
     return sample;
   }
 
@@ -244,7 +232,7 @@ class BenchSession {
   // weight's share of the budget.
   double TotalWeight() const {
     const double e = static_cast<double>(engines_.size());
-    return 6 * e + 2 * e + static_cast<double>(std::size(kBlockSizes)) + 2 * e +
+    return 6 + 2 * e + static_cast<double>(std::size(kBlockSizes)) + 2 * e +
            static_cast<double>(meta_levels_.size()) + 0.5 * static_cast<double>(md5_threads_.size());
   }
   Bounds Budget(const std::string& what, double weight) { return Bounds{progress_.Start(what, weight), stop_}; }
