@@ -19,9 +19,12 @@
 #include "ha_sync/join_rel.h"
 #include "ha_sync/unique_fd.h"
 #include "io/dir_reader.h"
+#include "io/file_copier.h"
 #include "io/file_ops.h"
 #include "io/md5.h"
 #include "io/uring_ring.h"
+#include "pipeline/copier_factory.h"
+#include "pipeline/engine.h"
 #include "pipeline/thread_pool.h"
 #include "pipeline/walker.h"
 
@@ -172,7 +175,7 @@ void StartListing(pipeline::ThreadPool* pool, int root_fd, PendingDir* p, const 
   pool->Submit([promise, parent = p->parent, parent_fd, rel = p->rel, name = p->name, &bounds] {
     DirListing l;
     if (bounds.Over()) {
-      l.status = Status::Error("'" + rel + "' not listed: the time bound passed");
+      l.status = Status::Error("not listed: the time bound passed");
     } else {
       l.fd = std::make_shared<UniqueFd>();
       l.status = io::OpenAndListChild(parent_fd, name, rel, l.fd.get(), &l.entries);
@@ -298,12 +301,9 @@ class RingBuffers {
     return true;
   }
   void Give(size_t i) { free_.push_back(i); }
-  size_t count() const { return count_; }
-  bool Queue(bool write, int fd, size_t i, unsigned len, uint64_t off, uint64_t tag) {
-    if (registered_) {
-      return ring_->QueueIo(write ? io::IoDir::kWrite : io::IoDir::kRead, fd, io::IoBuffer::Fixed(i), len, off, tag);
-    }
-    return ring_->QueueIo(write ? io::IoDir::kWrite : io::IoDir::kRead, fd, io::IoBuffer::Memory(At(i)), len, off, tag);
+  bool QueueRead(int fd, size_t i, unsigned len, uint64_t off, uint64_t tag) {
+    const io::IoBuffer buffer = registered_ ? io::IoBuffer::Fixed(i) : io::IoBuffer::Memory(At(i));
+    return ring_->QueueIo(io::IoDir::kRead, fd, buffer, len, off, tag);
   }
 
  private:
@@ -315,9 +315,7 @@ class RingBuffers {
   std::vector<size_t> free_;
 };
 
-// Tags of the io_uring read/write loops: slot in the high half, buffer (or
-// kFsyncTag) in the low half.
-constexpr uint64_t kFsyncTag = 0xffffffffu;
+// Tags of the io_uring read loop: slot in the high half, buffer in the low half.
 uint64_t Tag(size_t slot, uint64_t low) { return (static_cast<uint64_t>(slot) << 32) | low; }
 
 Measurement ReadWithUring(int root_fd, const std::vector<SampleFile>& files, unsigned in_flight,
@@ -373,7 +371,7 @@ Measurement ReadWithUring(int root_fd, const std::vector<SampleFile>& files, uns
       while (a.fd >= 0 && !over && !a.ended && a.next < a.size && a.outstanding < queue_depth &&
              budget > 0 && buffers.Take(&buf)) {
         const unsigned len = static_cast<unsigned>(std::min<int64_t>(block_size, a.size - a.next));
-        if (!buffers.Queue(false, a.fd, buf, len, static_cast<uint64_t>(a.next), Tag(s, buf))) {
+        if (!buffers.QueueRead(a.fd, buf, len, static_cast<uint64_t>(a.next), Tag(s, buf))) {
           buffers.Give(buf);
           break;
         }
@@ -415,167 +413,74 @@ std::string ScratchName(const char* prefix, unsigned thread, int64_t n) {
   return std::string(prefix) + std::to_string(thread) + "-" + std::to_string(n);
 }
 
-Measurement WriteWithThreads(int scratch_fd, unsigned in_flight, size_t block_size, int64_t file_bytes,
-                             int64_t max_bytes, const Bounds& bounds) {
-  Measurement m;
-  std::atomic<int64_t> budget{max_bytes}, bytes{0}, count{0};
-  std::atomic<bool> cut{false};
-  std::mutex error_mu;
-  const Clock::time_point start = Clock::now();
-  auto worker = [&](unsigned t) {
-    AlignedBuffer buf(block_size);
-    if (buf.data == nullptr) return;
-    FillRandom(buf.data, block_size);
-    for (int64_t n = 0; !cut.load(); ++n) {
-      const std::string name = ScratchName("w", t, n);
-      const int fd = ::openat(scratch_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      Status s;
-      if (fd < 0) s = Status::FromErrno(errno, "create", name);
-      int64_t written = 0;
-      while (fd >= 0 && written < file_bytes) {
-        if (bounds.Over() || budget.fetch_sub(static_cast<int64_t>(block_size)) <= 0) {
-          cut = true;
-          break;
-        }
-        const ssize_t w = ::pwrite(fd, buf.data, std::min<int64_t>(block_size, file_bytes - written), written);
-        if (w <= 0) {
-          s = Status::FromErrno(w < 0 ? errno : ENOSPC, "write", name);
-          break;
-        }
-        written += w;
-      }
-      if (fd >= 0) {
-        if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno(errno, "fsync", name);
-        ::close(fd);
-        ::unlinkat(scratch_fd, name.c_str(), 0);
-      }
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (m.error.empty()) m.error = s.message();
-        cut = true;
-        break;
-      }
-      bytes.fetch_add(written);
-      count.fetch_add(1);
+// Sets `cancel` once the bound is over: the copiers poll a flag between
+// blocks, not a deadline, and a copy in progress must end with the
+// measurement.
+class CancelAtBound {
+ public:
+  CancelAtBound(const Bounds& bounds, std::atomic<bool>* cancel)
+      : thread_([this, &bounds, cancel] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!done_) {
+            if (bounds.Over()) {
+              cancel->store(true);
+              return;
+            }
+            cv_.wait_for(lock, std::chrono::milliseconds(10));
+          }
+        }) {}
+  ~CancelAtBound() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
     }
-  };
-  RunOnThreads(in_flight, worker);
-  m.seconds = SecondsSince(start);
-  m.bytes = bytes.load();
-  m.count = count.load();
-  m.complete = m.error.empty() && m.bytes >= max_bytes;
-  return m;
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+// Copies one sample file into dest_dir_fd with `copier`, as a sync copies a
+// file, lets `inspect` see the copy, then removes it. *bytes: the copy's
+// size. The source's directory is opened here (one open more than a sync,
+// whose walk has it open already).
+Status CopyOne(io::FileCopier& copier, int src_root_fd, const SampleFile& f, int dest_dir_fd,
+               const std::string& dest_dir_name, io::CopyOptions options, const CopyInspector& inspect,
+               int64_t* bytes) {
+  const size_t slash = f.rel_path.rfind('/');
+  const std::string name = slash == std::string::npos ? f.rel_path : f.rel_path.substr(slash + 1);
+  auto src_dir = OpenDir(src_root_fd, slash == std::string::npos ? "" : f.rel_path.substr(0, slash));
+  if (!src_dir.ok()) return src_dir.status();
+  const UniqueFd src_dir_fd(*src_dir);
+  options.expected_size = f.size;
+  options.expected_mode = f.mode;
+  io::CopyOutcome out;
+  if (Status s = copier.Copy(src_dir_fd.get(), dest_dir_fd, name, f.rel_path, options, &out); !s.ok()) return s;
+  *bytes = out.bytes;
+  if (inspect) inspect(dest_dir_fd, name, f);
+  return io::RemoveEntry(dest_dir_fd, name, false, dest_dir_name + "/" + name);
 }
 
-Measurement WriteWithUring(int scratch_fd, unsigned in_flight, unsigned queue_depth, size_t block_size,
-                           int64_t file_bytes, int64_t max_bytes, const Bounds& bounds) {
-  Measurement m;
-  auto ring = MeasurementRing(std::max(8u, in_flight * queue_depth + in_flight), in_flight);
-  if (!ring.ok()) {
-    m.error = ring.status().message();
-    return m;
+// Makes and opens the folder `name` under scratch_fd.
+Result<int> MakeScratchDir(int scratch_fd, const std::string& name) {
+  if (Status s = io::MakeDir(scratch_fd, name, name); !s.ok()) return s;
+  return io::OpenChildDir(scratch_fd, name, name);
+}
+
+// Drops the cached pages of files[0, count), read by the copies, so the
+// next measurement starts cold and the bench leaves nothing cached.
+void DropSampleCaches(int root_fd, const std::vector<SampleFile>& files, size_t count) {
+  for (size_t i = 0; i < std::min(count, files.size()); ++i) {
+    auto fd = OpenSample(root_fd, files[i].rel_path);
+    if (!fd.ok()) continue;
+    DropCache(*fd);
+    ::close(*fd);
   }
-  RingBuffers buffers(ring->get(), in_flight * queue_depth, block_size);
-  if (!buffers.ok()) {
-    m.error = "no memory for the write buffers";
-    return m;
-  }
-  for (size_t i = 0; i < buffers.count(); ++i) FillRandom(buffers.At(i), block_size);
-  struct Active {
-    int fd = -1;
-    std::string name;
-    int64_t next = 0;     // bytes queued
-    int64_t written = 0;  // bytes completed
-    unsigned outstanding = 0;
-    bool syncing = false;
-    bool failed = false;
-  };
-  std::vector<Active> active(std::max(1u, in_flight));
-  int64_t budget = max_bytes, serial = 0;
-  bool cut = false;
-  std::vector<io::Completion> done;
-  const Clock::time_point start = Clock::now();
-  auto finish = [&](Active& a) {
-    ::close(a.fd);
-    ::unlinkat(scratch_fd, a.name.c_str(), 0);
-    if (!a.failed) {
-      m.bytes += a.written;
-      ++m.count;
-    }
-    a = Active();
-  };
-  for (;;) {
-    const bool over = bounds.Over() || budget <= 0 || !m.error.empty();
-    cut = cut || over;
-    bool any_open = false;
-    for (size_t s = 0; s < active.size(); ++s) {
-      Active& a = active[s];
-      if (a.fd < 0 && !over) {
-        a.name = ScratchName("u", static_cast<unsigned>(s), serial++);
-        a.fd = ::openat(scratch_fd, a.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (a.fd < 0) {
-          m.error = Status::FromErrno(errno, "create", a.name).message();
-          a = Active();
-          continue;
-        }
-      }
-      if (a.fd < 0) continue;
-      any_open = true;
-      size_t buf;
-      while (!a.syncing && !a.failed && !over && a.next < file_bytes && a.outstanding < queue_depth &&
-             budget > 0 && buffers.Take(&buf)) {
-        const unsigned len = static_cast<unsigned>(std::min<int64_t>(block_size, file_bytes - a.next));
-        if (!buffers.Queue(true, a.fd, buf, len, static_cast<uint64_t>(a.next), Tag(s, buf))) {
-          buffers.Give(buf);
-          break;
-        }
-        a.next += len;
-        budget -= len;
-        ++a.outstanding;
-      }
-      // A file is done when its writes are (all of them, or the bound cut it): fsync it.
-      if (!a.syncing && a.outstanding == 0 && (a.next >= file_bytes || over || a.failed)) {
-        if (a.failed || a.written == 0) {
-          finish(a);
-          continue;
-        }
-        if ((*ring)->QueueFsync(a.fd, false, Tag(s, kFsyncTag))) a.syncing = true;
-      }
-    }
-    if ((*ring)->in_flight() == 0 && !any_open) break;
-    if ((*ring)->in_flight() == 0) continue;
-    done.clear();
-    if (Status s = (*ring)->SubmitAndReap(1, &done); !s.ok()) {
-      m.error = s.message();
-      break;
-    }
-    for (const io::Completion& c : done) {
-      Active& a = active[c.tag >> 32];
-      if ((c.tag & 0xffffffffu) == kFsyncTag) {
-        if (c.res < 0) {
-          a.failed = true;
-          if (m.error.empty()) m.error = Status::FromErrno(-c.res, "fsync", a.name).message();
-        }
-        finish(a);
-        continue;
-      }
-      buffers.Give(c.tag & 0xffffffffu);
-      --a.outstanding;
-      if (c.res <= 0) {
-        a.failed = true;
-        if (m.error.empty()) m.error = Status::FromErrno(c.res < 0 ? -c.res : ENOSPC, "write", a.name).message();
-      } else {
-        a.written += c.res;
-      }
-    }
-  }
-  DrainRing(ring->get());
-  for (Active& a : active) {
-    if (a.fd >= 0) finish(a);
-  }
-  m.seconds = SecondsSince(start);
-  m.complete = m.error.empty() && !cut;
-  return m;
 }
 
 }  // namespace
@@ -609,16 +514,96 @@ Measurement MeasureRead(int root_fd, const std::vector<SampleFile>& files, Engin
   return m;
 }
 
-Measurement MeasureWrite(int scratch_fd, Engine engine, unsigned in_flight, unsigned queue_depth,
-                         size_t block_size, int64_t file_bytes, int64_t max_bytes,
-                         const Bounds& bounds) {
-  Measurement m = engine == Engine::kUring
-                      ? WriteWithUring(scratch_fd, in_flight, queue_depth, block_size, file_bytes, max_bytes, bounds)
-                      : WriteWithThreads(scratch_fd, in_flight, block_size, file_bytes, max_bytes, bounds);
-  m.phase = "write";
+Measurement MeasureCopy(int src_root_fd, const std::vector<SampleFile>& files, int scratch_fd,
+                        Engine engine, const CopySettings& settings, int64_t max_bytes,
+                        const Bounds& bounds, const CopyInspector& inspect) {
+  Measurement m;
+  m.phase = "copy";
   m.root = "dest";
   m.engine = EngineName(engine);
-  m.param = in_flight;
+  m.param = settings.workers;
+  if (files.empty()) {
+    m.error = "no non-empty source file found (in the part scanned)";
+    return m;
+  }
+  // The copier a sync with these settings would run (pipeline/copier_factory.h).
+  pipeline::EngineOptions eo;
+  eo.io_uring = engine == Engine::kUring;
+  eo.workers = settings.workers;
+  eo.queue_depth = settings.queue_depth;
+  eo.block_size = settings.block_size;
+  eo.copy_file_range = settings.copy_file_range;
+  eo.fsync = settings.fsync;
+  auto copier = pipeline::MakeCopier(eo, src_root_fd, scratch_fd);
+  if (!copier.ok()) {
+    m.error = copier.status().message();
+    return m;
+  }
+  std::atomic<bool> cancel{false};
+  io::CopyOptions options;
+  options.block_size = settings.block_size;
+  options.fsync = settings.fsync;
+  options.cancel = &cancel;
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> budget{max_bytes}, bytes{0}, count{0};
+  std::atomic<bool> over_budget{false}, cut{false};
+  std::mutex error_mu;
+  std::string first_error;
+  auto fail = [&](const Status& s) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    if (first_error.empty()) first_error = s.message();
+  };
+  const Clock::time_point start = Clock::now();
+  // Each worker copies into a folder of its own: the kernel serialises
+  // creates and renames within one directory, and sample files of the same
+  // name from different source folders must not meet.
+  auto worker = [&](unsigned t) {
+    const std::string dir_name = ScratchName("c", t, 0);
+    auto dir = MakeScratchDir(scratch_fd, dir_name);
+    if (!dir.ok()) {
+      fail(dir.status());
+      return;
+    }
+    const UniqueFd dir_fd(*dir);
+    for (size_t i; (i = next.fetch_add(1)) < files.size();) {
+      if (cancel.load() || bounds.Over()) {  // no new copy past the bound, whenever the watch notices it
+        cancel = true;
+        cut = true;
+        break;
+      }
+      if (budget.fetch_sub(files[i].size) <= 0) {
+        over_budget = true;
+        break;
+      }
+      int64_t copied = 0;
+      const Status s = CopyOne(**copier, src_root_fd, files[i], dir_fd.get(), dir_name, options, inspect, &copied);
+      if (s.err() == ECANCELED) {  // the bound; the copier removed its temp file
+        cut = true;
+        break;
+      }
+      if (!s.ok()) {
+        fail(s);  // e.g. the file vanished since the scan: the others are still copied
+        continue;
+      }
+      bytes.fetch_add(copied);
+      count.fetch_add(1);
+    }
+    ::unlinkat(scratch_fd, dir_name.c_str(), AT_REMOVEDIR);  // what is left goes with the scratch folder
+  };
+  {
+    const CancelAtBound cancel_at_bound(bounds, &cancel);
+    RunOnThreads(settings.workers, worker);
+  }
+  m.seconds = SecondsSince(start);
+  DropSampleCaches(src_root_fd, files, next.load());
+  m.bytes = bytes.load();
+  m.count = count.load();
+  m.complete = !cut.load() && !over_budget.load();
+  if (m.count == 0) {
+    m.error = !first_error.empty() ? first_error
+                                   : "no copy finished within the time bound (the largest sample file is " +
+                                         std::to_string(files.front().size) + " bytes)";
+  }
   return m;
 }
 

@@ -50,7 +50,7 @@ std::string ParamText(const Measurement& m) {
   if (m.phase == "metadata") return std::to_string(m.param) + " in flight";
   if (m.phase == "md5") return std::to_string(m.param) + (m.param == 1 ? " thread" : " threads");
   if (m.phase == "scan") return std::to_string(m.param) + " listers";
-  if (m.phase == "read" || m.phase == "write") {
+  if (m.phase == "read" || m.phase == "copy") {
     return std::to_string(m.param) + " in flight";
   }
   return "";

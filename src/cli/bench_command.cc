@@ -35,11 +35,10 @@ using bench::Measurement;
 constexpr int64_t kMiB = 1 << 20;
 constexpr int64_t kReadBytes = 1024 * kMiB;       // per engine
 constexpr int64_t kReadBlockBytes = 256 * kMiB;   // per block size of the sweep
-constexpr int64_t kWriteBytes = 512 * kMiB;       // per engine
-constexpr int64_t kWriteFileBytes = 64 * kMiB;
+constexpr int64_t kCopyBytes = 512 * kMiB;        // per engine
 constexpr int64_t kMd5Bytes = 4096 * kMiB;
-// The largest source files are the read sample; many, since on trees of
-// small files (photos) the largest may be a few hundred KiB.
+// The largest source files are the sample read and copied; many, since on
+// trees of small files (photos) the largest may be a few hundred KiB.
 constexpr size_t kSampleFiles = 4096;
 const char kScratchPrefix[] = ".ha-sync-bench-";
 
@@ -122,6 +121,7 @@ class BenchSession {
         workers_(static_cast<unsigned>(o.workers)),
         depth_(static_cast<unsigned>(o.queue_depth)),
         block_(static_cast<size_t>(o.block_size)),
+        copy_{workers_, depth_, block_, !o.no_copy_file_range, o.fsync},
         meta_levels_{1, 4, 16, 64, o.workers},
         md5_threads_{1, std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), o.workers)},
         progress_(TotalWeight(), report->budget_seconds) {}
@@ -174,9 +174,10 @@ class BenchSession {
     }
   }
 
-  // Writes and metadata round trips in the scratch folder `scratch` under
-  // dest; the dest root's times are put back afterwards.
-  void WritesAndMetadata(int dest_fd, const std::string& scratch, const std::string& scratch_prefix) {
+  // Copies of the sample and metadata round trips in the scratch folder
+  // `scratch` under dest; the dest root's times are put back afterwards.
+  void CopiesAndMetadata(int src_fd, int dest_fd, const std::vector<bench::SampleFile>& sample,
+                         const std::string& scratch, const std::string& scratch_prefix) {
     struct stat dest_before;
     const bool have_times = ::fstat(dest_fd, &dest_before) == 0;
     RemoveStaleScratch(dest_fd, scratch_prefix, &report_->notes);
@@ -189,11 +190,11 @@ class BenchSession {
     }
     for (const Engine engine : engines_) {
       if (scratch_fd < 0) {
-        AddUnwritable("write", bench::EngineName(engine), workers_, made);
+        AddUnwritable("copy", bench::EngineName(engine), workers_, made);
         continue;
       }
-      Add(bench::MeasureWrite(scratch_fd, engine, workers_, depth_, block_, kWriteFileBytes, kWriteBytes,
-                              Budget(std::string("write dest, ") + bench::EngineName(engine), 2)),
+      Add(bench::MeasureCopy(src_fd, sample, scratch_fd, engine, copy_,
+                             kCopyBytes, Budget(std::string("copy to dest, ") + bench::EngineName(engine), 2)),
           "");
     }
     for (const int64_t level : meta_levels_) {
@@ -256,6 +257,7 @@ class BenchSession {
   const unsigned workers_;
   const unsigned depth_;
   const size_t block_;
+  const bench::CopySettings copy_;  // the flags a sync copies with
   const std::set<int64_t> meta_levels_;
   const std::set<int64_t> md5_threads_;
   Progress progress_;
@@ -318,7 +320,7 @@ int RunBench(const Options& flags, std::atomic<bool>* stop) {
   BenchSession session(o, std::move(engines), stop, &report);
   const std::vector<bench::SampleFile> sample = session.Scans(src_fd.get(), dest_fd.get(), {".ha-sync-trash", scratch});
   session.Reads(src_fd.get(), sample);
-  session.WritesAndMetadata(dest_fd.get(), scratch, scratch_prefix);
+  session.CopiesAndMetadata(src_fd.get(), dest_fd.get(), sample, scratch, scratch_prefix);
   session.Md5s();
 
   report.elapsed_seconds = std::chrono::duration<double>(Clock::now() - began).count();
