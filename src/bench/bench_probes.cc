@@ -1,6 +1,5 @@
 #include "bench/bench_probes.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,17 +9,24 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <queue>
 #include <thread>
+#include <tuple>
 
+#include "ha_sync/join_rel.h"
+#include "ha_sync/unique_fd.h"
 #include "io/dir_reader.h"
+#include "io/file_copier.h"
 #include "io/file_ops.h"
 #include "io/md5.h"
 #include "io/uring_ring.h"
-#include "ha_sync/join_rel.h"
+#include "pipeline/copier_factory.h"
+#include "pipeline/engine.h"
+#include "pipeline/thread_pool.h"
+#include "pipeline/walker.h"
 
 namespace ha_sync::bench {
 
@@ -56,21 +62,21 @@ struct AlignedBuffer {
   char* data = nullptr;
 };
 
-// The largest regular files seen by a scan (thread-safe).
+// The largest regular files seen by a scan (used by its walk thread only).
 class LargestFiles {
  public:
   LargestFiles(size_t keep, int64_t min_size) : keep_(keep), min_size_(min_size) {}
-  void Offer(const std::string& rel, int64_t size) {
+  void Offer(const std::string& rel, int64_t size, int mode) {
     if (keep_ == 0 || size < min_size_) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (heap_.size() == keep_ && heap_.top().first >= size) return;
-    heap_.emplace(size, rel);
+    if (heap_.size() == keep_ && std::get<0>(heap_.top()) >= size) return;
+    heap_.emplace(size, rel, mode);
     if (heap_.size() > keep_) heap_.pop();
   }
   std::vector<SampleFile> Take() {
     std::vector<SampleFile> out;
     while (!heap_.empty()) {
-      out.push_back({heap_.top().second, heap_.top().first});
+      const auto& [size, rel, mode] = heap_.top();
+      out.push_back({rel, size, mode});
       heap_.pop();
     }
     std::reverse(out.begin(), out.end());
@@ -78,75 +84,15 @@ class LargestFiles {
   }
 
  private:
-  using Item = std::pair<int64_t, std::string>;
+  using Item = std::tuple<int64_t, std::string, int>;  // size first: the heap's order
   const size_t keep_;
   const int64_t min_size_;
-  std::mutex mu_;
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap_;
 };
 
 bool Skipped(const std::string& dir, const std::string& name, const std::vector<std::string>& skip) {
   return dir.empty() && std::find(skip.begin(), skip.end(), name) != skip.end();
 }
-
-// Directories still to list, shared by the threads of one scan.
-class DirQueue {
- public:
-  explicit DirQueue(const Bounds& bounds) : bounds_(bounds) { dirs_.push_back(""); }
-  // The next directory to list; false when the walk is over (every
-  // directory listed, or the bound reached). Marks the caller busy.
-  bool Pop(std::string* rel) {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      if (bounds_.Over()) {
-        cut_ = true;
-        cv_.notify_all();
-        return false;
-      }
-      if (!dirs_.empty()) {
-        *rel = std::move(dirs_.front());
-        dirs_.pop_front();
-        ++busy_;
-        return true;
-      }
-      if (busy_ == 0 && !external_busy_) return false;
-      cv_.wait_for(lock, std::chrono::milliseconds(20));
-    }
-  }
-  void Push(std::string rel) {
-    std::lock_guard<std::mutex> lock(mu_);
-    dirs_.push_back(std::move(rel));
-    cv_.notify_one();
-  }
-  void Done() {
-    std::lock_guard<std::mutex> lock(mu_);
-    --busy_;
-    cv_.notify_all();
-  }
-  // The uring scan's ring thread may still produce directories.
-  void SetExternalBusy(bool busy) {
-    std::lock_guard<std::mutex> lock(mu_);
-    external_busy_ = busy;
-    cv_.notify_all();
-  }
-  bool Idle() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return dirs_.empty() && busy_ == 0;
-  }
-  bool cut() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return cut_ || !dirs_.empty();
-  }
-
- private:
-  const Bounds& bounds_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> dirs_;
-  unsigned busy_ = 0;
-  bool external_busy_ = false;
-  bool cut_ = false;
-};
 
 // The ring of one io_uring measurement, with io-wq limited to the requests
 // in flight as the io_uring executor does (uring_copier.h).
@@ -202,196 +148,93 @@ Result<int> OpenSample(int root_fd, const std::string& rel) {
 // Drops the cached pages of a file so the next reader starts cold.
 void DropCache(int fd) { ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); }
 
-Measurement ScanWithThreads(int root_fd, unsigned in_flight, const Bounds& bounds,
-                            const std::vector<std::string>& skip, LargestFiles* largest) {
-  Measurement m;
-  DirQueue queue(bounds);
-  std::atomic<int64_t> entries{0}, dirs{0};
-  std::mutex error_mu;
-  std::string first_error;
-  const Clock::time_point start = Clock::now();
-  auto worker = [&] {
-    std::string rel;
-    std::vector<io::Entry> listed;
-    while (queue.Pop(&rel)) {
-      auto fd = OpenDir(root_fd, rel);
-      Status s = fd.ok() ? io::ListDirectory(*fd, rel.empty() ? "." : rel, &listed) : fd.status();
-      if (fd.ok()) ::close(*fd);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (first_error.empty()) first_error = s.message();
-      } else {
-        dirs.fetch_add(1);
-        for (const io::Entry& e : listed) {
-          if (Skipped(rel, e.name, skip)) continue;
-          entries.fetch_add(1);
-          if (e.type == io::FileType::kDir) queue.Push(JoinRel(rel, e.name));
-          if (e.type == io::FileType::kFile) largest->Offer(JoinRel(rel, e.name), e.size);
-        }
-      }
-      queue.Done();
+// One directory's listing, made on the listing pool. Its fd stays open
+// while a subdirectory still waits to be opened through it, as the walk's
+// DirNode keeps it (pipeline/dir_node.h).
+struct DirListing {
+  std::shared_ptr<UniqueFd> fd;
+  Status status;
+  std::vector<io::Entry> entries;
+};
+
+// A directory on the scan's stack: where to open it from, and its listing
+// once the pool was asked for it (the walk's PendingDir, one side).
+struct PendingDir {
+  std::shared_ptr<UniqueFd> parent;  // null: the parent is the root
+  std::string rel;
+  std::string name;
+  std::shared_ptr<std::future<DirListing>> listing;
+};
+
+// Lists `p` on the pool, as Walker::StartListing does; a listing that
+// starts after the bound lists nothing (the scan no longer waits for it).
+void StartListing(pipeline::ThreadPool* pool, int root_fd, PendingDir* p, const Bounds& bounds) {
+  auto promise = std::make_shared<std::promise<DirListing>>();
+  p->listing = std::make_shared<std::future<DirListing>>(promise->get_future());
+  const int parent_fd = p->parent ? p->parent->get() : root_fd;
+  pool->Submit([promise, parent = p->parent, parent_fd, rel = p->rel, name = p->name, &bounds] {
+    DirListing l;
+    if (bounds.Over()) {
+      l.status = Status::Error("not listed: the time bound passed");
+    } else {
+      l.fd = std::make_shared<UniqueFd>();
+      l.status = io::OpenAndListChild(parent_fd, name, rel, l.fd.get(), &l.entries);
     }
-  };
-  RunOnThreads(in_flight, [&](unsigned) { worker(); });
-  m.seconds = SecondsSince(start);
-  m.count = entries.load();
-  m.complete = !queue.cut();
-  if (m.count == 0 && !first_error.empty()) m.error = first_error;
-  return m;
+    promise->set_value(std::move(l));
+  });
 }
 
-// io_uring scan: lister threads read directory names (getdents has no
-// io_uring opcode), the calling thread keeps up to `in_flight` statx
-// requests on the ring.
-Measurement ScanWithUring(int root_fd, unsigned in_flight, const Bounds& bounds,
-                          const std::vector<std::string>& skip, LargestFiles* largest) {
+// The walk's scan of one root (see MeasureScan): the root listed on this
+// thread, then depth first, the next `lookahead` directories of the stack
+// listed ahead on the pool.
+Measurement ScanLikeTheWalk(int root_fd, unsigned workers, const Bounds& bounds,
+                            const std::vector<std::string>& skip, LargestFiles* largest) {
   Measurement m;
-  auto ring = MeasurementRing(std::max(8u, in_flight), in_flight);
-  if (!ring.ok()) {
-    m.error = ring.status().message();
-    return m;
-  }
-  const unsigned limit = std::min(in_flight, (*ring)->capacity());
-
-  struct Dir {
-    int fd = -1;
-    std::string rel;
-    ~Dir() {
-      if (fd >= 0) ::close(fd);
-    }
-  };
-  struct Name {
-    std::shared_ptr<Dir> dir;
-    std::string name;
-  };
-  std::mutex mu;  // guards names and listing_done
-  std::condition_variable names_cv;
-  std::deque<Name> names;
-  constexpr size_t kMaxPendingNames = 65536;  // listers wait beyond this (bounded memory)
-  DirQueue queue(bounds);
-  queue.SetExternalBusy(true);
+  const pipeline::ListingShape shape = pipeline::ListingShapeFor(workers);
+  m.param = static_cast<int64_t>(shape.threads);
+  std::vector<PendingDir> stack;
   std::string first_error;
-  int64_t dirs_listed = 0;
-
-  const Clock::time_point start = Clock::now();
-  auto lister = [&] {
-    std::string rel;
-    while (queue.Pop(&rel)) {
-      auto fd = OpenDir(root_fd, rel);
-      auto dir = std::make_shared<Dir>();
-      dir->rel = rel;
-      Status s = fd.status();
-      DIR* d = nullptr;
-      if (fd.ok()) {
-        dir->fd = *fd;
-        const int list_fd = ::dup(*fd);
-        d = list_fd >= 0 ? ::fdopendir(list_fd) : nullptr;
-        if (d == nullptr) {
-          s = Status::FromErrno(errno, "open directory", rel.empty() ? "." : rel);
-          if (list_fd >= 0) ::close(list_fd);
-        }
-      }
-      std::vector<Name> batch;
-      while (d != nullptr) {
-        struct dirent* de = ::readdir(d);
-        if (de == nullptr) break;
-        const char* n = de->d_name;
-        if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
-        if (Skipped(rel, n, skip)) continue;
-        batch.push_back({dir, n});
-      }
-      if (d != nullptr) ::closedir(d);
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        if (!s.ok() && first_error.empty()) first_error = s.message();
-        if (s.ok()) ++dirs_listed;
-        names_cv.wait(lock, [&] { return names.size() < kMaxPendingNames || bounds.Over(); });
-        for (Name& n : batch) names.push_back(std::move(n));
-      }
-      queue.Done();
+  // Counts a listing's entries and stacks its subdirectories so that they
+  // are visited in name order, as the walk visits them.
+  auto take = [&](const std::string& rel, DirListing l) {
+    if (!l.status.ok()) {
+      if (first_error.empty()) first_error = l.status.message();
+      return;
     }
+    const size_t base = stack.size();
+    for (io::Entry& e : l.entries) {
+      if (Skipped(rel, e.name, skip)) continue;
+      ++m.count;
+      std::string child = JoinRel(rel, e.name);
+      if (e.type == io::FileType::kFile) largest->Offer(child, e.size, static_cast<int>(e.mode));
+      if (e.type == io::FileType::kDir) stack.push_back({l.fd, std::move(child), std::move(e.name), nullptr});
+    }
+    std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(base), stack.end());
   };
-  const unsigned listers = std::clamp(in_flight / 4, 1u, 8u);
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < listers; ++i) threads.emplace_back(lister);
-
-  struct Slot {
-    Name name;
-    struct statx stx;
-  };
-  std::vector<Slot> slots(limit);
-  std::vector<uint32_t> free_slots;
-  for (uint32_t i = 0; i < limit; ++i) free_slots.push_back(limit - 1 - i);
-  std::vector<io::Completion> done;
-  int64_t entries = 0;
   bool cut = false;
-  for (;;) {
-    const bool over = bounds.Over();
-    cut = cut || over;
-    bool queued = false;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      while (!over && !free_slots.empty() && !names.empty()) {
-        const uint32_t i = free_slots.back();
-        Slot& slot = slots[i];
-        slot.name = std::move(names.front());
-        names.pop_front();
-        if (!(*ring)->QueueStatx(slot.name.dir->fd, slot.name.name.c_str(), AT_SYMLINK_NOFOLLOW,
-                                 STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME, &slot.stx, i)) {
-          names.push_front(std::move(slot.name));
-          break;
-        }
-        free_slots.pop_back();
-        queued = true;
-      }
-      if (queued) names_cv.notify_all();
-    }
-    if ((*ring)->in_flight() == 0) {
-      if (over) break;
-      // Nothing on the ring: finished when no lister has or will have names.
-      bool names_empty;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        names_empty = names.empty();
-      }
-      if (names_empty && queue.Idle()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (names.empty()) break;
-      }
-      if (names_empty) std::this_thread::sleep_for(std::chrono::microseconds(200));
-      continue;
-    }
-    done.clear();
-    Status s = (*ring)->SubmitAndReap(1, &done);
-    if (!s.ok()) {
-      m.error = s.message();
-      cut = true;
-      break;
-    }
-    for (const io::Completion& c : done) {
-      Slot& slot = slots[c.tag];
-      if (c.res == 0) {
-        ++entries;
-        const std::string rel = JoinRel(slot.name.dir->rel, slot.name.name);
-        if (S_ISDIR(slot.stx.stx_mode)) queue.Push(rel);
-        if (S_ISREG(slot.stx.stx_mode)) largest->Offer(rel, static_cast<int64_t>(slot.stx.stx_size));
-      }
-      slot.name = Name();
-      free_slots.push_back(static_cast<uint32_t>(c.tag));
-    }
-  }
-  // Drain (on error or bound) before the names the requests point at go.
-  DrainRing(ring->get());
-  queue.SetExternalBusy(false);
+  const Clock::time_point start = Clock::now();
   {
-    std::lock_guard<std::mutex> lock(mu);
-    names_cv.notify_all();
-  }
-  for (auto& t : threads) t.join();
+    DirListing root;
+    root.status = io::ListDirectory(root_fd, ".", &root.entries);
+    take("", std::move(root));
+    pipeline::ThreadPool pool(shape.threads, shape.lookahead);
+    while (!stack.empty()) {
+      if (bounds.Over()) {
+        cut = true;
+        break;
+      }
+      for (size_t i = stack.size(), n = 0; i-- > 0 && n < shape.lookahead; ++n) {
+        if (!stack[i].listing) StartListing(&pool, root_fd, &stack[i], bounds);
+      }
+      PendingDir p = std::move(stack.back());
+      stack.pop_back();
+      take(p.rel, p.listing->get());
+    }
+    stack.clear();
+  }  // the pool waits for the listings it still has (past the bound they list nothing)
   m.seconds = SecondsSince(start);
-  m.count = entries;
-  m.complete = !cut && !queue.cut();
-  if (m.count == 0 && m.error.empty() && !first_error.empty()) m.error = first_error;
+  m.complete = !cut;
+  if (m.count == 0 && !first_error.empty()) m.error = first_error;
   return m;
 }
 
@@ -458,12 +301,9 @@ class RingBuffers {
     return true;
   }
   void Give(size_t i) { free_.push_back(i); }
-  size_t count() const { return count_; }
-  bool Queue(bool write, int fd, size_t i, unsigned len, uint64_t off, uint64_t tag) {
-    if (registered_) {
-      return ring_->QueueIo(write ? io::IoDir::kWrite : io::IoDir::kRead, fd, io::IoBuffer::Fixed(i), len, off, tag);
-    }
-    return ring_->QueueIo(write ? io::IoDir::kWrite : io::IoDir::kRead, fd, io::IoBuffer::Memory(At(i)), len, off, tag);
+  bool QueueRead(int fd, size_t i, unsigned len, uint64_t off, uint64_t tag) {
+    const io::IoBuffer buffer = registered_ ? io::IoBuffer::Fixed(i) : io::IoBuffer::Memory(At(i));
+    return ring_->QueueIo(io::IoDir::kRead, fd, buffer, len, off, tag);
   }
 
  private:
@@ -475,9 +315,7 @@ class RingBuffers {
   std::vector<size_t> free_;
 };
 
-// Tags of the io_uring read/write loops: slot in the high half, buffer (or
-// kFsyncTag) in the low half.
-constexpr uint64_t kFsyncTag = 0xffffffffu;
+// Tags of the io_uring read loop: slot in the high half, buffer in the low half.
 uint64_t Tag(size_t slot, uint64_t low) { return (static_cast<uint64_t>(slot) << 32) | low; }
 
 Measurement ReadWithUring(int root_fd, const std::vector<SampleFile>& files, unsigned in_flight,
@@ -533,7 +371,7 @@ Measurement ReadWithUring(int root_fd, const std::vector<SampleFile>& files, uns
       while (a.fd >= 0 && !over && !a.ended && a.next < a.size && a.outstanding < queue_depth &&
              budget > 0 && buffers.Take(&buf)) {
         const unsigned len = static_cast<unsigned>(std::min<int64_t>(block_size, a.size - a.next));
-        if (!buffers.Queue(false, a.fd, buf, len, static_cast<uint64_t>(a.next), Tag(s, buf))) {
+        if (!buffers.QueueRead(a.fd, buf, len, static_cast<uint64_t>(a.next), Tag(s, buf))) {
           buffers.Give(buf);
           break;
         }
@@ -575,167 +413,74 @@ std::string ScratchName(const char* prefix, unsigned thread, int64_t n) {
   return std::string(prefix) + std::to_string(thread) + "-" + std::to_string(n);
 }
 
-Measurement WriteWithThreads(int scratch_fd, unsigned in_flight, size_t block_size, int64_t file_bytes,
-                             int64_t max_bytes, const Bounds& bounds) {
-  Measurement m;
-  std::atomic<int64_t> budget{max_bytes}, bytes{0}, count{0};
-  std::atomic<bool> cut{false};
-  std::mutex error_mu;
-  const Clock::time_point start = Clock::now();
-  auto worker = [&](unsigned t) {
-    AlignedBuffer buf(block_size);
-    if (buf.data == nullptr) return;
-    FillRandom(buf.data, block_size);
-    for (int64_t n = 0; !cut.load(); ++n) {
-      const std::string name = ScratchName("w", t, n);
-      const int fd = ::openat(scratch_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      Status s;
-      if (fd < 0) s = Status::FromErrno(errno, "create", name);
-      int64_t written = 0;
-      while (fd >= 0 && written < file_bytes) {
-        if (bounds.Over() || budget.fetch_sub(static_cast<int64_t>(block_size)) <= 0) {
-          cut = true;
-          break;
-        }
-        const ssize_t w = ::pwrite(fd, buf.data, std::min<int64_t>(block_size, file_bytes - written), written);
-        if (w <= 0) {
-          s = Status::FromErrno(w < 0 ? errno : ENOSPC, "write", name);
-          break;
-        }
-        written += w;
-      }
-      if (fd >= 0) {
-        if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno(errno, "fsync", name);
-        ::close(fd);
-        ::unlinkat(scratch_fd, name.c_str(), 0);
-      }
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (m.error.empty()) m.error = s.message();
-        cut = true;
-        break;
-      }
-      bytes.fetch_add(written);
-      count.fetch_add(1);
+// Sets `cancel` once the bound is over: the copiers poll a flag between
+// blocks, not a deadline, and a copy in progress must end with the
+// measurement.
+class CancelAtBound {
+ public:
+  CancelAtBound(const Bounds& bounds, std::atomic<bool>* cancel)
+      : thread_([this, &bounds, cancel] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!done_) {
+            if (bounds.Over()) {
+              cancel->store(true);
+              return;
+            }
+            cv_.wait_for(lock, std::chrono::milliseconds(10));
+          }
+        }) {}
+  ~CancelAtBound() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
     }
-  };
-  RunOnThreads(in_flight, worker);
-  m.seconds = SecondsSince(start);
-  m.bytes = bytes.load();
-  m.count = count.load();
-  m.complete = m.error.empty() && m.bytes >= max_bytes;
-  return m;
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+// Copies one sample file into dest_dir_fd with `copier`, as a sync copies a
+// file, lets `inspect` see the copy, then removes it. *bytes: the copy's
+// size. The source's directory is opened here (one open more than a sync,
+// whose walk has it open already).
+Status CopyOne(io::FileCopier& copier, int src_root_fd, const SampleFile& f, int dest_dir_fd,
+               const std::string& dest_dir_name, io::CopyOptions options, const CopyInspector& inspect,
+               int64_t* bytes) {
+  const size_t slash = f.rel_path.rfind('/');
+  const std::string name = slash == std::string::npos ? f.rel_path : f.rel_path.substr(slash + 1);
+  auto src_dir = OpenDir(src_root_fd, slash == std::string::npos ? "" : f.rel_path.substr(0, slash));
+  if (!src_dir.ok()) return src_dir.status();
+  const UniqueFd src_dir_fd(*src_dir);
+  options.expected_size = f.size;
+  options.expected_mode = f.mode;
+  io::CopyOutcome out;
+  if (Status s = copier.Copy(src_dir_fd.get(), dest_dir_fd, name, f.rel_path, options, &out); !s.ok()) return s;
+  *bytes = out.bytes;
+  if (inspect) inspect(dest_dir_fd, name, f);
+  return io::RemoveEntry(dest_dir_fd, name, false, dest_dir_name + "/" + name);
 }
 
-Measurement WriteWithUring(int scratch_fd, unsigned in_flight, unsigned queue_depth, size_t block_size,
-                           int64_t file_bytes, int64_t max_bytes, const Bounds& bounds) {
-  Measurement m;
-  auto ring = MeasurementRing(std::max(8u, in_flight * queue_depth + in_flight), in_flight);
-  if (!ring.ok()) {
-    m.error = ring.status().message();
-    return m;
+// Makes and opens the folder `name` under scratch_fd.
+Result<int> MakeScratchDir(int scratch_fd, const std::string& name) {
+  if (Status s = io::MakeDir(scratch_fd, name, name); !s.ok()) return s;
+  return io::OpenChildDir(scratch_fd, name, name);
+}
+
+// Drops the cached pages of files[0, count), read by the copies, so the
+// next measurement starts cold and the bench leaves nothing cached.
+void DropSampleCaches(int root_fd, const std::vector<SampleFile>& files, size_t count) {
+  for (size_t i = 0; i < std::min(count, files.size()); ++i) {
+    auto fd = OpenSample(root_fd, files[i].rel_path);
+    if (!fd.ok()) continue;
+    DropCache(*fd);
+    ::close(*fd);
   }
-  RingBuffers buffers(ring->get(), in_flight * queue_depth, block_size);
-  if (!buffers.ok()) {
-    m.error = "no memory for the write buffers";
-    return m;
-  }
-  for (size_t i = 0; i < buffers.count(); ++i) FillRandom(buffers.At(i), block_size);
-  struct Active {
-    int fd = -1;
-    std::string name;
-    int64_t next = 0;     // bytes queued
-    int64_t written = 0;  // bytes completed
-    unsigned outstanding = 0;
-    bool syncing = false;
-    bool failed = false;
-  };
-  std::vector<Active> active(std::max(1u, in_flight));
-  int64_t budget = max_bytes, serial = 0;
-  bool cut = false;
-  std::vector<io::Completion> done;
-  const Clock::time_point start = Clock::now();
-  auto finish = [&](Active& a) {
-    ::close(a.fd);
-    ::unlinkat(scratch_fd, a.name.c_str(), 0);
-    if (!a.failed) {
-      m.bytes += a.written;
-      ++m.count;
-    }
-    a = Active();
-  };
-  for (;;) {
-    const bool over = bounds.Over() || budget <= 0 || !m.error.empty();
-    cut = cut || over;
-    bool any_open = false;
-    for (size_t s = 0; s < active.size(); ++s) {
-      Active& a = active[s];
-      if (a.fd < 0 && !over) {
-        a.name = ScratchName("u", static_cast<unsigned>(s), serial++);
-        a.fd = ::openat(scratch_fd, a.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (a.fd < 0) {
-          m.error = Status::FromErrno(errno, "create", a.name).message();
-          a = Active();
-          continue;
-        }
-      }
-      if (a.fd < 0) continue;
-      any_open = true;
-      size_t buf;
-      while (!a.syncing && !a.failed && !over && a.next < file_bytes && a.outstanding < queue_depth &&
-             budget > 0 && buffers.Take(&buf)) {
-        const unsigned len = static_cast<unsigned>(std::min<int64_t>(block_size, file_bytes - a.next));
-        if (!buffers.Queue(true, a.fd, buf, len, static_cast<uint64_t>(a.next), Tag(s, buf))) {
-          buffers.Give(buf);
-          break;
-        }
-        a.next += len;
-        budget -= len;
-        ++a.outstanding;
-      }
-      // A file is done when its writes are (all of them, or the bound cut it): fsync it.
-      if (!a.syncing && a.outstanding == 0 && (a.next >= file_bytes || over || a.failed)) {
-        if (a.failed || a.written == 0) {
-          finish(a);
-          continue;
-        }
-        if ((*ring)->QueueFsync(a.fd, false, Tag(s, kFsyncTag))) a.syncing = true;
-      }
-    }
-    if ((*ring)->in_flight() == 0 && !any_open) break;
-    if ((*ring)->in_flight() == 0) continue;
-    done.clear();
-    if (Status s = (*ring)->SubmitAndReap(1, &done); !s.ok()) {
-      m.error = s.message();
-      break;
-    }
-    for (const io::Completion& c : done) {
-      Active& a = active[c.tag >> 32];
-      if ((c.tag & 0xffffffffu) == kFsyncTag) {
-        if (c.res < 0) {
-          a.failed = true;
-          if (m.error.empty()) m.error = Status::FromErrno(-c.res, "fsync", a.name).message();
-        }
-        finish(a);
-        continue;
-      }
-      buffers.Give(c.tag & 0xffffffffu);
-      --a.outstanding;
-      if (c.res <= 0) {
-        a.failed = true;
-        if (m.error.empty()) m.error = Status::FromErrno(c.res < 0 ? -c.res : ENOSPC, "write", a.name).message();
-      } else {
-        a.written += c.res;
-      }
-    }
-  }
-  DrainRing(ring->get());
-  for (Active& a : active) {
-    if (a.fd >= 0) finish(a);
-  }
-  m.seconds = SecondsSince(start);
-  m.complete = m.error.empty() && !cut;
-  return m;
 }
 
 }  // namespace
@@ -746,15 +491,12 @@ bool Bounds::Over() const {
   return (stop != nullptr && stop->load()) || Clock::now() >= deadline;
 }
 
-Measurement MeasureScan(int root_fd, Engine engine, unsigned in_flight, const Bounds& bounds,
+Measurement MeasureScan(int root_fd, unsigned workers, const Bounds& bounds,
                         const std::vector<std::string>& skip, size_t keep_largest,
                         int64_t min_sample_size, std::vector<SampleFile>* largest) {
   LargestFiles keeper(keep_largest, min_sample_size);
-  Measurement m = engine == Engine::kUring ? ScanWithUring(root_fd, in_flight, bounds, skip, &keeper)
-                                           : ScanWithThreads(root_fd, in_flight, bounds, skip, &keeper);
+  Measurement m = ScanLikeTheWalk(root_fd, workers, bounds, skip, &keeper);
   m.phase = "scan";
-  m.engine = EngineName(engine);
-  m.param = in_flight;
   if (largest != nullptr) *largest = keeper.Take();
   return m;
 }
@@ -772,16 +514,96 @@ Measurement MeasureRead(int root_fd, const std::vector<SampleFile>& files, Engin
   return m;
 }
 
-Measurement MeasureWrite(int scratch_fd, Engine engine, unsigned in_flight, unsigned queue_depth,
-                         size_t block_size, int64_t file_bytes, int64_t max_bytes,
-                         const Bounds& bounds) {
-  Measurement m = engine == Engine::kUring
-                      ? WriteWithUring(scratch_fd, in_flight, queue_depth, block_size, file_bytes, max_bytes, bounds)
-                      : WriteWithThreads(scratch_fd, in_flight, block_size, file_bytes, max_bytes, bounds);
-  m.phase = "write";
+Measurement MeasureCopy(int src_root_fd, const std::vector<SampleFile>& files, int scratch_fd,
+                        Engine engine, const CopySettings& settings, int64_t max_bytes,
+                        const Bounds& bounds, const CopyInspector& inspect) {
+  Measurement m;
+  m.phase = "copy";
   m.root = "dest";
   m.engine = EngineName(engine);
-  m.param = in_flight;
+  m.param = settings.workers;
+  if (files.empty()) {
+    m.error = "no non-empty source file found (in the part scanned)";
+    return m;
+  }
+  // The copier a sync with these settings would run (pipeline/copier_factory.h).
+  pipeline::EngineOptions eo;
+  eo.io_uring = engine == Engine::kUring;
+  eo.workers = settings.workers;
+  eo.queue_depth = settings.queue_depth;
+  eo.block_size = settings.block_size;
+  eo.copy_file_range = settings.copy_file_range;
+  eo.fsync = settings.fsync;
+  auto copier = pipeline::MakeCopier(eo, src_root_fd, scratch_fd);
+  if (!copier.ok()) {
+    m.error = copier.status().message();
+    return m;
+  }
+  std::atomic<bool> cancel{false};
+  io::CopyOptions options;
+  options.block_size = settings.block_size;
+  options.fsync = settings.fsync;
+  options.cancel = &cancel;
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> budget{max_bytes}, bytes{0}, count{0};
+  std::atomic<bool> over_budget{false}, cut{false};
+  std::mutex error_mu;
+  std::string first_error;
+  auto fail = [&](const Status& s) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    if (first_error.empty()) first_error = s.message();
+  };
+  const Clock::time_point start = Clock::now();
+  // Each worker copies into a folder of its own: the kernel serialises
+  // creates and renames within one directory, and sample files of the same
+  // name from different source folders must not meet.
+  auto worker = [&](unsigned t) {
+    const std::string dir_name = ScratchName("c", t, 0);
+    auto dir = MakeScratchDir(scratch_fd, dir_name);
+    if (!dir.ok()) {
+      fail(dir.status());
+      return;
+    }
+    const UniqueFd dir_fd(*dir);
+    for (size_t i; (i = next.fetch_add(1)) < files.size();) {
+      if (cancel.load() || bounds.Over()) {  // no new copy past the bound, whenever the watch notices it
+        cancel = true;
+        cut = true;
+        break;
+      }
+      if (budget.fetch_sub(files[i].size) <= 0) {
+        over_budget = true;
+        break;
+      }
+      int64_t copied = 0;
+      const Status s = CopyOne(**copier, src_root_fd, files[i], dir_fd.get(), dir_name, options, inspect, &copied);
+      if (s.err() == ECANCELED) {  // the bound; the copier removed its temp file
+        cut = true;
+        break;
+      }
+      if (!s.ok()) {
+        fail(s);  // e.g. the file vanished since the scan: the others are still copied
+        continue;
+      }
+      bytes.fetch_add(copied);
+      count.fetch_add(1);
+    }
+    ::unlinkat(scratch_fd, dir_name.c_str(), AT_REMOVEDIR);  // what is left goes with the scratch folder
+  };
+  {
+    const CancelAtBound cancel_at_bound(bounds, &cancel);
+    RunOnThreads(settings.workers, worker);
+  }
+  m.seconds = SecondsSince(start);
+  DropSampleCaches(src_root_fd, files, next.load());
+  m.bytes = bytes.load();
+  m.count = count.load();
+  m.complete = !cut.load() && !over_budget.load();
+  if (m.count == 0) {
+    m.error = !first_error.empty() ? first_error
+                                   : "no copy finished within the time bound (the largest sample file is " +
+                                         std::to_string(files.front().size) + " bytes)";
+  }
   return m;
 }
 

@@ -1,7 +1,8 @@
-// The --bench measurements on real temp trees: both engines count exactly
-// the entries there are and find the same largest files; reads and writes
-// move the bytes they report; scratch files are removed; bounds end every
-// measurement; no source file is changed. io_uring cases are skipped (with
+// The --bench measurements on real temp trees: the scan counts exactly the
+// entries there are and finds the largest files; reads move the bytes they
+// report; copies are made by the engine's copier, byte for byte with the
+// source's attributes, and removed; bounds end every measurement; no source
+// file is changed. io_uring cases are skipped (with
 // a message) where the kernel refuses it.
 #include "bench/bench_probes.h"
 
@@ -10,12 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "io/dir_reader.h"
 #include "io/uring_probe.h"
 #include "io/uring_test_util.h"
+#include "pipeline/walker.h"
 
 namespace ha_sync::bench {
 
@@ -72,46 +76,63 @@ int64_t MtimeNs(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("scan: every entry once, symlinks not followed, the largest files found, per engine") {
+TEST_CASE("scan: every entry once, symlinks not followed, the largest files found, on the walk's listing pool") {
   TempDir dir;
   MakeTree(dir.path());
-  for (const Engine engine : Engines()) {
-    for (const unsigned in_flight : {1u, 4u, 32u}) {
-      CAPTURE(EngineName(engine));
-      CAPTURE(in_flight);
-      std::vector<SampleFile> largest;
-      const Measurement m = MeasureScan(dir.fd(), engine, in_flight, Within(30), {}, 2, 1 << 20, &largest);
-      CHECK(m.error == "");
-      CHECK(m.count == 79);
-      CHECK(m.complete);
-      CHECK(m.phase == "scan");
-      CHECK(m.engine == EngineName(engine));
-      REQUIRE(largest.size() == 2);
-      CHECK(largest[0].rel_path == "d1/big1");
-      CHECK(largest[0].size == (3 << 20));
-      CHECK(largest[1].rel_path == "d2/e3/big2");
-    }
+  for (const unsigned workers : {1u, 4u, 32u}) {
+    CAPTURE(workers);
+    std::vector<SampleFile> largest;
+    const Measurement m = MeasureScan(dir.fd(), workers, Within(30), {}, 2, 1 << 20, &largest);
+    CHECK(m.error == "");
+    CHECK(m.count == 79);
+    CHECK(m.complete);
+    CHECK(m.phase == "scan");
+    CHECK(m.engine == "");  // the walk is the same for both io engines
+    CHECK(m.param == static_cast<int64_t>(pipeline::ListingShapeFor(workers).threads));
+    REQUIRE(largest.size() == 2);
+    CHECK(largest[0].rel_path == "d1/big1");
+    CHECK(largest[0].size == (3 << 20));
+    struct stat st;
+    REQUIRE(::stat((dir.path() + "/d1/big1").c_str(), &st) == 0);
+    CHECK(largest[0].mode == static_cast<int>(st.st_mode & 07777));
+    CHECK(largest[1].rel_path == "d2/e3/big2");
   }
 }
 
 TEST_CASE("scan: top-level names to skip are neither counted nor entered") {
   TempDir dir;
   MakeTree(dir.path());
-  for (const Engine engine : Engines()) {
-    const Measurement m = MeasureScan(dir.fd(), engine, 4, Within(30), {"d0", "big0"}, 0, 0, nullptr);
-    CHECK(m.count == 79 - 1 - 4 - 20 - 1);
+  const Measurement m = MeasureScan(dir.fd(), 4, Within(30), {"d0", "big0"}, 0, 0, nullptr);
+  CHECK(m.count == 79 - 1 - 4 - 20 - 1);
+}
+
+TEST_CASE("scan: a directory that cannot be listed is left out, the others are counted") {
+  if (::geteuid() == 0) {
+    MESSAGE("running as root: permissions do not stop listings, case skipped");
+    return;
   }
+  TempDir dir;
+  MakeTree(dir.path());
+  REQUIRE(::chmod((dir.path() + "/d0/e1").c_str(), 0) == 0);
+  const Measurement m = MeasureScan(dir.fd(), 4, Within(30), {}, 0, 0, nullptr);
+  ::chmod((dir.path() + "/d0/e1").c_str(), 0755);
+  CHECK(m.error == "");
+  CHECK(m.count == 79 - 5);
+  // Nothing listed at all: the row is the error, naming the path.
+  REQUIRE(::chmod(dir.path().c_str(), 0) == 0);
+  const Measurement none = MeasureScan(dir.fd(), 4, Within(30), {}, 0, 0, nullptr);
+  ::chmod(dir.path().c_str(), 0755);
+  CHECK(none.count == 0);
+  CHECK(none.error.find("Permission denied") != std::string::npos);
 }
 
 TEST_CASE("scan: a bound that has passed ends the walk early, marked incomplete") {
   TempDir dir;
   MakeTree(dir.path());
   std::atomic<bool> stop{true};
-  for (const Engine engine : Engines()) {
-    const Measurement m = MeasureScan(dir.fd(), engine, 4, Within(30, &stop), {}, 0, 0, nullptr);
-    CHECK_FALSE(m.complete);
-    CHECK(m.count < 79);
-  }
+  const Measurement m = MeasureScan(dir.fd(), 4, Within(30, &stop), {}, 0, 0, nullptr);
+  CHECK_FALSE(m.complete);
+  CHECK(m.count < 79);
 }
 
 TEST_CASE("read: the sample's bytes, up to the byte bound; the files are unchanged") {
@@ -143,30 +164,141 @@ TEST_CASE("read: a sample path that became a symlink is refused, the others are 
   }
 }
 
-TEST_CASE("write: fsynced bytes up to the bound, every scratch file removed") {
-  TempDir dir;
+namespace {
+
+// The sample of MakeTree's tree, largest first (as the scan returns it).
+std::vector<SampleFile> Sample(const std::string& root) {
+  std::vector<SampleFile> out = {{"d1/big1", 3 << 20}, {"d2/e3/big2", 2 << 20}, {"big0", (1 << 20) + 5},
+                                 {"d0/e0/f4", 104}, {"d1/e0/f4", 104}};  // one name in two folders
+  for (SampleFile& f : out) {
+    struct stat st;
+    REQUIRE(::stat((root + "/" + f.rel_path).c_str(), &st) == 0);
+    f.mode = static_cast<int>(st.st_mode & 07777);
+  }
+  return out;
+}
+
+std::vector<std::string> Left(int dir_fd) {
+  std::vector<io::Entry> left;
+  REQUIRE(io::ListDirectory(dir_fd, ".", &left).ok());
+  std::vector<std::string> names;
+  for (const io::Entry& e : left) names.push_back(e.name);
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("copy: the engine's copier makes byte-identical copies with the source's attributes, each removed") {
+  TempDir src, scratch;
+  MakeTree(src.path());
+  REQUIRE(::chmod((src.path() + "/big0").c_str(), 0640) == 0);
+  const std::vector<SampleFile> sample = Sample(src.path());
   for (const Engine engine : Engines()) {
     CAPTURE(EngineName(engine));
-    const Measurement m = MeasureWrite(dir.fd(), engine, 3, 2, 256 << 10, 1 << 20, 5 << 20, Within(30));
+    std::mutex seen_mu;  // the inspector runs on the copying threads
+    std::vector<std::string> seen;
+    // Small blocks, so the large files take the io_uring copier's ring path
+    // (files of one block or less are copied with blocking calls, as in a sync).
+    const CopySettings settings{3, 2, 256 << 10, true, true};
+    const Measurement m = MeasureCopy(
+        src.fd(), sample, scratch.fd(), engine, settings, int64_t{1} << 30, Within(30),
+        [&](int dir_fd, const std::string& name, const SampleFile& from) {
+          {
+            std::lock_guard<std::mutex> lock(seen_mu);
+            seen.push_back(from.rel_path);
+          }
+          CHECK(io::testing::ReadFile(dir_fd, name.c_str()) ==
+                io::testing::ReadFile(src.fd(), from.rel_path.c_str()));
+          struct stat copy, orig;
+          REQUIRE(::fstatat(dir_fd, name.c_str(), &copy, AT_SYMLINK_NOFOLLOW) == 0);
+          REQUIRE(::fstatat(src.fd(), from.rel_path.c_str(), &orig, AT_SYMLINK_NOFOLLOW) == 0);
+          CHECK(S_ISREG(copy.st_mode));
+          CHECK((copy.st_mode & 07777) == (orig.st_mode & 07777));
+          CHECK(copy.st_mtim.tv_sec == orig.st_mtim.tv_sec);
+          CHECK(copy.st_mtim.tv_nsec == orig.st_mtim.tv_nsec);
+          CHECK(Left(dir_fd) == std::vector<std::string>{name});  // renamed into place, no temp file left
+        });
     CHECK(m.error == "");
-    CHECK(m.bytes == (5 << 20));
-    CHECK(m.count >= 5);
-    std::vector<io::Entry> left;
-    REQUIRE(io::ListDirectory(dir.fd(), ".", &left).ok());
-    CHECK(left.empty());
+    CHECK(m.phase == "copy");
+    CHECK(m.root == "dest");
+    CHECK(m.engine == EngineName(engine));
+    CHECK(m.param == 3);
+    CHECK(m.count == 5);
+    CHECK(m.bytes == (3 << 20) + (2 << 20) + (1 << 20) + 5 + 2 * 104);
+    CHECK(m.complete);
+    std::sort(seen.begin(), seen.end());
+    CHECK(seen == std::vector<std::string>{"big0", "d0/e0/f4", "d1/big1", "d1/e0/f4", "d2/e3/big2"});
+    CHECK(Left(scratch.fd()).empty());  // the copies and the workers' folders are gone
   }
 }
 
-TEST_CASE("write and metadata: a read-only folder is an error naming the file, not a rate") {
+TEST_CASE("copy: no copy starts past the byte bound") {
+  TempDir src, scratch;
+  MakeTree(src.path());
+  for (const Engine engine : Engines()) {
+    CAPTURE(EngineName(engine));
+    const Measurement m = MeasureCopy(src.fd(), Sample(src.path()), scratch.fd(), engine,
+                                      CopySettings{2, 2, 1 << 20}, 1, Within(30));
+    CHECK(m.error == "");
+    CHECK(m.count == 1);  // the first copy taken uses up the bound
+    CHECK_FALSE(m.complete);
+    CHECK(Left(scratch.fd()).empty());
+  }
+}
+
+TEST_CASE("copy: a stop ends the measurement and leaves nothing behind") {
+  TempDir src, scratch;
+  MakeTree(src.path());
+  for (const Engine engine : Engines()) {
+    CAPTURE(EngineName(engine));
+    std::atomic<bool> stop{false};
+    const Measurement m = MeasureCopy(src.fd(), Sample(src.path()), scratch.fd(), engine,
+                                      CopySettings{1, 2, 64 << 10}, int64_t{1} << 30, Within(30, &stop),
+                                      [&](int, const std::string&, const SampleFile&) { stop = true; });
+    CHECK(m.count == 1);  // the stop came with the first copy; no other finished
+    CHECK(m.bytes == (3 << 20));
+    CHECK_FALSE(m.complete);
+    CHECK(Left(scratch.fd()).empty());
+    // Stopped before any copy: the row says so.
+    const Measurement none = MeasureCopy(src.fd(), Sample(src.path()), scratch.fd(), engine, CopySettings{},
+                                         int64_t{1} << 30, Within(30, &stop));
+    CHECK(none.count == 0);
+    CHECK(none.error.find("no copy finished") != std::string::npos);
+    CHECK(Left(scratch.fd()).empty());
+  }
+}
+
+TEST_CASE("copy: a sample file gone since the scan is skipped; the others are copied") {
+  TempDir src, scratch;
+  MakeTree(src.path());
+  const std::vector<SampleFile> sample = Sample(src.path());
+  REQUIRE(::unlink((src.path() + "/d2/e3/big2").c_str()) == 0);
+  for (const Engine engine : Engines()) {
+    CAPTURE(EngineName(engine));
+    const Measurement m = MeasureCopy(src.fd(), sample, scratch.fd(), engine, CopySettings{2, 2, 1 << 20},
+                                      int64_t{1} << 30, Within(30));
+    CHECK(m.error == "");
+    CHECK(m.count == 4);
+    CHECK(Left(scratch.fd()).empty());
+  }
+  const Measurement empty =
+      MeasureCopy(src.fd(), {}, scratch.fd(), Engine::kThreads, CopySettings{}, 1 << 20, Within(30));
+  CHECK(empty.error.find("no non-empty source file") != std::string::npos);
+}
+
+TEST_CASE("copy and metadata: a read-only folder is an error naming the path, not a rate") {
   if (::geteuid() == 0) {
     MESSAGE("running as root: permissions do not stop writes, case skipped");
     return;
   }
-  TempDir dir;
+  TempDir src, dir;
+  MakeTree(src.path());
   REQUIRE(::fchmod(dir.fd(), 0500) == 0);
   for (const Engine engine : Engines()) {
-    const Measurement m = MeasureWrite(dir.fd(), engine, 2, 2, 64 << 10, 1 << 20, 4 << 20, Within(30));
+    const Measurement m = MeasureCopy(src.fd(), Sample(src.path()), dir.fd(), engine,
+                                      CopySettings{1, 2, 64 << 10}, 4 << 20, Within(30));
     CHECK(m.error.find("Permission denied") != std::string::npos);
+    CHECK(m.error.find("c0-0") != std::string::npos);
     CHECK(m.bytes == 0);
   }
   const Measurement m = MeasureMetadata(dir.fd(), 4, Within(30));

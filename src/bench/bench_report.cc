@@ -49,7 +49,8 @@ std::string ParamText(const Measurement& m) {
   if (m.phase == "read-block") return "block " + HumanSize(m.param);
   if (m.phase == "metadata") return std::to_string(m.param) + " in flight";
   if (m.phase == "md5") return std::to_string(m.param) + (m.param == 1 ? " thread" : " threads");
-  if (m.phase == "scan" || m.phase == "read" || m.phase == "write") {
+  if (m.phase == "scan") return std::to_string(m.param) + " listers";
+  if (m.phase == "read" || m.phase == "copy") {
     return std::to_string(m.param) + " in flight";
   }
   return "";

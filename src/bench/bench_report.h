@@ -13,10 +13,14 @@
 namespace ha_sync::bench {
 
 // One measurement. `phase` is one of:
-//   "scan"        entries listed and stat'ed per second (root "src"/"dest")
+//   "scan"        entries listed and stat'ed per second (root "src"/"dest"),
+//                 as a sync's walk lists them, `param` listing threads (one
+//                 row per root: the walk is the same for both engines)
 //   "read"        MB/s reading a sample of the largest source files
 //   "read-block"  MB/s reading with block size `param` (the block-size sweep)
-//   "write"       MB/s writing (and fsyncing) files in a scratch folder under dest
+//   "copy"        MB/s copying the read sample into a scratch folder under
+//                 dest with the engine's copier (temp file, attributes,
+//                 rename; fsync with --fsync), each copy removed after
 //   "metadata"    create+write+close+unlink per second in that folder with
 //                 `param` operations in flight (uncached round trips)
 //   "md5"         MB/s hashing in memory on `param` threads
@@ -31,7 +35,7 @@ struct Measurement {
   bool complete = false;  // the whole tree or sample was covered before the time bound
   std::string error;      // non-empty: the measurement failed (rate not meaningful)
 
-  // entries/s (scan), operations/s (metadata) or MB/s (read, write, md5).
+  // entries/s (scan), operations/s (metadata) or MB/s (read, copy, md5).
   double Rate() const;
   std::string Unit() const;  // "entries/s", "ops/s" or "MB/s"
 };
@@ -46,8 +50,9 @@ struct Recommendation {
 // workers: the fewest operations in flight whose metadata rate is within
 // 10% of the best measured (at least 4: the engine's default floor).
 // block_size: the smallest block whose read rate is within 5% of the best.
-// io_engine: the engine whose scan, read and write rates are higher by more
-// than 5% (geometric mean of the uring/threads ratios), else "auto".
+// io_engine: the engine whose read and copy rates are higher by more than
+// 5% (geometric mean of the uring/threads ratios of like-for-like rows),
+// else "auto". Rows of no engine (scan, md5) are not compared.
 Recommendation Recommend(const std::vector<Measurement>& rows);
 
 struct BenchReport {
@@ -56,7 +61,7 @@ struct BenchReport {
   std::string dest;
   double budget_seconds = 0;
   double elapsed_seconds = 0;
-  int64_t workers = 0;  // --workers used for the scan/read/write rows
+  int64_t workers = 0;  // --workers used for the scan/read/copy rows
   int64_t queue_depth = 0;
   int64_t block_size = 0;
   std::vector<std::string> notes;  // e.g. why an engine was not measured

@@ -30,7 +30,8 @@ Measurement Row(const std::string& phase, const std::string& engine, int64_t par
 }  // namespace
 
 TEST_CASE("rates: entries or operations per second, MB/s for data") {
-  CHECK(Row("scan", "threads", 4, 5000, "src").Rate() == doctest::Approx(5000));
+  CHECK(Row("scan", "", 8, 5000, "src").Rate() == doctest::Approx(5000));
+  CHECK(Row("copy", "threads", 4, 80).Unit() == "MB/s");
   CHECK(Row("read", "uring", 4, 120).Rate() == doctest::Approx(120));
   CHECK(Row("metadata", "threads", 16, 800).Unit() == "ops/s");
   CHECK(Row("md5", "", 2, 600).Unit() == "MB/s");
@@ -64,18 +65,21 @@ TEST_CASE("block size: the smallest within 5% of the best read rate") {
 }
 
 TEST_CASE("engine: io_uring only when it is clearly faster over like-for-like rows") {
-  std::vector<Measurement> rows = {Row("scan", "threads", 4, 10000, "src"), Row("scan", "uring", 4, 30000, "src"),
+  std::vector<Measurement> rows = {Row("copy", "threads", 4, 100), Row("copy", "uring", 4, 300),
                                    Row("read", "threads", 4, 100, "src"), Row("read", "uring", 4, 110, "src")};
   Recommendation rec = Recommend(rows);
   CHECK(rec.io_engine == "uring");
   REQUIRE(!rec.reasons.empty());
   CHECK(rec.reasons.back().find("uring") != std::string::npos);
-  rows = {Row("write", "threads", 4, 500), Row("write", "uring", 4, 250)};
+  rows = {Row("copy", "threads", 4, 500), Row("copy", "uring", 4, 250)};
   CHECK(Recommend(rows).io_engine == "threads");
-  rows = {Row("write", "threads", 4, 500), Row("write", "uring", 4, 510)};
+  rows = {Row("copy", "threads", 4, 500), Row("copy", "uring", 4, 510)};
   CHECK(Recommend(rows).io_engine == "auto");
   // Different roots are not compared with each other.
-  rows = {Row("scan", "threads", 4, 1000, "src"), Row("scan", "uring", 4, 9000, "dest")};
+  rows = {Row("read", "threads", 4, 100, "src"), Row("read", "uring", 4, 900, "dest")};
+  CHECK(Recommend(rows).io_engine == "auto");
+  // The scan is the walk's, the same for both engines: no engine, no comparison.
+  rows = {Row("scan", "", 8, 1000, "src"), Row("scan", "", 8, 9000, "src")};
   CHECK(Recommend(rows).io_engine == "auto");
 }
 
@@ -85,7 +89,7 @@ TEST_CASE("JSON carries every row, errors and the advice; the table names errors
   report.src = "/srv/a";
   report.dest = "/srv/b";
   report.budget_seconds = 30;
-  report.rows = {Row("scan", "threads", 4, 5000, "src"), Row("write", "uring", 4, 0)};
+  report.rows = {Row("scan", "", 8, 5000, "src"), Row("copy", "uring", 4, 0)};
   report.rows[1].error = "cannot write under dest: create: Read-only file system";
   report.rows[1].count = 0;
   report.recommendation = Recommend(report.rows);
@@ -101,6 +105,7 @@ TEST_CASE("JSON carries every row, errors and the advice; the table names errors
   CHECK(v.at("src").as_string() == "/srv/a");
   const std::string table = FormatTable(report);
   CHECK(table.find("error: cannot write under dest") != std::string::npos);
+  CHECK(table.find("8 listers") != std::string::npos);  // the scan's setting: its listing threads
   CHECK(table.find("recommendation: --io-engine auto") != std::string::npos);
 }
 

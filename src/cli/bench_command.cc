@@ -35,11 +35,10 @@ using bench::Measurement;
 constexpr int64_t kMiB = 1 << 20;
 constexpr int64_t kReadBytes = 1024 * kMiB;       // per engine
 constexpr int64_t kReadBlockBytes = 256 * kMiB;   // per block size of the sweep
-constexpr int64_t kWriteBytes = 512 * kMiB;       // per engine
-constexpr int64_t kWriteFileBytes = 64 * kMiB;
+constexpr int64_t kCopyBytes = 512 * kMiB;        // per engine
 constexpr int64_t kMd5Bytes = 4096 * kMiB;
-// The largest source files are the read sample; many, since on trees of
-// small files (photos) the largest may be a few hundred KiB.
+// The largest source files are the sample read and copied; many, since on
+// trees of small files (photos) the largest may be a few hundred KiB.
 constexpr size_t kSampleFiles = 4096;
 const char kScratchPrefix[] = ".ha-sync-bench-";
 
@@ -122,29 +121,18 @@ class BenchSession {
         workers_(static_cast<unsigned>(o.workers)),
         depth_(static_cast<unsigned>(o.queue_depth)),
         block_(static_cast<size_t>(o.block_size)),
+        copy_{workers_, depth_, block_, !o.no_copy_file_range, o.fsync},
         meta_levels_{1, 4, 16, 64, o.workers},
         md5_threads_{1, std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), o.workers)},
         progress_(TotalWeight(), report->budget_seconds) {}
 
-  // Scans: src with the engines in order, dest in reverse order, so neither
-  // engine always meets the caches another scan warmed. Returns the read
-  // sample: the largest source files one scan found.
+  // Scans: src, then dest, each as a sync's walk lists it (the same for
+  // both engines: the walk does not use --io-engine). Returns the read
+  // sample: the largest source files found.
   std::vector<bench::SampleFile> Scans(int src_fd, int dest_fd, const std::vector<std::string>& skip) {
     std::vector<bench::SampleFile> sample;
-    for (const Engine engine : engines_) {
-      std::vector<bench::SampleFile> found;
-      Add(bench::MeasureScan(src_fd, engine, workers_,
-                             Budget(std::string("scan src, ") + bench::EngineName(engine), 3), skip,
-                             kSampleFiles, 1, &found),
-          "src");
-      if (found.size() > sample.size()) sample = std::move(found);
-    }
-    for (auto it = engines_.rbegin(); it != engines_.rend(); ++it) {
-      Add(bench::MeasureScan(dest_fd, *it, workers_,
-                             Budget(std::string("scan dest, ") + bench::EngineName(*it), 3), skip, 0, 0,
-                             nullptr),
-          "dest");
-    }
+    Add(bench::MeasureScan(src_fd, workers_, Budget("scan src", 3), skip, kSampleFiles, 1, &sample), "src");
+    Add(bench::MeasureScan(dest_fd, workers_, Budget("scan dest", 3), skip, 0, 0, nullptr), "dest");
     return sample;
   }
 
@@ -186,9 +174,10 @@ class BenchSession {
     }
   }
 
-  // Writes and metadata round trips in the scratch folder `scratch` under
-  // dest; the dest root's times are put back afterwards.
-  void WritesAndMetadata(int dest_fd, const std::string& scratch, const std::string& scratch_prefix) {
+  // Copies of the sample and metadata round trips in the scratch folder
+  // `scratch` under dest; the dest root's times are put back afterwards.
+  void CopiesAndMetadata(int src_fd, int dest_fd, const std::vector<bench::SampleFile>& sample,
+                         const std::string& scratch, const std::string& scratch_prefix) {
     struct stat dest_before;
     const bool have_times = ::fstat(dest_fd, &dest_before) == 0;
     RemoveStaleScratch(dest_fd, scratch_prefix, &report_->notes);
@@ -201,11 +190,11 @@ class BenchSession {
     }
     for (const Engine engine : engines_) {
       if (scratch_fd < 0) {
-        AddUnwritable("write", bench::EngineName(engine), workers_, made);
+        AddUnwritable("copy", bench::EngineName(engine), workers_, made);
         continue;
       }
-      Add(bench::MeasureWrite(scratch_fd, engine, workers_, depth_, block_, kWriteFileBytes, kWriteBytes,
-                              Budget(std::string("write dest, ") + bench::EngineName(engine), 2)),
+      Add(bench::MeasureCopy(src_fd, sample, scratch_fd, engine, copy_,
+                             kCopyBytes, Budget(std::string("copy to dest, ") + bench::EngineName(engine), 2)),
           "");
     }
     for (const int64_t level : meta_levels_) {
@@ -244,7 +233,7 @@ class BenchSession {
   // weight's share of the budget.
   double TotalWeight() const {
     const double e = static_cast<double>(engines_.size());
-    return 6 * e + 2 * e + static_cast<double>(std::size(kBlockSizes)) + 2 * e +
+    return 6 + 2 * e + static_cast<double>(std::size(kBlockSizes)) + 2 * e +
            static_cast<double>(meta_levels_.size()) + 0.5 * static_cast<double>(md5_threads_.size());
   }
   Bounds Budget(const std::string& what, double weight) { return Bounds{progress_.Start(what, weight), stop_}; }
@@ -268,6 +257,7 @@ class BenchSession {
   const unsigned workers_;
   const unsigned depth_;
   const size_t block_;
+  const bench::CopySettings copy_;  // the flags a sync copies with
   const std::set<int64_t> meta_levels_;
   const std::set<int64_t> md5_threads_;
   Progress progress_;
@@ -330,7 +320,7 @@ int RunBench(const Options& flags, std::atomic<bool>* stop) {
   BenchSession session(o, std::move(engines), stop, &report);
   const std::vector<bench::SampleFile> sample = session.Scans(src_fd.get(), dest_fd.get(), {".ha-sync-trash", scratch});
   session.Reads(src_fd.get(), sample);
-  session.WritesAndMetadata(dest_fd.get(), scratch, scratch_prefix);
+  session.CopiesAndMetadata(src_fd.get(), dest_fd.get(), sample, scratch, scratch_prefix);
   session.Md5s();
 
   report.elapsed_seconds = std::chrono::duration<double>(Clock::now() - began).count();

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "ha_sync/join_rel.h"
+#include "io/file_ops.h"
 
 namespace ha_sync::io {
 
@@ -88,6 +89,14 @@ Status ListDirectory(int dirfd, const std::string& display_path, std::vector<Ent
   std::sort(entries->begin(), entries->end(),
             [](const Entry& a, const Entry& b) { return a.name < b.name; });
   return Status::Ok();
+}
+
+Status OpenAndListChild(int parent_fd, const std::string& name, const std::string& display_path,
+                        UniqueFd* fd, std::vector<Entry>* entries) {
+  auto opened = OpenChildDir(parent_fd, name, display_path);
+  if (!opened.ok()) return opened.status();
+  fd->reset(*opened);
+  return ListDirectory(fd->get(), display_path, entries);
 }
 
 }  // namespace ha_sync::io

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ha_sync/status.h"
+#include "ha_sync/unique_fd.h"
 #include "io/dir_entry.h"
 
 namespace ha_sync::io {
@@ -17,6 +18,13 @@ namespace ha_sync::io {
 // `display_path` only names the directory in errors. An entry that vanishes
 // between listing and lstat is left out (it no longer exists).
 Status ListDirectory(int dirfd, const std::string& display_path, std::vector<Entry>* entries);
+
+// Opens the subdirectory `name` of parent_fd (never through a symlink) into
+// *fd and lists it: how the sync's walk lists every directory below a root
+// (pipeline/walker.h), and what `--bench` scans with. `display_path` names
+// the subdirectory in errors; *fd is left closed when the open fails.
+Status OpenAndListChild(int parent_fd, const std::string& name, const std::string& display_path,
+                        UniqueFd* fd, std::vector<Entry>* entries);
 
 // Fills `entry` from an lstat-like call on dirfd/name.
 Status StatEntry(int dirfd, const std::string& name, const std::string& display_path, Entry* entry);

@@ -23,15 +23,6 @@ StateEntry ToState(const Entry& e) {
   return s;
 }
 
-// Opens the subdirectory `name` of parent_fd into *fd and lists it.
-Status OpenAndList(int parent_fd, const std::string& name, const std::string& rel,
-                   io::UniqueFd* fd, std::vector<Entry>* entries) {
-  auto opened = io::OpenChildDir(parent_fd, name, rel);
-  if (!opened.ok()) return opened.status();
-  fd->reset(*opened);
-  return io::ListDirectory(fd->get(), rel, entries);
-}
-
 // The name's record in the directory's old state, kept with a pending directory.
 std::optional<StateEntry> OldState(const Action& a) {
   if (a.state == nullptr) return std::nullopt;
@@ -40,10 +31,15 @@ std::optional<StateEntry> OldState(const Action& a) {
 
 }  // namespace
 
+ListingShape ListingShapeFor(size_t workers) {
+  const size_t threads = std::clamp<size_t>(workers * 2, 4, 32);
+  return {threads, threads * 2};
+}
+
 Status Walker::Walk() {
-  const size_t listing_threads = std::clamp<size_t>(ctx_.opt.workers * 2, 4, 32);
-  lookahead_ = listing_threads * 2;
-  listing_pool_ = std::make_unique<ThreadPool>(listing_threads, lookahead_);
+  const ListingShape shape = ListingShapeFor(ctx_.opt.workers);
+  lookahead_ = shape.lookahead;
+  listing_pool_ = std::make_unique<ThreadPool>(shape.threads, lookahead_);
   Status s = VisitRoot();
   if (!s.ok()) {
     listing_pool_.reset();
@@ -127,7 +123,7 @@ void Walker::RecordUnreadable(PendingDir* p, const std::string& rel, const Statu
 
 std::unique_ptr<Walker::Listing> Walker::ListPending(const PendingDir& p, const std::string& rel) {
   auto l = std::make_unique<Listing>();
-  l->src_status = OpenAndList(p.parent->src_fd, p.src.name, rel, &l->src_fd, &l->src);
+  l->src_status = io::OpenAndListChild(p.parent->src_fd, p.src.name, rel, &l->src_fd, &l->src);
   // A source that cannot be read fails the directory: its dest is not needed.
   if (!l->src_status.ok()) return l;
   if (p.created && !p.dest_exists && p.parent->dest_fd >= 0) {
@@ -137,7 +133,7 @@ std::unique_ptr<Walker::Listing> Walker::ListPending(const PendingDir& p, const 
     if (opened.ok()) l->dest_fd.reset(*opened);
     l->dest_status = opened.status();
   } else if (p.dest_exists && p.parent->dest_fd >= 0) {
-    l->dest_status = OpenAndList(p.parent->dest_fd, p.src.name, rel, &l->dest_fd, &l->dest);
+    l->dest_status = io::OpenAndListChild(p.parent->dest_fd, p.src.name, rel, &l->dest_fd, &l->dest);
   }
   return l;
 }
