@@ -171,17 +171,23 @@ TEST_CASE("uring copier: many callers share a two-buffer pool and replace existi
   CHECK(d.DestNames().size() == static_cast<size_t>(kFiles));
 }
 
+// 4 KiB blocks, queue depth 2; files over `large_bytes` copy one at a time
+// with 6 chunks in flight.
+UringCopierOptions OneLargeFileAtATime(unsigned files, int64_t large_bytes) {
+  UringCopierOptions o;
+  o.files_in_flight = files;
+  o.queue_depth = 2;
+  o.block_size = 4096;
+  o.large_file_bytes = large_bytes;
+  o.large_files_at_once = 1;
+  o.large_queue_depth = 6;
+  return o;
+}
+
 TEST_CASE("uring copier: large files take turns, small ones do not wait for them") {
   if (!UringUsable()) return;
   Dirs d;
-  UringCopierOptions o;
-  o.files_in_flight = 6;
-  o.queue_depth = 2;
-  o.block_size = 4096;
-  o.large_file_bytes = 8 * 4096;
-  o.large_files_at_once = 1;
-  o.large_queue_depth = 6;
-  auto made = UringCopier::Create(o);
+  auto made = UringCopier::Create(OneLargeFileAtATime(6, 8 * 4096));
   REQUIRE(made.ok());
   UringCopier& copier = **made;
   CHECK(copier.buffer_count() == 12);  // files x depth, and at least one turn's depth
@@ -219,12 +225,7 @@ TEST_CASE("uring copier: large files take turns, small ones do not wait for them
 TEST_CASE("uring copier: a large file waiting for its turn ends on cancel, no temp left") {
   if (!UringUsable()) return;
   Dirs d;
-  UringCopierOptions o;
-  o.files_in_flight = 2;
-  o.block_size = 4096;
-  o.large_file_bytes = 4096;
-  o.large_files_at_once = 1;
-  auto made = UringCopier::Create(o);
+  auto made = UringCopier::Create(OneLargeFileAtATime(2, 4096));
   REQUIRE(made.ok());
   UringCopier& copier = **made;
   d.Write("first", Pattern(64 * 4096, 40));
