@@ -768,29 +768,43 @@ size_t AddEntry(fuse_req_t req, Inode* dir, const DirEntry& de, off_t next, char
   return 0;
 }
 
+// Fills buf with the entries from `off` on; 0 or an errno. Under h->mu.
+int FillDir(fuse_req_t req, fuse_ino_t ino, DirHandle* h, off_t off, bool plus, std::vector<char>* buf,
+            size_t* used) {
+  if (off == 0 || !h->loaded) {
+    RoundTrip();
+    if (const int err = LoadDir(h); err != 0) return err;
+  }
+  off_t i = off;
+  for (; i < static_cast<off_t>(h->entries.size()); ++i) {
+    const size_t n = AddEntry(req, In(ino), h->entries[static_cast<size_t>(i)], i + 1, buf->data() + *used,
+                              buf->size() - *used, plus);
+    if (n == 0) break;
+    *used += n;
+  }
+  if (off > 0 && off / kEntriesPerReply != i / kEntriesPerReply) RoundTrip();
+  return 0;
+}
+
 void ServeDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
   Count(plus ? Op::kReaddirplus : Op::kReaddir);
   DirHandle* h = DirOf(fi);
-  std::lock_guard<std::mutex> lock(h->mu);
-  if (off == 0 || !h->loaded) {
-    RoundTrip();
-    const int err = LoadDir(h);
-    if (err != 0) {
-      fuse_reply_err(req, err);
-      return;
-    }
-  }
   std::vector<char> buf(size);
   size_t used = 0;
-  off_t i = off;
-  for (; i < static_cast<off_t>(h->entries.size()); ++i) {
-    const size_t n = AddEntry(req, In(ino), h->entries[static_cast<size_t>(i)], i + 1, buf.data() + used,
-                              size - used, plus);
-    if (n == 0) break;
-    used += n;
+  int err;
+  {
+    std::lock_guard<std::mutex> lock(h->mu);
+    err = FillDir(req, ino, h, off, plus, &buf, &used);
   }
-  if (off > 0 && off / kEntriesPerReply != i / kEntriesPerReply) RoundTrip();
-  fuse_reply_buf(req, buf.data(), used);
+  // The reply goes out once the handle's lock is let go: it lets the caller
+  // close the directory, and the RELEASEDIR that follows, on another thread,
+  // frees the handle. Unlocking after the reply wrote into freed memory
+  // (the crashes seen in perf/README.md, "A million files").
+  if (err != 0) {
+    fuse_reply_err(req, err);
+  } else {
+    fuse_reply_buf(req, buf.data(), used);
+  }
 }
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
