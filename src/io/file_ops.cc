@@ -12,7 +12,7 @@
 #include <random>
 
 #include "ha_sync/text.h"
-#include "io/unique_fd.h"
+#include "ha_sync/unique_fd.h"
 
 namespace ha_sync::io {
 
@@ -86,29 +86,14 @@ bool IsPlainRelativePath(std::string_view path) {
   }
 }
 
-namespace {
-
-// Opens dirfd/name (one component) as a directory, never through a symlink.
-// Falls back to plain openat for good once openat2 is found missing: ENOSYS
-// on old kernels, EPERM under seccomp filters that predate it (the same
-// fallback as OpenDirBeneath's).
-int OpenDirStep(int dirfd, const std::string& name, bool* use_openat2) {
-  if (*use_openat2) {
-    struct open_how how = {};
-    how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    const long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof how);
-    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return static_cast<int>(fd);
-    *use_openat2 = false;
-  }
-  return ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-}
-
-Result<int> MakeDirsImpl(int root_fd, const std::string& rel_path, mode_t mode, bool use_openat2) {
+Result<int> MakeDirsBeneath(int root_fd, const std::string& rel_path, mode_t mode) {
   if (!rel_path.empty() && !IsPlainRelativePath(rel_path)) {
     return Status::Error("create directory '" + EscapeForDisplay(rel_path) + "': not a plain relative path",
                          EINVAL);
   }
+  // One plain component at a time with O_NOFOLLOW: no "..", and a symlink
+  // is never followed, so nothing outside the root is reached.
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   UniqueFd fd(::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return Status::FromErrno(errno, "open directory", ".");
   size_t pos = 0;
@@ -118,14 +103,14 @@ Result<int> MakeDirsImpl(int root_fd, const std::string& rel_path, mode_t mode, 
     const std::string part = rel_path.substr(pos, slash - pos);
     const std::string shown = rel_path.substr(0, slash);
     pos = slash + 1;
-    int next = OpenDirStep(fd.get(), part, &use_openat2);
+    int next = ::openat(fd.get(), part.c_str(), kFlags);
     if (next < 0 && errno == ENOENT) {
       // mkdirat never follows a symlink in the last component (a dangling
       // one gives EEXIST), and the open below refuses it.
       if (::mkdirat(fd.get(), part.c_str(), mode) != 0 && errno != EEXIST) {
         return Status::FromErrno(errno, "create directory", shown);
       }
-      next = OpenDirStep(fd.get(), part, &use_openat2);
+      next = ::openat(fd.get(), part.c_str(), kFlags);
     }
     if (next < 0) {
       int err = errno;
@@ -135,7 +120,7 @@ Result<int> MakeDirsImpl(int root_fd, const std::string& rel_path, mode_t mode, 
           S_ISLNK(st.st_mode)) {
         err = ELOOP;
       }
-      if (err == ELOOP || err == EXDEV) {
+      if (err == ELOOP) {
         return Status::FromErrno(err, "create directory (a symlink in the path is never followed)", shown);
       }
       return Status::FromErrno(err, "open directory", shown);
@@ -143,16 +128,6 @@ Result<int> MakeDirsImpl(int root_fd, const std::string& rel_path, mode_t mode, 
     fd.reset(next);
   }
   return fd.release();
-}
-
-}  // namespace
-
-Result<int> MakeDirsBeneath(int root_fd, const std::string& rel_path, mode_t mode) {
-  return MakeDirsImpl(root_fd, rel_path, mode, /*use_openat2=*/true);
-}
-
-Result<int> MakeDirsBeneathWithoutOpenat2(int root_fd, const std::string& rel_path, mode_t mode) {
-  return MakeDirsImpl(root_fd, rel_path, mode, /*use_openat2=*/false);
 }
 
 Result<int> OpenChildDir(int dirfd, const std::string& name, const std::string& display) {

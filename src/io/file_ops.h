@@ -29,15 +29,11 @@ Result<int> OpenDirBeneath(int root_fd, const std::string& rel_path);
 // manifest) must be one before it is used under a root.
 bool IsPlainRelativePath(std::string_view path);
 // Opens the directory root_fd/rel_path, creating each missing component
-// with `mode`. A symlink anywhere in the path is refused, never followed
-// (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS; a component-by-component
-// O_NOFOLLOW walk where openat2 is missing), so nothing is created outside
-// the root. `rel_path` must be plain (IsPlainRelativePath) or empty (the
-// root itself).
+// with `mode`. Each component is opened with O_NOFOLLOW, so a symlink
+// anywhere in the path is refused, never followed, and nothing is created
+// outside the root. `rel_path` must be plain (IsPlainRelativePath) or empty
+// (the root itself).
 Result<int> MakeDirsBeneath(int root_fd, const std::string& rel_path, mode_t mode);
-// MakeDirsBeneath as it runs without openat2, so tests cover that walk on
-// kernels that have openat2.
-Result<int> MakeDirsBeneathWithoutOpenat2(int root_fd, const std::string& rel_path, mode_t mode);
 // Opens one child directory, refusing a symlink in its place.
 Result<int> OpenChildDir(int dirfd, const std::string& name, const std::string& display);
 // Opens a root given by the user (symlinks in the root path itself are fine).

@@ -53,7 +53,8 @@ TEST_CASE("IsPlainRelativePath accepts plain relative paths only") {
 }
 
 TEST_CASE("MakeDirsBeneath creates the missing directories and opens the last") {
-  for (MakeDirsFn make : {&MakeDirsBeneath, &MakeDirsBeneathWithoutOpenat2}) {
+  {
+    const MakeDirsFn make = &MakeDirsBeneath;
     TempDir t;
     REQUIRE(::mkdirat(t.fd(), "root", 0755) == 0);
     const int root = ::openat(t.fd(), "root", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -78,7 +79,8 @@ TEST_CASE("MakeDirsBeneath creates the missing directories and opens the last") 
 }
 
 TEST_CASE("MakeDirsBeneath refuses a symlink planted in the path and creates nothing outside") {
-  for (MakeDirsFn make : {&MakeDirsBeneath, &MakeDirsBeneathWithoutOpenat2}) {
+  {
+    const MakeDirsFn make = &MakeDirsBeneath;
     TempDir t;
     REQUIRE(::mkdirat(t.fd(), "root", 0755) == 0);
     REQUIRE(::mkdirat(t.fd(), "outside", 0755) == 0);

@@ -151,8 +151,8 @@ class UndoPlanner {
     if (r.type == io::FileType::kDir) {
       std::vector<io::Entry> children;
       auto fd = io::OpenDirBeneath(root_, r.path);
-      Status listed = fd.ok() ? io::ListDirectory(*fd, r.path, &children) : fd.status();
-      if (fd.ok()) ::close(*fd);
+      const io::UniqueFd dir(fd.ok() ? *fd : -1);
+      const Status listed = fd.ok() ? io::ListDirectory(dir.get(), r.path, &children) : fd.status();
       if (!listed.ok()) return Refuse(r, "cannot be checked: " + listed.message());
       for (const auto& c : children) {
         if (created_.count(r.path + "/" + c.name) == 0) {
