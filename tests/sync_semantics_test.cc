@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "io/md5.h"
 #include "sync_harness.h"
 
@@ -229,6 +231,40 @@ TEST_CASE("--delete-missing deletes files and emptied directories, children firs
     REQUIRE(gone != nullptr);
     CHECK(gone->size_before == 1);
   }
+}
+
+TEST_CASE("many deletes over many directories, on several workers: all done, times put back") {
+  // Files are deleted many at once, then directories, then directory times
+  // (src/pipeline/delete_runner.h): every file goes, kept trees stay, and a
+  // directory's mtime is src's again after the deletes inside it.
+  TempDir t;
+  for (int d = 0; d < 12; ++d) {
+    const std::string dir = "d" + std::to_string(d);
+    WriteFile(t / ("src/" + dir + "/keep"), "k", kT0);
+    WriteFile(t / ("dest/" + dir + "/keep"), "k", kT0);
+    for (int f = 0; f < 90; ++f) {
+      WriteFile(t / ("dest/" + dir + "/gone" + std::to_string(f)), "g", kT0);
+    }
+    WriteFile(t / ("dest/" + dir + "/old/deeper/x"), "x", kT0);
+    SetMtime(t / ("src/" + dir), kT0 - (d + 1) * kSec);
+  }
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log",
+                                   {"--delete-missing", "--workers", "8", "--max-delete", "2000"}));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(Describe(t / "src") == Describe(t / "dest"));
+  for (int d = 0; d < 12; ++d) {
+    CHECK(MtimeNs(t / ("dest/d" + std::to_string(d))) == kT0 - (d + 1) * kSec);
+  }
+  auto ops = ReadOps(t / "log");
+  CHECK(CountOps(ops, OpKind::kDelete) == 12 * (90 + 3));  // files, x, deeper/, old/
+  CHECK(CountOps(ops, OpKind::kDelete, OpStatus::kFail) == 0);
+  // Every deleted file is in this run's trash, under its own path.
+  int in_trash = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(t / "dest/.ha-sync-trash")) {
+    in_trash += e.is_regular_file() ? 1 : 0;
+  }
+  CHECK(in_trash == 12 * 91);
 }
 
 TEST_CASE("--max-delete aborts before the first delete") {

@@ -55,40 +55,49 @@ Status StatEntry(int dirfd, const std::string& name, const std::string& display_
   return Status::Ok();
 }
 
-Status ListDirectory(int dirfd, const std::string& display_path, std::vector<Entry>* entries) {
+namespace {
+
+// Reads every entry of the directory open as `read_fd` (moving its offset) and
+// lstats each through `dirfd`. getdents64 on the fd itself, so a listing needs
+// no second open of the directory: on NFS and FUSE that open is a round trip.
+Status ReadEntries(int read_fd, int dirfd, const std::string& display_path,
+                   std::vector<Entry>* entries) {
   entries->clear();
-  const int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open directory", display_path);
-  DIR* dir = ::fdopendir(fd);
-  if (dir == nullptr) {
-    const int err = errno;
-    ::close(fd);
-    return Status::FromErrno(err, "open directory", display_path);
+  if (::lseek(read_fd, 0, SEEK_SET) < 0) {
+    return Status::FromErrno(errno, "read directory", display_path);
   }
-  Status status;
+  alignas(8) char buf[32 * 1024];
   for (;;) {
-    errno = 0;
-    struct dirent* de = ::readdir(dir);
-    if (de == nullptr) {
-      if (errno != 0) status = Status::FromErrno(errno, "read directory", display_path);
-      break;
+    const ssize_t n = ::getdents64(read_fd, buf, sizeof buf);
+    if (n < 0) return Status::FromErrno(errno, "read directory", display_path);
+    if (n == 0) break;
+    for (ssize_t at = 0; at < n;) {
+      const auto* de = reinterpret_cast<const struct dirent64*>(buf + at);
+      at += de->d_reclen;
+      const char* name = de->d_name;
+      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+      Entry entry;
+      Status s = StatEntry(dirfd, name, display_path, &entry);
+      if (!s.ok()) {
+        if (s.err() == ENOENT) continue;
+        return s;
+      }
+      entries->push_back(std::move(entry));
     }
-    const char* n = de->d_name;
-    if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
-    Entry entry;
-    Status s = StatEntry(dirfd, n, display_path, &entry);
-    if (!s.ok()) {
-      if (s.err() == ENOENT) continue;
-      status = s;
-      break;
-    }
-    entries->push_back(std::move(entry));
   }
-  ::closedir(dir);
-  if (!status.ok()) return status;
   std::sort(entries->begin(), entries->end(),
             [](const Entry& a, const Entry& b) { return a.name < b.name; });
   return Status::Ok();
+}
+
+}  // namespace
+
+Status ListDirectory(int dirfd, const std::string& display_path, std::vector<Entry>* entries) {
+  // A duplicate open, so that `dirfd`'s offset stays as it was and several
+  // threads may list through one fd.
+  UniqueFd fd(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open directory", display_path);
+  return ReadEntries(fd.get(), dirfd, display_path, entries);
 }
 
 Status OpenAndListChild(int parent_fd, const std::string& name, const std::string& display_path,
@@ -96,7 +105,8 @@ Status OpenAndListChild(int parent_fd, const std::string& name, const std::strin
   auto opened = OpenChildDir(parent_fd, name, display_path);
   if (!opened.ok()) return opened.status();
   fd->reset(*opened);
-  return ListDirectory(fd->get(), display_path, entries);
+  // The fd is new and nobody else holds it: list through it directly.
+  return ReadEntries(fd->get(), fd->get(), display_path, entries);
 }
 
 }  // namespace ha_sync::io

@@ -2,8 +2,8 @@
 // "." and "..", with lstat attributes (never following symlinks) and link
 // targets, sorted by name bytes.
 //
-// Thread-safety: reentrant; `dirfd` is not modified (the listing reads
-// through a duplicate).
+// Thread-safety: reentrant. ListDirectory does not move `dirfd`'s offset (it
+// reads through a duplicate); OpenAndListChild reads through the fd it opens.
 #pragma once
 
 #include <string>
@@ -22,7 +22,8 @@ Status ListDirectory(int dirfd, const std::string& display_path, std::vector<Ent
 // Opens the subdirectory `name` of parent_fd (never through a symlink) into
 // *fd and lists it: how the sync's walk lists every directory below a root
 // (pipeline/walker.h), and what `--bench` scans with. `display_path` names
-// the subdirectory in errors; *fd is left closed when the open fails.
+// the subdirectory in errors; *fd is left closed when the open fails. One
+// open per directory: on NFS and FUSE each open is a round trip.
 Status OpenAndListChild(int parent_fd, const std::string& name, const std::string& display_path,
                         UniqueFd* fd, std::vector<Entry>* entries);
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,33 @@ TEST_CASE("OpenAndListChild lists a subdirectory sorted, keeps it open, refuses 
   CHECK_FALSE(s.ok());
   CHECK(s.message().find("link") != std::string::npos);
   CHECK(refused.get() < 0);
+}
+
+TEST_CASE("a directory larger than one read lists whole, by either call, and again through the same fd") {
+  // OpenAndListChild reads through the fd it opened (no second open: a round
+  // trip on NFS); ListDirectory reads through a duplicate. 3,000 long names
+  // take several getdents64 reads.
+  TempDir dir;
+  REQUIRE(::mkdirat(dir.fd(), "d", 0755) == 0);
+  const std::string pad(60, 'x');
+  for (int i = 0; i < 3000; ++i) {
+    const std::string name = "d/" + pad + std::to_string(i);
+    const int f = ::openat(dir.fd(), name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    REQUIRE(f >= 0);
+    ::close(f);
+  }
+  UniqueFd fd;
+  std::vector<Entry> first, second, third;
+  REQUIRE(OpenAndListChild(dir.fd(), "d", "d", &fd, &first).ok());
+  CHECK(first.size() == 3000);
+  CHECK(std::is_sorted(first.begin(), first.end(),
+                       [](const Entry& a, const Entry& b) { return a.name < b.name; }));
+  REQUIRE(ListDirectory(fd.get(), "d", &second).ok());
+  REQUIRE(ListDirectory(fd.get(), "d", &third).ok());
+  CHECK(second.size() == 3000);
+  CHECK(third.size() == 3000);
+  CHECK(second.front().name == first.front().name);
+  CHECK(third.back().name == first.back().name);
 }
 
 }  // namespace ha_sync::io

@@ -1,5 +1,6 @@
 #include "pipeline/delete_runner.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
@@ -7,6 +8,7 @@
 #include "io/file_ops.h"
 #include "pipeline/plan_apply.h"
 #include "pipeline/planner.h"
+#include "pipeline/thread_pool.h"
 
 namespace ha_sync::pipeline {
 
@@ -172,20 +174,74 @@ Status DeleteRunner::Run() {
     return Status::Ok();
   }
   if (Status guard = CheckGuards(spool_->files(), spool_->deletes()); !guard.ok()) return guard;
+  OpenParent parent;
+  if (ctx_.opt.dry_run) {
+    // The plan lists the deletes in the spool's order; nothing is touched.
+    return ForEachRecord([&](const SpoolRecord& r) {
+      if (r.kind == SpoolRecord::Kind::kDelete) DeleteOne(r, &parent);
+    });
+  }
+  // Files first, many at once; then the directories, empty by then and
+  // children first as spooled; then the times of the directories the
+  // deletes changed, once nothing more is removed from them.
+  Status s = DeleteFilesInParallel();
+  if (!s.ok() || ctx_.Stopping()) return s;
+  s = ForEachRecord([&](const SpoolRecord& r) {
+    if (r.kind == SpoolRecord::Kind::kDelete && r.is_dir) DeleteOne(r, &parent);
+  });
+  if (!s.ok() || ctx_.Stopping()) return s;
+  return ForEachRecord([&](const SpoolRecord& r) {
+    if (r.kind == SpoolRecord::Kind::kRestoreDirTimes) RestoreTimes(r);
+  });
+}
+
+Status DeleteRunner::ForEachRecord(const std::function<void(const SpoolRecord&)>& handle) {
   Status s = spool_->Rewind();
   if (!s.ok()) return s;
-  OpenParent parent;
   SpoolRecord r;
   Status read_status;
   while (spool_->Next(&r, &read_status)) {
     if (ctx_.Stopping()) return Status::Ok();
-    if (r.kind == SpoolRecord::Kind::kRestoreDirTimes) {
-      if (!ctx_.opt.dry_run) RestoreTimes(r);
-    } else {
-      DeleteOne(r, &parent);
-    }
+    handle(r);
   }
   return read_status;
+}
+
+Status DeleteRunner::DeleteFilesInParallel() {
+  if (spool_->files() == 0) return Status::Ok();
+  // Each delete is a round trip on NFS (a rename into the trash or an
+  // unlink), so --workers of them are in flight, in batches of one
+  // directory's files that share the open parent.
+  constexpr size_t kBatch = 64;
+  ThreadPool pool(std::max<size_t>(1, ctx_.opt.workers), 64);
+  std::vector<SpoolRecord> batch;
+  std::string batch_parent, parent_rel, name;
+  uint64_t key = 0;
+  auto submit = [&] {
+    if (batch.empty()) return;
+    pool.Submit(
+        [this, records = std::move(batch)] {
+          OpenParent parent;
+          for (const SpoolRecord& r : records) {
+            if (ctx_.Stopping()) return;
+            DeleteOne(r, &parent);
+          }
+        },
+        key++);
+    batch = {};
+  };
+  Status s = ForEachRecord([&](const SpoolRecord& r) {
+    if (r.kind != SpoolRecord::Kind::kDelete || r.is_dir) return;
+    SplitParent(r.rel_path, &parent_rel, &name);
+    if (parent_rel != batch_parent || batch.size() >= kBatch) {
+      submit();
+      batch_parent = parent_rel;
+    }
+    batch.push_back(r);
+  });
+  submit();
+  pool.Wait();
+  return s;
 }
 
 void DeleteRunner::RestoreTimes(const SpoolRecord& r) {

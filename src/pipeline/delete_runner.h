@@ -11,10 +11,12 @@
 // state knows (root_guard.h tells the checks made before the run). A scan
 // error disables the deletes instead (a warning, not a failure).
 //
-// Thread-safety: one thread (the walk thread) at a time.
+// Thread-safety: one thread (the walk thread) at a time; Run() deletes
+// files on threads of its own, through RunContext's thread-safe calls.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,8 +48,9 @@ class DeleteRunner {
   // Spools putting the directory's source times back after its deletes
   // (deleting changes a directory's mtime); a failure is a warning.
   void SpoolRestoreTimes(const DirNode& node);
-  // Checks the guards, then runs the spooled deletes; returns early (ok)
-  // when the run is stopping.
+  // Checks the guards, then runs the spooled deletes: files on --workers
+  // threads, then directories (children first), then directory times.
+  // Returns early (ok) when the run is stopping.
   Status Run();
   // Spooled deletes not done (refused, disabled, stopped) are no longer
   // pending; drops the spool.
@@ -60,6 +63,9 @@ class DeleteRunner {
   // --max-delete-percent (root_guard.h tells the checks made before the run).
   Status CheckVanishedShare(int64_t files) const;
   void RestoreTimes(const SpoolRecord& r);
+  // Reads the whole spool, in order, stopping early when the run stops.
+  Status ForEachRecord(const std::function<void(const SpoolRecord&)>& handle);
+  Status DeleteFilesInParallel();
   // The parent directory of the last delete, kept open for its siblings.
   struct OpenParent {
     io::UniqueFd fd;

@@ -41,38 +41,42 @@ Result<int> OpenTrashFolder(int dest_root_fd) {
   return fd;
 }
 
-Result<int> Trash::OpenParentInTrash(const std::string& rel_path, std::string* name) {
-  std::vector<std::string> parts = {kTrashDirName, run_dir_name_};
-  size_t pos = 0;
-  for (;;) {
-    const size_t slash = rel_path.find('/', pos);
-    if (slash == std::string::npos) {
-      *name = rel_path.substr(pos);
-      break;
-    }
-    parts.push_back(rel_path.substr(pos, slash - pos));
-    pos = slash + 1;
-  }
+Result<std::shared_ptr<const UniqueFd>> Trash::OpenParentInTrash(const std::string& rel_path,
+                                                                   std::string* name) {
+  const size_t slash = rel_path.rfind('/');
+  *name = slash == std::string::npos ? rel_path : rel_path.substr(slash + 1);
   std::lock_guard<std::mutex> lock(mu_);
-  auto trash = OpenTrashFolder(dest_root_fd_);
-  if (!trash.ok()) return trash.status();
-  int fd = *trash;
-  std::string shown = kTrashDirName;
-  for (size_t i = 1; i < parts.size(); ++i) {
-    const std::string& part = parts[i];
-    shown += "/" + part;
-    if (::mkdirat(fd, part.c_str(), 0700) != 0 && errno != EEXIST) {
-      const int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, "create trash folder", shown);
-    }
-    const int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    const int err = errno;
-    ::close(fd);
-    if (next < 0) return Status::FromErrno(err, "open trash folder", shown);
-    fd = next;
+  return FolderLocked(slash == std::string::npos ? std::string() : rel_path.substr(0, slash));
+}
+
+Result<std::shared_ptr<const UniqueFd>> Trash::FolderLocked(const std::string& folder) {
+  if (auto it = folders_.find(folder); it != folders_.end()) return it->second;
+  // Bounds the fds held; a holder keeps its folder's fd open past the clear.
+  if (folders_.size() >= kMaxOpenFolders) folders_.clear();
+  std::shared_ptr<const UniqueFd> parent;
+  std::string part;
+  if (folder.empty()) {
+    auto trash = OpenTrashFolder(dest_root_fd_);
+    if (!trash.ok()) return trash.status();
+    parent = std::make_shared<const UniqueFd>(*trash);
+    part = run_dir_name_;
+  } else {
+    const size_t slash = folder.rfind('/');
+    auto up = FolderLocked(slash == std::string::npos ? std::string() : folder.substr(0, slash));
+    if (!up.ok()) return up.status();
+    parent = *up;
+    part = slash == std::string::npos ? folder : folder.substr(slash + 1);
   }
-  return fd;
+  const std::string shown = std::string(kTrashDirName) + "/" + run_dir_name_ +
+                            (folder.empty() ? "" : "/" + folder);
+  if (::mkdirat(parent->get(), part.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "create trash folder", shown);
+  }
+  const int fd = ::openat(parent->get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open trash folder", shown);
+  auto opened = std::make_shared<const UniqueFd>(fd);
+  folders_.emplace(folder, opened);
+  return opened;
 }
 
 Status Trash::MoveIn(int parent_fd, const std::string& rel_path) {
@@ -82,28 +86,27 @@ Status Trash::MoveIn(int parent_fd, const std::string& rel_path) {
 
 Status Trash::MoveInFrom(int from_dir_fd, const std::string& from_name, const std::string& rel_path) {
   std::string name;
-  auto fd = OpenParentInTrash(rel_path, &name);
-  if (!fd.ok()) return fd.status();
-  Status s;
-  if (::renameat(from_dir_fd, from_name.c_str(), *fd, name.c_str()) != 0) {
-    s = Status::FromErrno(errno, "move to trash", rel_path);
+  auto folder = OpenParentInTrash(rel_path, &name);
+  if (!folder.ok()) return folder.status();
+  if (::renameat(from_dir_fd, from_name.c_str(), (*folder)->get(), name.c_str()) != 0) {
+    return Status::FromErrno(errno, "move to trash", rel_path);
   }
-  ::close(*fd);
-  return s;
+  return Status::Ok();
 }
 
 Status Trash::LinkIn(int parent_fd, const std::string& rel_path) {
   std::string name;
-  auto fd = OpenParentInTrash(rel_path, &name);
-  if (!fd.ok()) return fd.status();
-  Status s;
-  // A second version of the same path in one run (second pass) replaces the first link.
-  ::unlinkat(*fd, name.c_str(), 0);
-  if (::linkat(parent_fd, name.c_str(), *fd, name.c_str(), 0) != 0) {
-    s = Status::FromErrno(errno, "keep previous version in trash", rel_path);
+  auto folder = OpenParentInTrash(rel_path, &name);
+  if (!folder.ok()) return folder.status();
+  const int trash_fd = (*folder)->get();
+  if (::linkat(parent_fd, name.c_str(), trash_fd, name.c_str(), 0) == 0) return Status::Ok();
+  // A second version of the same path in one run (second pass) replaces the
+  // first link; tried only then, as each try is a round trip on NFS.
+  if (errno == EEXIST && ::unlinkat(trash_fd, name.c_str(), 0) == 0 &&
+      ::linkat(parent_fd, name.c_str(), trash_fd, name.c_str(), 0) == 0) {
+    return Status::Ok();
   }
-  ::close(*fd);
-  return s;
+  return Status::FromErrno(errno, "keep previous version in trash", rel_path);
 }
 
 Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& display) {

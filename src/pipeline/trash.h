@@ -9,10 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "ha_sync/status.h"
+#include "ha_sync/unique_fd.h"
 
 namespace ha_sync::pipeline {
 
@@ -50,12 +53,21 @@ class Trash {
   static std::string Stamp(int64_t ms);
 
  private:
-  // Opens (creating as needed) the trash folder for the parent of rel_path.
-  Result<int> OpenParentInTrash(const std::string& rel_path, std::string* name);
+  // The trash folder for the parent of rel_path, created as needed; *name is
+  // rel_path's last component.
+  Result<std::shared_ptr<const UniqueFd>> OpenParentInTrash(const std::string& rel_path,
+                                                            std::string* name);
+  // `folder` below the run folder ("" is the run folder itself); mu_ held.
+  Result<std::shared_ptr<const UniqueFd>> FolderLocked(const std::string& folder);
+
+  // Folders stay open for the run: on NFS each mkdir or open of a folder is a
+  // round trip, and a run moves many files into few folders.
+  static constexpr size_t kMaxOpenFolders = 256;
 
   const int dest_root_fd_;
   const std::string run_dir_name_;
-  std::mutex mu_;  // serialises folder creation
+  std::mutex mu_;  // serialises folder creation and guards folders_
+  std::unordered_map<std::string, std::shared_ptr<const UniqueFd>> folders_;
 };
 
 // Removes dirfd/name and everything below it without following symlinks.

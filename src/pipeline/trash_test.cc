@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -82,6 +83,42 @@ TEST_CASE("many threads opening the trash folder at once: one folder, the root's
   for (auto& t : threads) t.join();
   CHECK(opened == 8);
   CheckRootTimes(root.fd());
+}
+
+TEST_CASE("moves from many threads into more folders than stay open: each file at its path") {
+  // Trash keeps its folders open for the run and drops them all past a bound
+  // (trash.h); files moved before and after that land where they belong.
+  TempDir root;
+  constexpr int kFiles = 300;
+  auto sub_of = [](int i) { return "d" + std::to_string(i % 30) + "/sub" + std::to_string(i); };
+  for (int i = 0; i < kFiles; ++i) {
+    ::mkdirat(root.fd(), ("d" + std::to_string(i % 30)).c_str(), 0755);
+    REQUIRE(::mkdirat(root.fd(), sub_of(i).c_str(), 0755) == 0);
+    const int fd = ::openat(root.fd(), sub_of(i).c_str(), O_RDONLY | O_DIRECTORY);
+    REQUIRE(fd >= 0);
+    io::testing::WriteFile(fd, "f", "data");
+    ::close(fd);
+  }
+  Trash trash(root.fd(), "20261126T000000Z-run");
+  std::vector<std::thread> threads;
+  std::atomic<int> moved{0};
+  for (int w = 0; w < 6; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = w; i < kFiles; i += 6) {
+        const int fd = ::openat(root.fd(), sub_of(i).c_str(), O_RDONLY | O_DIRECTORY);
+        if (fd < 0) continue;
+        if (trash.MoveIn(fd, sub_of(i) + "/f").ok()) ++moved;
+        ::close(fd);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(moved == kFiles);
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string path = std::string(kTrashDirName) + "/20261126T000000Z-run/" + sub_of(i) + "/f";
+    struct stat st;
+    CHECK(::fstatat(root.fd(), path.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0);
+  }
 }
 
 }  // namespace ha_sync::pipeline
