@@ -267,6 +267,38 @@ TEST_CASE("many deletes over many directories, on several workers: all done, tim
   CHECK(in_trash == 12 * 91);
 }
 
+TEST_CASE("a wide, deep tree on both sides: listings prefetched ahead of the walk change nothing") {
+  // The walk's listing tasks list subdirectories present on both sides
+  // ahead of the depth-first walk (src/pipeline/walker.h). Excluded paths,
+  // a directory that is a file on dest, and changes deep down all come out
+  // as a walk without prefetch would make them.
+  TempDir t;
+  for (int a = 0; a < 6; ++a) {
+    for (int b = 0; b < 6; ++b) {
+      for (int c = 0; c < 3; ++c) {
+        const std::string rel = "a" + std::to_string(a) + "/b" + std::to_string(b) + "/c" + std::to_string(c);
+        WriteFile(t / ("src/" + rel + "/f"), "new" + rel, kT0 + 10 * kSec);
+        WriteFile(t / ("dest/" + rel + "/f"), "old" + rel, kT0);
+      }
+    }
+  }
+  WriteFile(t / "dest/a1/b1/c1/only-dest", "x", kT0);
+  WriteFile(t / "src/a2/b2/typed/f", "dir in src", kT0);
+  WriteFile(t / "dest/a2/b2/typed", "file in dest", kT0);
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log",
+                                   {"--delete-missing", "--workers", "8", "--exclude", "a3/b3"}));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  for (int a = 0; a < 6; ++a) {
+    for (int b = 0; b < 6; ++b) {
+      const std::string rel = "a" + std::to_string(a) + "/b" + std::to_string(b) + "/c0/f";
+      CHECK(ReadFile(t / ("dest/" + rel)) == ((a == 3 && b == 3) ? "old" : "new") + rel.substr(0, rel.size() - 2));
+    }
+  }
+  CHECK_FALSE(Exists(t / "dest/a1/b1/c1/only-dest"));
+  CHECK(ReadFile(t / "dest/a2/b2/typed/f") == "dir in src");
+}
+
 TEST_CASE("--max-delete aborts before the first delete") {
   TempDir t;
   WriteFile(t / "src/keep", "k", kT0);

@@ -30,6 +30,18 @@ void ThreadPool::Submit(std::function<void()> task, uint64_t key) {
   not_empty_.notify_one();
 }
 
+bool ThreadPool::TrySubmit(std::function<void()>&& task, uint64_t key) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (shutting_down_ || queued_ >= capacity_) return false;
+  auto& q = queues_[key];
+  if (q.empty()) turns_.push_back(key);
+  q.push_back(std::move(task));
+  ++queued_;
+  lock.unlock();
+  not_empty_.notify_one();
+  return true;
+}
+
 void ThreadPool::Wait() {
   std::unique_lock<std::mutex> lock(mu_);
   idle_.wait(lock, [this] { return queued_ == 0 && running_ == 0; });

@@ -8,8 +8,8 @@
 // parent's inode lock, held across the NFS round trip), so files in flight
 // must be spread over directories to overlap; one key behaves as a FIFO.
 //
-// Thread-safety: Submit() and Wait() from the producer thread; tasks run on
-// the workers. The destructor waits for queued tasks.
+// Thread-safety: Submit() and Wait() from the producer thread, TrySubmit()
+// from any thread (tasks too); tasks run on the workers. The destructor waits for queued tasks.
 #pragma once
 
 #include <condition_variable>
@@ -31,6 +31,9 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   void Submit(std::function<void()> task, uint64_t key = 0);
+  // Submit that never blocks: false (and `task` left as it was) when the
+  // queue is full. For tasks that submit more work from a worker.
+  bool TrySubmit(std::function<void()>&& task, uint64_t key = 0);
   // Returns when every submitted task has finished.
   void Wait();
   // Tasks queued or running right now.

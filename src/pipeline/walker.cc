@@ -1,6 +1,9 @@
 #include "pipeline/walker.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "ha_sync/text.h"
 #include "io/dir_reader.h"
@@ -39,6 +42,7 @@ ListingShape ListingShapeFor(size_t workers) {
 Status Walker::Walk() {
   const ListingShape shape = ListingShapeFor(ctx_.opt.workers);
   lookahead_ = shape.lookahead;
+  prefetch_budget_ = shape.lookahead / 2;
   listing_pool_ = std::make_unique<ThreadPool>(shape.threads, lookahead_);
   Status s = VisitRoot();
   if (!s.ok()) {
@@ -52,6 +56,7 @@ Status Walker::Walk() {
     if (p.create_op) ctx_.Record(std::move(*p.create_op));
   }
   stack_.clear();  // drops unconsumed listings (their fds close with them)
+  prefetched_here_.clear();
   listing_pool_.reset();
   return Status::Ok();
 }
@@ -101,7 +106,9 @@ void Walker::VisitNext() {
   if (p.create_op) ctx_.Record(std::move(*p.create_op));
   node->Adopt(std::move(l->src_fd), std::move(l->dest_fd));
   p.parent.reset();
+  prefetched_here_ = std::move(l->children);
   (void)ProcessDir(node, std::move(l->src), std::move(l->dest));
+  prefetched_here_.clear();  // subdirectories not descended into: dropped
 }
 
 void Walker::RecordUnreadable(PendingDir* p, const std::string& rel, const Status& failed) {
@@ -121,10 +128,23 @@ void Walker::RecordUnreadable(PendingDir* p, const std::string& rel, const Statu
   }
 }
 
+std::unique_ptr<Walker::Listing> Walker::ListBothSides(int src_parent_fd, int dest_parent_fd,
+                                                       const std::string& name, const std::string& rel) {
+  auto l = std::make_unique<Listing>();
+  l->src_status = io::OpenAndListChild(src_parent_fd, name, rel, &l->src_fd, &l->src);
+  // A source that cannot be read fails the directory: its dest is not needed.
+  if (l->src_status.ok()) {
+    l->dest_status = io::OpenAndListChild(dest_parent_fd, name, rel, &l->dest_fd, &l->dest);
+  }
+  return l;
+}
+
 std::unique_ptr<Walker::Listing> Walker::ListPending(const PendingDir& p, const std::string& rel) {
+  if (p.dest_exists && p.parent->dest_fd >= 0) {
+    return ListBothSides(p.parent->src_fd, p.parent->dest_fd, p.src.name, rel);
+  }
   auto l = std::make_unique<Listing>();
   l->src_status = io::OpenAndListChild(p.parent->src_fd, p.src.name, rel, &l->src_fd, &l->src);
-  // A source that cannot be read fails the directory: its dest is not needed.
   if (!l->src_status.ok()) return l;
   if (p.created && !p.dest_exists && p.parent->dest_fd >= 0) {
     // Made empty by this run a moment ago: listing it would only cost an
@@ -132,8 +152,6 @@ std::unique_ptr<Walker::Listing> Walker::ListPending(const PendingDir& p, const 
     auto opened = io::OpenChildDir(p.parent->dest_fd, p.src.name, rel);
     if (opened.ok()) l->dest_fd.reset(*opened);
     l->dest_status = opened.status();
-  } else if (p.dest_exists && p.parent->dest_fd >= 0) {
-    l->dest_status = io::OpenAndListChild(p.parent->dest_fd, p.src.name, rel, &l->dest_fd, &l->dest);
   }
   return l;
 }
@@ -145,9 +163,65 @@ void Walker::StartListing(PendingDir* p) {
   // parent fds open until the listing is consumed or dropped).
   PendingDir copy{p->parent, p->src, p->dest_exists, p->created, std::nullopt, nullptr, std::nullopt,
                   p->dest_mtime_ns};
-  listing_pool_->Submit([promise, copy = std::move(copy)] {
-    promise->set_value(ListPending(copy, JoinRel(copy.parent->rel, copy.src.name)));
+  listing_pool_->Submit([this, promise, copy = std::move(copy)] {
+    const std::string rel = JoinRel(copy.parent->rel, copy.src.name);
+    std::unique_ptr<Listing> l = ListPending(copy, rel);
+    PrefetchChildren(l.get(), rel);
+    promise->set_value(std::move(l));
   });
+}
+
+void Walker::PrefetchChildren(Listing* l, const std::string& rel) {
+  if (prefetch_budget_ == 0 || ctx_.Stopping() || !l->src_status.ok() || !l->dest_status.ok() ||
+      l->dest_fd.get() < 0) {
+    return;
+  }
+  std::shared_ptr<ParentFds> parents;
+  auto d = l->dest.begin();
+  for (const Entry& s : l->src) {
+    if (s.type != FileType::kDir) continue;
+    while (d != l->dest.end() && d->name < s.name) ++d;
+    if (d == l->dest.end() || d->name != s.name || d->type != FileType::kDir) continue;
+    const std::string child_rel = JoinRel(rel, s.name);
+    if (!ctx_.opt.excluded.empty() && IsExcluded(ctx_.opt.excluded, child_rel)) continue;
+    if (!parents) {
+      parents = std::make_shared<ParentFds>();
+      parents->src.reset(::fcntl(l->src_fd.get(), F_DUPFD_CLOEXEC, 0));
+      parents->dest.reset(::fcntl(l->dest_fd.get(), F_DUPFD_CLOEXEC, 0));
+      if (parents->src.get() < 0 || parents->dest.get() < 0) return;  // the walk lists it later
+    }
+    ListingFuture child = SubmitPrefetch(parents, s.name, child_rel);
+    if (!child) return;  // budget spent or queue full
+    l->children.emplace(s.name, std::move(child));
+  }
+}
+
+Walker::ListingFuture Walker::SubmitPrefetch(std::shared_ptr<const ParentFds> parents,
+                                             const std::string& name, const std::string& rel) {
+  size_t taken = prefetched_.load();
+  do {
+    if (taken >= prefetch_budget_) return nullptr;
+  } while (!prefetched_.compare_exchange_weak(taken, taken + 1));
+  auto promise = std::make_shared<std::promise<std::unique_ptr<Listing>>>();
+  auto future = std::make_shared<std::future<std::unique_ptr<Listing>>>(promise->get_future());
+  std::function<void()> task = [this, promise, parents = std::move(parents), name, rel] {
+    std::unique_ptr<Listing> l;
+    if (ctx_.Stopping()) {
+      l = std::make_unique<Listing>();
+      l->src_status = Status::Error("stopped before listing '" + rel + "'", ECANCELED);
+    } else {
+      l = ListBothSides(parents->src.get(), parents->dest.get(), name, rel);
+    }
+    l->budget = std::shared_ptr<void>(nullptr, [this](void*) { prefetched_.fetch_sub(1); });
+    PrefetchChildren(l.get(), rel);
+    promise->set_value(std::move(l));
+  };
+  // Key 1: the walk's own listings (key 0) take turns with prefetches.
+  if (!listing_pool_->TrySubmit(std::move(task), 1)) {
+    prefetched_.fetch_sub(1);
+    return nullptr;
+  }
+  return future;
 }
 
 void Walker::DropReserved(const DirNode& node, std::vector<Entry>* entries) const {
@@ -297,10 +371,16 @@ void Walker::HandleAction(const NodePtr& node, const Action& a, bool* spooled_he
     case ActionKind::kCreateDir:
       CreateDir(node, a, rel);
       return;
-    case ActionKind::kDescend:
+    case ActionKind::kDescend: {
+      ListingFuture listing;
+      if (auto it = prefetched_here_.find(a.src->name); it != prefetched_here_.end()) {
+        listing = std::move(it->second);
+        prefetched_here_.erase(it);
+      }
       stack_.push_back(
-          {node, *a.src, true, false, OldState(a), nullptr, std::nullopt, a.dest->mtime_ns});
+          {node, *a.src, true, false, OldState(a), std::move(listing), std::nullopt, a.dest->mtime_ns});
       return;
+    }
     case ActionKind::kDelete:
     case ActionKind::kReplace:
       SpoolDelete(node, a, rel, spooled_here);

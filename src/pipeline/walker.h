@@ -6,7 +6,10 @@
 // warnings here, file work to the file executor (file_executor.h), new
 // directories made here, deletes spooled with the delete runner
 // (delete_runner.h). The new sync state of each directory is written as it
-// is planned.
+// is planned. A listing task also starts the listings of the directory's
+// subdirectories present on both sides, up to a budget of listings not yet
+// visited (memory stays bounded), so that listings overlap across a breadth
+// the depth-first stack does not know yet.
 //
 // A directory that cannot be listed is recorded as a failed operation and
 // counts as a scan error (no delete is done, the state is not committed);
@@ -14,14 +17,16 @@
 // look empty.
 //
 // Thread-safety: one thread runs Walk(); the listing pool's threads only
-// open and list directories.
+// open and list directories, and start prefetches (prefetched_ is atomic).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ha_sync/op_record.h"
@@ -65,11 +70,22 @@ class Walker {
   bool needs_second_pass() const { return needs_second_pass_; }
 
  private:
+  struct Listing;
+  using ListingFuture = std::shared_ptr<std::future<std::unique_ptr<Listing>>>;
   // A directory's two listings, made by the listing pool.
   struct Listing {
     io::UniqueFd src_fd, dest_fd;
     Status src_status, dest_status;  // opening and listing each side
     std::vector<io::Entry> src, dest;
+    // Listings of subdirectories on both sides that this listing's task
+    // started (breadth ahead of the walk, within the prefetch budget).
+    std::unordered_map<std::string, ListingFuture> children;
+    std::shared_ptr<void> budget;  // gives its prefetch back when the listing goes
+  };
+  // Dups of a listed directory's fds, through which its subdirectories'
+  // prefetched listings open them: open whatever the walk closes meanwhile.
+  struct ParentFds {
+    io::UniqueFd src, dest;
   };
   struct PendingDir {
     NodePtr parent;
@@ -77,7 +93,7 @@ class Walker {
     bool dest_exists = false;
     bool created = false;
     std::optional<StateEntry> old;  // the name's record in the parent's state
-    std::shared_ptr<std::future<std::unique_ptr<Listing>>> listing;  // once prefetch started
+    ListingFuture listing;  // once its listing started
     // A directory this run creates (or, in dry-run, plans): its one record,
     // made when the directory is visited and its listing tells how it went.
     std::optional<OpRecord> create_op;
@@ -100,6 +116,15 @@ class Walker {
   // Starts listing a pending directory on the listing pool.
   void StartListing(PendingDir* p);
   static std::unique_ptr<Listing> ListPending(const PendingDir& p, const std::string& rel);
+  static std::unique_ptr<Listing> ListBothSides(int src_parent_fd, int dest_parent_fd,
+                                                const std::string& name, const std::string& rel);
+  // On a listing task, after listing `rel`: starts listing its
+  // subdirectories that exist on both sides while the budget lasts. Why: the
+  // walk is depth-first, so it knows only a few directories ahead, and on
+  // NFS each listing is round trips that only breadth overlaps.
+  void PrefetchChildren(Listing* l, const std::string& rel);
+  ListingFuture SubmitPrefetch(std::shared_ptr<const ParentFds> parents, const std::string& name,
+                               const std::string& rel);
   // `ha-sync apply` (plan_apply.h): whether the plan lets `a` run; when not,
   // its next state becomes the old one (and a changed precondition is
   // recorded as stale).
@@ -124,6 +149,11 @@ class Walker {
   DeleteRunner& deletes_;
   std::unique_ptr<ThreadPool> listing_pool_;
   size_t lookahead_ = 0;  // pending directories listed ahead of the walk
+  // Prefetched listings not yet visited or dropped, and their bound.
+  std::atomic<size_t> prefetched_{0};
+  size_t prefetch_budget_ = 0;
+  // The prefetched subdirectory listings of the directory being planned.
+  std::unordered_map<std::string, ListingFuture> prefetched_here_;
   std::vector<PendingDir> stack_;  // directories still to visit, next on top
   bool needs_second_pass_ = false;
 };
