@@ -11,6 +11,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <thread>
+#include <utility>
 
 #include "ha_sync/text.h"
 #include "ha_sync/unique_fd.h"
@@ -83,10 +84,6 @@ Result<std::unique_ptr<UringCopier>> UringCopier::Create(const UringCopierOption
   count = std::min(count, std::max<size_t>(1, options.max_buffer_bytes / options.block_size));
   count = std::max<size_t>(count, 1);
   c->buffer_count_ = count;
-  // Registration pins the pool and counts against RLIMIT_MEMLOCK (unless
-  // CAP_IPC_LOCK): when refused, the same pool is used with plain read/write.
-  c->registered_ = options.register_buffers && c->ring_->RegisterBuffers(count, options.block_size).ok();
-  if (!c->registered_) c->own_buffers_.reset(new char[count * options.block_size]);
   for (size_t i = count; i-- > 0;) c->free_.push_back(i);
 
   c->event_fd_ = ::eventfd(0, EFD_CLOEXEC);
@@ -129,12 +126,22 @@ void UringCopier::RingLoop() {
   std::vector<Request*> backlog;  // taken from pending_, not yet on the ring (ring full)
   std::vector<Completion> done;
   for (;;) {
-    bool stopping;
+    bool stopping, register_now;
     {
       std::lock_guard<std::mutex> lock(mu_);
       backlog.insert(backlog.end(), pending_.begin(), pending_.end());
       pending_.clear();
       stopping = stopping_;
+      register_now = std::exchange(register_wanted_, false);
+    }
+    if (register_now) {
+      // Here, on the ring's one submitting thread: a kernel that quiesces
+      // the ring to register waits only for requests already submitted.
+      const bool ok = ring.RegisterBuffers(buffer_count_, opt_.block_size).ok();
+      std::lock_guard<std::mutex> lock(mu_);
+      register_ok_ = ok;
+      register_done_ = true;
+      register_cv_.notify_all();
     }
     size_t queued = 0;
     while (queued < backlog.size() &&
@@ -225,8 +232,30 @@ void UringCopier::GiveBackLargeFileTurn() {
   large_cv_.notify_one();
 }
 
+void UringCopier::MakePoolLocked() {
+  if (pool_made_) return;
+  // Registration pins the pool and counts against RLIMIT_MEMLOCK (unless
+  // CAP_IPC_LOCK): when refused, the same pool is used with plain read/write.
+  registered_ = opt_.register_buffers && RegisterOnRingThread();
+  if (!registered_) own_buffers_.reset(new char[buffer_count_ * opt_.block_size]);
+  pool_made_ = true;
+}
+
+bool UringCopier::RegisterOnRingThread() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) return false;
+  register_wanted_ = true;
+  const uint64_t one = 1;
+  if (::write(event_fd_, &one, sizeof one) < 0) {
+    // Only an overflowing counter fails; the ring thread is awake then.
+  }
+  register_cv_.wait(lock, [this] { return register_done_; });
+  return register_ok_;
+}
+
 size_t UringCopier::AcquireFirst() {
   std::unique_lock<std::mutex> lock(pool_mu_);
+  MakePoolLocked();
   pool_cv_.wait(lock, [this] { return !free_.empty(); });
   const size_t i = free_.back();
   free_.pop_back();
@@ -235,6 +264,7 @@ size_t UringCopier::AcquireFirst() {
 
 bool UringCopier::AcquireMore(size_t* index) {
   std::lock_guard<std::mutex> lock(pool_mu_);
+  MakePoolLocked();
   if (free_.empty()) return false;
   *index = free_.back();
   free_.pop_back();

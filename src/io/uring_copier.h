@@ -32,7 +32,10 @@
 // (read/write fixed) when the locked-memory limit allows, else plain
 // read/write on the same buffers; a copy takes one buffer (waiting when all
 // are taken) and up to queue_depth - 1 more when free, so calls never
-// deadlock and memory does not grow with file count.
+// deadlock and memory does not grow with file count. The pool is made when
+// the first copy needs it, by the ring thread (the ring's one submitter):
+// registering faults in and pins every page, tens of milliseconds and up
+// to 64 MiB that a run with no file over one block never needs.
 //
 // io-wq: the ring's worker threads are limited to `files_in_flight`
 // (IORING_REGISTER_IOWQ_MAX_WORKERS): on NFS nearly every request is
@@ -95,7 +98,11 @@ class UringCopier : public FileCopier {
   Status Copy(int src_dirfd, int dest_dirfd, const std::string& name, const std::string& display,
               const CopyOptions& options, CopyOutcome* out) override;
 
-  bool buffers_registered() const { return registered_; }
+  // Whether the pool, once made, was registered (false before).
+  bool buffers_registered() {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    return registered_;
+  }
   // Copies that went through the ring (not the small-file path).
   uint64_t ring_copies() const { return ring_copies_.load(); }
   size_t buffer_count() const { return buffer_count_; }
@@ -131,7 +138,11 @@ class UringCopier : public FileCopier {
   // one, or `cancel` is set (then false).
   bool TakeLargeFileTurn(const std::atomic<bool>* cancel);
   void GiveBackLargeFileTurn();
-  // The buffer pool: AcquireFirst blocks; AcquireMore never does.
+  // The buffer pool: AcquireFirst blocks; AcquireMore never does. Both make
+  // the pool first when it is not made yet.
+  void MakePoolLocked();
+  // Asks the ring thread to register the pool; true when the kernel took it.
+  bool RegisterOnRingThread();
   size_t AcquireFirst();
   bool AcquireMore(size_t* index);
   void Release(size_t index);
@@ -146,12 +157,17 @@ class UringCopier : public FileCopier {
   uint64_t event_buf_ = 0;  // read target of the armed eventfd read (ring thread only)
   std::thread thread_;
 
-  std::mutex mu_;  // guards pending_ and stopping_
+  std::mutex mu_;  // guards pending_, stopping_ and the register_ fields
   std::vector<Request*> pending_;
   bool stopping_ = false;
+  bool register_wanted_ = false, register_done_ = false, register_ok_ = false;
+  std::condition_variable register_cv_;
 
   std::atomic<bool> server_copy_refused_{false};
   std::atomic<uint64_t> ring_copies_{0};
+  // Set once under pool_mu_ before the first buffer is handed out; read
+  // after taking a buffer (and by the ring thread for requests made after).
+  bool pool_made_ = false;
   bool registered_ = false;
   size_t buffer_count_ = 0;
   std::unique_ptr<char[]> own_buffers_;  // when registration was refused

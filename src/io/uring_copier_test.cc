@@ -55,6 +55,42 @@ bool UringUsable() {
 
 }  // namespace
 
+TEST_CASE("uring copier: the buffer pool is made by the first copy that needs one, not before") {
+  if (!UringUsable()) return;
+  // Registering faults in and pins the whole pool: a run that copies no
+  // file over one block never pays it (uring_copier.h, "Memory").
+  bool kernel_takes_buffers = false;
+  {
+    auto probe = Ring::Create(8);
+    REQUIRE(probe.ok());
+    kernel_takes_buffers = (*probe)->RegisterBuffers(8, 4096).ok();
+  }
+  Dirs d;
+  UringCopierOptions o;
+  o.files_in_flight = 4;
+  o.queue_depth = 2;
+  o.block_size = 4096;
+  o.small_file_bytes = 4096;  // one block or less: blocking calls, no pool
+  auto made = UringCopier::Create(o);
+  REQUIRE(made.ok());
+  UringCopier& copier = **made;
+  CHECK_FALSE(copier.buffers_registered());
+  d.Write("small", Pattern(4000, 1));
+  d.Write("large", Pattern(50000, 2));
+  CopyOptions options;
+  CopyOutcome out;
+  options.expected_size = 4000;  // the size the walk listed
+  REQUIRE(copier.Copy(d.src, d.dest, "small", "small", options, &out).ok());
+  CHECK_FALSE(copier.buffers_registered());
+  CHECK(copier.ring_copies() == 0);
+  options.expected_size = 50000;
+  REQUIRE(copier.Copy(d.src, d.dest, "large", "large", options, &out).ok());
+  CHECK(copier.ring_copies() == 1);
+  CHECK(copier.buffers_registered() == kernel_takes_buffers);
+  CHECK(d.ReadDest("large") == Pattern(50000, 2));
+  CHECK(out.md5 == Md5::OfString(Pattern(50000, 2)));
+}
+
 TEST_CASE("uring copier: bytes, MD5, holes, mode and times match the source for every size edge") {
   if (!UringUsable()) return;
   // Every data path: fixed buffers, plain buffers (registration refused by
