@@ -169,7 +169,7 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
             if (ParseNonNegativeDecimal(v, &o.max_vanished_percent) && o.max_vanished_percent <= 100) return "";
             return "--max-delete-percent must be a number from 0 to 100, got '" + EscapeForDisplay(v) + "'";
           })
-   .Count("workers", "N", "files in flight (default: 16 when src or dest is on a network file system (NFS, SMB, FUSE, Ceph), else 4)", 1, 1024, &o.workers)
+   .Count("workers", "N", "files in flight (default: 32 when src or dest is on a network file system (NFS, SMB, FUSE, Ceph), else 4)", 1, 1024, &o.workers)
    .Count("block-size", "BYTES", "copy block size (default: 1048576)", 4096, 64 << 20, &o.block_size, "bytes")
    .Choice("io-engine", "how files are copied: io_uring, or blocking calls on the workers; auto falls back to threads with a warning when io_uring is refused (default: auto, or env HA_SYNC_IO_ENGINE)",
            {"auto", "uring", "threads"}, &o.io_engine)
@@ -342,7 +342,7 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const EnvLookup& 
 
 int64_t EffectiveWorkers(const Options& o) {
   if (o.workers > 0) return o.workers;
-  return OnNetworkFileSystem(o.src) || OnNetworkFileSystem(o.dest) ? 16 : 4;
+  return OnNetworkFileSystem(o.src) || OnNetworkFileSystem(o.dest) ? 32 : 4;
 }
 
 }  // namespace ha_sync::cli

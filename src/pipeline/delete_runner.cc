@@ -190,9 +190,15 @@ Status DeleteRunner::Run() {
     if (r.kind == SpoolRecord::Kind::kDelete && r.is_dir) DeleteOne(r, &parent);
   });
   if (!s.ok() || ctx_.Stopping()) return s;
-  return ForEachRecord([&](const SpoolRecord& r) {
-    if (r.kind == SpoolRecord::Kind::kRestoreDirTimes) RestoreTimes(r);
+  // Independent of each other (setting a directory's times leaves its
+  // parent's alone): on --workers threads too.
+  ThreadPool pool(std::max<size_t>(1, ctx_.opt.workers), 64);
+  uint64_t key = 0;
+  s = ForEachRecord([&](const SpoolRecord& r) {
+    if (r.kind == SpoolRecord::Kind::kRestoreDirTimes) pool.Submit([this, r] { RestoreTimes(r); }, key++);
   });
+  pool.Wait();
+  return s;
 }
 
 Status DeleteRunner::ForEachRecord(const std::function<void(const SpoolRecord&)>& handle) {

@@ -49,7 +49,8 @@ class DeleteRunner {
   // (deleting changes a directory's mtime); a failure is a warning.
   void SpoolRestoreTimes(const DirNode& node);
   // Checks the guards, then runs the spooled deletes: files on --workers
-  // threads, then directories (children first), then directory times.
+  // threads, then directories (children first), then directory times (on
+  // --workers threads again).
   // Returns early (ok) when the run is stopping.
   Status Run();
   // Spooled deletes not done (refused, disabled, stopped) are no longer

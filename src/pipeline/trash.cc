@@ -45,14 +45,16 @@ Result<std::shared_ptr<const UniqueFd>> Trash::OpenParentInTrash(const std::stri
                                                                    std::string* name) {
   const size_t slash = rel_path.rfind('/');
   *name = slash == std::string::npos ? rel_path : rel_path.substr(slash + 1);
-  std::lock_guard<std::mutex> lock(mu_);
-  return FolderLocked(slash == std::string::npos ? std::string() : rel_path.substr(0, slash));
+  return Folder(slash == std::string::npos ? std::string() : rel_path.substr(0, slash));
 }
 
-Result<std::shared_ptr<const UniqueFd>> Trash::FolderLocked(const std::string& folder) {
-  if (auto it = folders_.find(folder); it != folders_.end()) return it->second;
-  // Bounds the fds held; a holder keeps its folder's fd open past the clear.
-  if (folders_.size() >= kMaxOpenFolders) folders_.clear();
+Result<std::shared_ptr<const UniqueFd>> Trash::Folder(const std::string& folder) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = folders_.find(folder); it != folders_.end()) return it->second;
+  }
+  // Made outside the lock: threads making different folders overlap their
+  // round trips; two making the same one both succeed (EEXIST), one is kept.
   std::shared_ptr<const UniqueFd> parent;
   std::string part;
   if (folder.empty()) {
@@ -62,7 +64,7 @@ Result<std::shared_ptr<const UniqueFd>> Trash::FolderLocked(const std::string& f
     part = run_dir_name_;
   } else {
     const size_t slash = folder.rfind('/');
-    auto up = FolderLocked(slash == std::string::npos ? std::string() : folder.substr(0, slash));
+    auto up = Folder(slash == std::string::npos ? std::string() : folder.substr(0, slash));
     if (!up.ok()) return up.status();
     parent = *up;
     part = slash == std::string::npos ? folder : folder.substr(slash + 1);
@@ -75,8 +77,10 @@ Result<std::shared_ptr<const UniqueFd>> Trash::FolderLocked(const std::string& f
   const int fd = ::openat(parent->get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open trash folder", shown);
   auto opened = std::make_shared<const UniqueFd>(fd);
-  folders_.emplace(folder, opened);
-  return opened;
+  std::lock_guard<std::mutex> lock(mu_);
+  // Bounds the fds held; a holder keeps its folder's fd open past the clear.
+  if (folders_.size() >= kMaxOpenFolders) folders_.clear();
+  return folders_.emplace(folder, std::move(opened)).first->second;
 }
 
 Status Trash::MoveIn(int parent_fd, const std::string& rel_path) {

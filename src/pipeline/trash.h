@@ -57,8 +57,9 @@ class Trash {
   // rel_path's last component.
   Result<std::shared_ptr<const UniqueFd>> OpenParentInTrash(const std::string& rel_path,
                                                             std::string* name);
-  // `folder` below the run folder ("" is the run folder itself); mu_ held.
-  Result<std::shared_ptr<const UniqueFd>> FolderLocked(const std::string& folder);
+  // `folder` below the run folder ("" is the run folder itself), made
+  // (with its parents) when missing.
+  Result<std::shared_ptr<const UniqueFd>> Folder(const std::string& folder);
 
   // Folders stay open for the run: on NFS each mkdir or open of a folder is a
   // round trip, and a run moves many files into few folders.
@@ -66,7 +67,7 @@ class Trash {
 
   const int dest_root_fd_;
   const std::string run_dir_name_;
-  std::mutex mu_;  // serialises folder creation and guards folders_
+  std::mutex mu_;  // guards folders_
   std::unordered_map<std::string, std::shared_ptr<const UniqueFd>> folders_;
 };
 
