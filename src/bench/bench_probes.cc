@@ -9,7 +9,9 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -25,6 +27,7 @@
 #include "io/uring_ring.h"
 #include "pipeline/copier_factory.h"
 #include "pipeline/engine.h"
+#include "pipeline/prefetch_budget.h"
 #include "pipeline/thread_pool.h"
 #include "pipeline/walker.h"
 
@@ -151,10 +154,16 @@ void DropCache(int fd) { ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); }
 // One directory's listing, made on the listing pool. Its fd stays open
 // while a subdirectory still waits to be opened through it, as the walk's
 // DirNode keeps it (pipeline/dir_node.h).
+struct DirListing;
+using ListingFuture = std::shared_ptr<std::future<DirListing>>;
 struct DirListing {
   std::shared_ptr<UniqueFd> fd;
   Status status;
   std::vector<io::Entry> entries;
+  // Subdirectory listings the task started ahead of the scan, by name, as
+  // the walk's listing tasks do (pipeline/prefetch_budget.h).
+  std::map<std::string, ListingFuture> children;
+  std::shared_ptr<void> budget_token;
 };
 
 // A directory on the scan's stack: where to open it from, and its listing
@@ -163,25 +172,64 @@ struct PendingDir {
   std::shared_ptr<UniqueFd> parent;  // null: the parent is the root
   std::string rel;
   std::string name;
-  std::shared_ptr<std::future<DirListing>> listing;
+  ListingFuture listing;
 };
 
-// Lists `p` on the pool, as Walker::StartListing does; a listing that
-// starts after the bound lists nothing (the scan no longer waits for it).
-void StartListing(pipeline::ThreadPool* pool, int root_fd, PendingDir* p, const Bounds& bounds) {
+// The listing pool of one scan, and the prefetch budget its tasks share.
+struct ScanPool {
+  pipeline::ThreadPool* pool;
+  pipeline::PrefetchBudget* prefetch;
+  const Bounds* bounds;
+  const std::vector<std::string>* skip;
+};
+
+DirListing ListOne(const ScanPool& sp, int parent_fd, const std::string& rel, const std::string& name);
+
+// Starts listing parent/name on the pool; `token` set: a prefetch, which
+// only a free queue place takes (null when refused).
+ListingFuture StartListingTask(const ScanPool& sp, std::shared_ptr<UniqueFd> parent, int parent_fd,
+                               std::string rel, std::string name, std::shared_ptr<void> token) {
   auto promise = std::make_shared<std::promise<DirListing>>();
-  p->listing = std::make_shared<std::future<DirListing>>(promise->get_future());
-  const int parent_fd = p->parent ? p->parent->get() : root_fd;
-  pool->Submit([promise, parent = p->parent, parent_fd, rel = p->rel, name = p->name, &bounds] {
-    DirListing l;
-    if (bounds.Over()) {
-      l.status = Status::Error("not listed: the time bound passed");
-    } else {
-      l.fd = std::make_shared<UniqueFd>();
-      l.status = io::OpenAndListChild(parent_fd, name, rel, l.fd.get(), &l.entries);
-    }
+  auto future = std::make_shared<std::future<DirListing>>(promise->get_future());
+  const bool prefetch = token != nullptr;
+  std::function<void()> task = [promise, sp, parent, parent_fd, rel, name, token]() mutable {
+    DirListing l = ListOne(sp, parent_fd, rel, name);
+    l.budget_token = std::move(token);
     promise->set_value(std::move(l));
-  });
+  };
+  if (!prefetch) {
+    sp.pool->Submit(std::move(task));
+    return future;
+  }
+  return sp.pool->TrySubmit(std::move(task), 1) ? future : nullptr;
+}
+
+// Lists parent_fd/name, then starts its subdirectories' listings while the
+// budget lasts (Walker::PrefetchChildren, one side); after the bound, lists
+// nothing (the scan no longer waits for it).
+DirListing ListOne(const ScanPool& sp, int parent_fd, const std::string& rel, const std::string& name) {
+  DirListing l;
+  if (sp.bounds->Over()) {
+    l.status = Status::Error("not listed: the time bound passed");
+    return l;
+  }
+  l.fd = std::make_shared<UniqueFd>();
+  l.status = io::OpenAndListChild(parent_fd, name, rel, l.fd.get(), &l.entries);
+  if (!l.status.ok()) return l;
+  for (const io::Entry& e : l.entries) {
+    if (e.type != io::FileType::kDir || Skipped(rel, e.name, *sp.skip)) continue;
+    std::shared_ptr<void> token = sp.prefetch->TryTake();
+    if (!token) break;
+    ListingFuture child = StartListingTask(sp, l.fd, l.fd->get(), JoinRel(rel, e.name), e.name, std::move(token));
+    if (!child) break;
+    l.children.emplace(e.name, std::move(child));
+  }
+  return l;
+}
+
+// Lists `p` on the pool, as Walker::StartListing does.
+void StartListing(const ScanPool& sp, int root_fd, PendingDir* p) {
+  p->listing = StartListingTask(sp, p->parent, p->parent ? p->parent->get() : root_fd, p->rel, p->name, nullptr);
 }
 
 // The walk's scan of one root (see MeasureScan): the root listed on this
@@ -207,7 +255,10 @@ Measurement ScanLikeTheWalk(int root_fd, unsigned workers, const Bounds& bounds,
       ++m.count;
       std::string child = JoinRel(rel, e.name);
       if (e.type == io::FileType::kFile) largest->Offer(child, e.size, static_cast<int>(e.mode));
-      if (e.type == io::FileType::kDir) stack.push_back({l.fd, std::move(child), std::move(e.name), nullptr});
+      if (e.type != io::FileType::kDir) continue;
+      ListingFuture prefetched;
+      if (auto it = l.children.find(e.name); it != l.children.end()) prefetched = std::move(it->second);
+      stack.push_back({l.fd, std::move(child), std::move(e.name), std::move(prefetched)});
     }
     std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(base), stack.end());
   };
@@ -217,14 +268,16 @@ Measurement ScanLikeTheWalk(int root_fd, unsigned workers, const Bounds& bounds,
     DirListing root;
     root.status = io::ListDirectory(root_fd, ".", &root.entries);
     take("", std::move(root));
+    pipeline::PrefetchBudget prefetch(shape.prefetch);  // outlives the pool's listings
     pipeline::ThreadPool pool(shape.threads, shape.lookahead);
+    const ScanPool sp{&pool, &prefetch, &bounds, &skip};
     while (!stack.empty()) {
       if (bounds.Over()) {
         cut = true;
         break;
       }
       for (size_t i = stack.size(), n = 0; i-- > 0 && n < shape.lookahead; ++n) {
-        if (!stack[i].listing) StartListing(&pool, root_fd, &stack[i], bounds);
+        if (!stack[i].listing) StartListing(sp, root_fd, &stack[i]);
       }
       PendingDir p = std::move(stack.back());
       stack.pop_back();

@@ -7,6 +7,8 @@
 #include "bench/bench_probes.h"
 
 #include <doctest/doctest.h>
+
+#include <filesystem>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -96,6 +98,33 @@ TEST_CASE("scan: every entry once, symlinks not followed, the largest files foun
     REQUIRE(::stat((dir.path() + "/d1/big1").c_str(), &st) == 0);
     CHECK(largest[0].mode == static_cast<int>(st.st_mode & 07777));
     CHECK(largest[1].rel_path == "d2/e3/big2");
+  }
+}
+
+TEST_CASE("scan: a deep, wide tree is counted whole with listings made ahead of the scan, as the walk makes them") {
+  // The listing tasks list subdirectories ahead within the walk's prefetch
+  // budget (pipeline/prefetch_budget.h): no entry lost or counted twice.
+  TempDir dir;
+  for (int a = 0; a < 5; ++a) {
+    for (int b = 0; b < 5; ++b) {
+      for (int c = 0; c < 5; ++c) {
+        const std::string leaf = dir.path() + "/a" + std::to_string(a) + "/b" + std::to_string(b) + "/c" +
+                                 std::to_string(c);
+        std::filesystem::create_directories(leaf);
+        for (const char* f : {"/x", "/y"}) {
+          const int fd = ::open((leaf + f).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+          REQUIRE(fd >= 0);
+          ::close(fd);
+        }
+      }
+    }
+  }
+  for (const unsigned workers : {1u, 4u, 32u}) {
+    CAPTURE(workers);
+    const Measurement m = MeasureScan(dir.fd(), workers, Within(30), {"a4"}, 0, 0, nullptr);
+    CHECK(m.error == "");
+    CHECK(m.complete);
+    CHECK(m.count == 4 * (1 + 5 + 25 + 50));  // a4 skipped: per a, itself, b, c and files
   }
 }
 

@@ -36,13 +36,13 @@ std::optional<StateEntry> OldState(const Action& a) {
 
 ListingShape ListingShapeFor(size_t workers) {
   const size_t threads = std::clamp<size_t>(workers * 2, 4, 32);
-  return {threads, threads * 2};
+  return {threads, threads * 2, threads};
 }
 
 Status Walker::Walk() {
   const ListingShape shape = ListingShapeFor(ctx_.opt.workers);
   lookahead_ = shape.lookahead;
-  prefetch_budget_ = shape.lookahead / 2;
+  prefetch_ = std::make_unique<PrefetchBudget>(shape.prefetch);
   listing_pool_ = std::make_unique<ThreadPool>(shape.threads, lookahead_);
   Status s = VisitRoot();
   if (!s.ok()) {
@@ -172,8 +172,7 @@ void Walker::StartListing(PendingDir* p) {
 }
 
 void Walker::PrefetchChildren(Listing* l, const std::string& rel) {
-  if (prefetch_budget_ == 0 || ctx_.Stopping() || !l->src_status.ok() || !l->dest_status.ok() ||
-      l->dest_fd.get() < 0) {
+  if (ctx_.Stopping() || !l->src_status.ok() || !l->dest_status.ok() || l->dest_fd.get() < 0) {
     return;
   }
   std::shared_ptr<ParentFds> parents;
@@ -198,13 +197,12 @@ void Walker::PrefetchChildren(Listing* l, const std::string& rel) {
 
 Walker::ListingFuture Walker::SubmitPrefetch(std::shared_ptr<const ParentFds> parents,
                                              const std::string& name, const std::string& rel) {
-  size_t taken = prefetched_.load();
-  do {
-    if (taken >= prefetch_budget_) return nullptr;
-  } while (!prefetched_.compare_exchange_weak(taken, taken + 1));
+  std::shared_ptr<void> token = prefetch_->TryTake();
+  if (!token) return nullptr;
   auto promise = std::make_shared<std::promise<std::unique_ptr<Listing>>>();
   auto future = std::make_shared<std::future<std::unique_ptr<Listing>>>(promise->get_future());
-  std::function<void()> task = [this, promise, parents = std::move(parents), name, rel] {
+  std::function<void()> task = [this, promise, parents = std::move(parents), name, rel,
+                                token = std::move(token)]() mutable {
     std::unique_ptr<Listing> l;
     if (ctx_.Stopping()) {
       l = std::make_unique<Listing>();
@@ -212,15 +210,13 @@ Walker::ListingFuture Walker::SubmitPrefetch(std::shared_ptr<const ParentFds> pa
     } else {
       l = ListBothSides(parents->src.get(), parents->dest.get(), name, rel);
     }
-    l->budget = std::shared_ptr<void>(nullptr, [this](void*) { prefetched_.fetch_sub(1); });
+    l->budget_token = std::move(token);
     PrefetchChildren(l.get(), rel);
     promise->set_value(std::move(l));
   };
   // Key 1: the walk's own listings (key 0) take turns with prefetches.
-  if (!listing_pool_->TrySubmit(std::move(task), 1)) {
-    prefetched_.fetch_sub(1);
-    return nullptr;
-  }
+  // Refused (queue full): the task and its token go here.
+  if (!listing_pool_->TrySubmit(std::move(task), 1)) return nullptr;
   return future;
 }
 

@@ -17,10 +17,9 @@
 // look empty.
 //
 // Thread-safety: one thread runs Walk(); the listing pool's threads only
-// open and list directories, and start prefetches (prefetched_ is atomic).
+// open and list directories, and start prefetches (the budget is atomic).
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <future>
 #include <memory>
@@ -37,20 +36,23 @@
 #include "pipeline/dir_node.h"
 #include "pipeline/file_executor.h"
 #include "pipeline/planner.h"
+#include "pipeline/prefetch_budget.h"
 #include "pipeline/run_context.h"
 #include "pipeline/sync_state.h"
 #include "pipeline/thread_pool.h"
 
 namespace ha_sync::pipeline {
 
-// The walk's listing pool for --workers `workers`: its threads, and how
-// many pending directories (from the top of the stack) are listed ahead of
-// the walk (twice the workers, 4 to 32: on NFS each listing is round trips,
-// so several run at once). `--bench` scans with the same shape, so its
-// scan rate is the walk's.
+// The walk's listing pool for --workers `workers`: its threads, how many
+// pending directories (from the top of the stack) are listed ahead of the
+// walk (twice the workers, 4 to 32: on NFS each listing is round trips, so
+// several run at once), and how many subdirectory listings the listing
+// tasks may make ahead of that (prefetch_budget.h; half the lookahead).
+// `--bench` scans with the same shape, so its scan rate is the walk's.
 struct ListingShape {
   size_t threads = 0;
   size_t lookahead = 0;
+  size_t prefetch = 0;
 };
 ListingShape ListingShapeFor(size_t workers);
 
@@ -80,7 +82,7 @@ class Walker {
     // Listings of subdirectories on both sides that this listing's task
     // started (breadth ahead of the walk, within the prefetch budget).
     std::unordered_map<std::string, ListingFuture> children;
-    std::shared_ptr<void> budget;  // gives its prefetch back when the listing goes
+    std::shared_ptr<void> budget_token;  // a prefetched listing's (prefetch_budget.h)
   };
   // Dups of a listed directory's fds, through which its subdirectories'
   // prefetched listings open them: open whatever the walk closes meanwhile.
@@ -147,11 +149,10 @@ class Walker {
   RunContext& ctx_;
   FileExecutor& files_;
   DeleteRunner& deletes_;
+  // Declared before what holds listings, so it is destroyed after them.
+  std::unique_ptr<PrefetchBudget> prefetch_;
   std::unique_ptr<ThreadPool> listing_pool_;
   size_t lookahead_ = 0;  // pending directories listed ahead of the walk
-  // Prefetched listings not yet visited or dropped, and their bound.
-  std::atomic<size_t> prefetched_{0};
-  size_t prefetch_budget_ = 0;
   // The prefetched subdirectory listings of the directory being planned.
   std::unordered_map<std::string, ListingFuture> prefetched_here_;
   std::vector<PendingDir> stack_;  // directories still to visit, next on top
