@@ -1,17 +1,41 @@
 #include "pipeline/sync_state.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <vector>
 
+#include "ha_sync/unique_fd.h"
 #include "io/file_ops.h"
 
 namespace ha_sync::pipeline {
 
 namespace {
+
+// Whether the files at a and b hold the same bytes (false when either cannot
+// be read).
+bool SameBytes(const std::string& a, const std::string& b) {
+  UniqueFd fa(::open(a.c_str(), O_RDONLY | O_CLOEXEC)), fb(::open(b.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat sa, sb;
+  if (fa.get() < 0 || fb.get() < 0 || ::fstat(fa.get(), &sa) != 0 || ::fstat(fb.get(), &sb) != 0 ||
+      sa.st_size != sb.st_size) {
+    return false;
+  }
+  std::vector<char> ba(64 * 1024), bb(64 * 1024);
+  for (off_t at = 0; at < sa.st_size;) {
+    const ssize_t na = ::pread(fa.get(), ba.data(), ba.size(), at);
+    const ssize_t nb = ::pread(fb.get(), bb.data(), bb.size(), at);
+    if (na <= 0 || na != nb || std::memcmp(ba.data(), bb.data(), static_cast<size_t>(na)) != 0) return false;
+    at += na;
+  }
+  return true;
+}
+
 
 constexpr char kMagic[] = "ha-sync state v1\n";
 constexpr size_t kMagicLen = sizeof kMagic - 1;
@@ -218,6 +242,15 @@ Status StateWriter::Commit() {
     }
     overrides_.clear();
     if (std::fflush(file_) != 0) return Status::FromErrno(errno, "write sync state", tmp_);
+  }
+  if (SameBytes(tmp_, path_)) {
+    // Nothing changed (a no-op run): the committed file stays, and the run
+    // saves the fsync and the rename.
+    std::fclose(file_);
+    file_ = nullptr;
+    ::unlink(tmp_.c_str());
+    committed_ = true;
+    return Status::Ok();
   }
   if (::fsync(::fileno(file_)) != 0) return Status::FromErrno(errno, "fsync sync state", tmp_);
   if (std::fclose(file_) != 0) {

@@ -2,9 +2,11 @@
 
 #include <doctest/doctest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 namespace ha_sync::pipeline {
 
@@ -88,6 +90,40 @@ TEST_CASE("an uncommitted writer leaves the old state in place") {
   REQUIRE(root.size() == 1);
   CHECK(root[0].name == "kept");
   std::system(("rm -rf \"$(dirname '" + path + "')\"").c_str());
+}
+
+TEST_CASE("a commit that changes nothing keeps the committed file; a change replaces it") {
+  // A no-op run writes the same state: it is not fsynced and renamed again.
+  const std::string path = TempPath();
+  auto write = [&](int64_t size) {
+    auto w = StateWriter::Create(path);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->WriteDir("", {E("a", size), E("d", 0, io::FileType::kDir)}).ok());
+    REQUIRE((*w)->WriteDir("d", {E("b", 2)}).ok());
+    REQUIRE((*w)->Commit().ok());
+  };
+  auto inode = [&] {
+    struct stat st;
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return st.st_ino;
+  };
+  write(1);
+  const ino_t first = inode();
+  write(1);
+  CHECK(inode() == first);
+  write(5);
+  CHECK(inode() != first);
+  auto r = StateReader::Open(path);
+  REQUIRE(r.ok());
+  std::vector<StateEntry> root;
+  REQUIRE((*r)->LoadDir("", &root).ok());
+  REQUIRE(root.size() == 2);
+  CHECK(root[0].size == 5);
+  // No temp file is left beside it.
+  const std::string dir = path.substr(0, path.rfind('/'));
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file() ? 1 : 0;
+  CHECK(files == 1);
 }
 
 TEST_CASE("a corrupt state file is reported, not trusted") {
