@@ -1,6 +1,7 @@
 // End-to-end: every row of the sync rules (docs/cli.md, "What a run does")
 // on real temp trees, through the built binary.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -297,6 +298,32 @@ TEST_CASE("a wide, deep tree on both sides: listings prefetched ahead of the wal
   }
   CHECK_FALSE(Exists(t / "dest/a1/b1/c1/only-dest"));
   CHECK(ReadFile(t / "dest/a2/b2/typed/f") == "dir in src");
+}
+
+TEST_CASE("a low soft limit on open files is raised to the hard one: 32 workers over many directories") {
+  // A sync holds many directory fds at once (include/ha_sync/open_file_limit.h);
+  // with the soft limit at 100, files failed with EMFILE before it was raised.
+  struct rlimit before;
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &before) == 0);
+  if (before.rlim_max != RLIM_INFINITY && before.rlim_max < 4096) {
+    MESSAGE("hard RLIMIT_NOFILE below 4096 here, test skipped");
+    return;
+  }
+  TempDir t;
+  for (int d = 0; d < 40; ++d) {
+    for (int f = 0; f < 25; ++f) {
+      WriteFile(t / ("src/d" + std::to_string(d) + "/e/f" + std::to_string(f)), "x", kT0);
+    }
+  }
+  MakeDirs(t / "dest");
+  struct rlimit low = before;
+  low.rlim_cur = 100;  // the child inherits it
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--workers", "32"}));
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &before) == 0);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(Describe(t / "src") == Describe(t / "dest"));
 }
 
 TEST_CASE("--max-delete aborts before the first delete") {

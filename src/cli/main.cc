@@ -14,6 +14,7 @@
 #include "cli/prune_db_command.h"
 #include "cli/run.h"
 #include "cli/undo_command.h"
+#include "ha_sync/open_file_limit.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   const ha_sync::EnvLookup env = [](const char* name) { return std::getenv(name); };
   // Test seam: kill the process at a named point of the audit flow.
   ha_sync::audit::ArmFaultPoint(env("HA_SYNC_FAULT_POINT"));
+  ha_sync::RaiseOpenFileLimit();  // before any thread (open_file_limit.h)
   std::vector<std::string> args(argv, argv + argc);
   if (args.size() > 1 && args[1] == "undo") return RunUndoCommand(args);
   if (args.size() > 1 && args[1] == "prune-db") {
