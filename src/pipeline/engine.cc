@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "io/file_ops.h"
@@ -40,15 +42,19 @@ class Engine::Impl {
   // Commits the state of a clean run; expires old trash and manifests.
   void Finish(const Status& fatal);
   void RemoveExpiredManifests();
-  // Polls, every 20 ms until done_, for a stop signal or a lost lock, and
-  // aborts the run (ctx_.aborted) on either.
+  // Polls, every 20 ms until the run is done, for a stop signal or a lost
+  // lock, and aborts the run (ctx_.aborted) on either. The end of the run
+  // wakes it, so no run waits out a poll interval at its end.
   void Monitor();
+  void StopMonitor();
 
   RunContext ctx_;
   const RunLock* const lock_;
   const std::atomic<bool>* const stop_;
   DeleteRunner deletes_;
-  std::atomic<bool> done_{false};
+  std::mutex monitor_mu_;
+  std::condition_variable monitor_cv_;
+  bool done_ = false;  // guarded by monitor_mu_
 };
 
 EngineResult Engine::Impl::Run() {
@@ -81,7 +87,7 @@ EngineResult Engine::Impl::Run() {
 
   std::thread monitor([this] { Monitor(); });
   const Status fatal = RunPasses(**copier);
-  done_.store(true);
+  StopMonitor();
   monitor.join();
   ctx_.SetStage(Stage::kFinishing);
   Finish(fatal);
@@ -218,8 +224,17 @@ void Engine::Impl::RemoveExpiredManifests() {
   if (!removed.ok()) ctx_.Warn("undo manifest cleanup: " + removed.status().message());
 }
 
+void Engine::Impl::StopMonitor() {
+  {
+    std::lock_guard<std::mutex> lock(monitor_mu_);
+    done_ = true;
+  }
+  monitor_cv_.notify_all();
+}
+
 void Engine::Impl::Monitor() {
-  while (!done_.load()) {
+  std::unique_lock<std::mutex> lock(monitor_mu_);
+  while (!done_) {
     if (!ctx_.aborted.load()) {
       if (stop_ != nullptr && stop_->load()) {
         ctx_.abort_reason = "interrupted by a signal; stopped before finishing";
@@ -229,7 +244,7 @@ void Engine::Impl::Monitor() {
         ctx_.aborted.store(true);
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    monitor_cv_.wait_for(lock, std::chrono::milliseconds(20), [this] { return done_; });
   }
 }
 
