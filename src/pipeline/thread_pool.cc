@@ -22,21 +22,22 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::Submit(std::function<void()> task, uint64_t key) {
   std::unique_lock<std::mutex> lock(mu_);
   not_full_.wait(lock, [this] { return queued_ < capacity_; });
+  EnqueueLocked(std::move(task), key);
+  lock.unlock();
+  not_empty_.notify_one();
+}
+
+void ThreadPool::EnqueueLocked(std::function<void()>&& task, uint64_t key) {
   auto& q = queues_[key];
   if (q.empty()) turns_.push_back(key);
   q.push_back(std::move(task));
   ++queued_;
-  lock.unlock();
-  not_empty_.notify_one();
 }
 
 bool ThreadPool::TrySubmit(std::function<void()>&& task, uint64_t key) {
   std::unique_lock<std::mutex> lock(mu_);
   if (shutting_down_ || queued_ >= capacity_) return false;
-  auto& q = queues_[key];
-  if (q.empty()) turns_.push_back(key);
-  q.push_back(std::move(task));
-  ++queued_;
+  EnqueueLocked(std::move(task), key);
   lock.unlock();
   not_empty_.notify_one();
   return true;

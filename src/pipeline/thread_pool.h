@@ -41,6 +41,7 @@ class ThreadPool {
 
  private:
   void WorkerLoop();
+  void EnqueueLocked(std::function<void()>&& task, uint64_t key);  // mu_ held
 
   const size_t capacity_;
   std::mutex mu_;
