@@ -4,6 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstring>
+#include <string>
+
 #include "sync_harness.h"
 
 namespace ha_sync::test {
@@ -150,6 +154,39 @@ TEST_CASE("switches: --dry-run=false syncs, --dry-run=yes only plans, --dry-run=
   RunOutput real = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--dry-run=false"}));
   CHECK(real.exit_code == 0);
   CHECK(Exists(t / "dest/a"));
+}
+
+}  // namespace ha_sync::test
+
+namespace ha_sync::test {
+
+TEST_CASE("--verbose ends with the seconds of each stage the run went through, in order") {
+  TempDir t;
+  WriteFile(t / "src/a", "new", 1'700'000'100LL * 1'000'000'000);
+  WriteFile(t / "dest/gone", "old", 1'700'000'000LL * 1'000'000'000);
+  const auto start = std::chrono::steady_clock::now();
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--verbose", "--delete-missing"}));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(r.out, r.err);
+  REQUIRE(r.exit_code == 0);
+  const size_t at = r.out.find("ha-sync: stages: ");
+  REQUIRE(at != std::string::npos);
+  const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  double sum = 0;
+  size_t from = 0;
+  for (const char* stage : {"starting", "probing", "scanning", "copying", "deleting", "finishing"}) {
+    const size_t pos = line.find(std::string(stage) + " ", from);
+    REQUIRE_MESSAGE(pos != std::string::npos, stage);
+    const double seconds = std::stod(line.substr(pos + std::strlen(stage) + 1));
+    CHECK(seconds >= 0);
+    sum += seconds;
+    from = pos;
+  }
+  CHECK(line.find("done") == std::string::npos);
+  CHECK(sum <= wall);
+  // Without --verbose there is no such line.
+  RunOutput quiet = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log"));
+  CHECK(quiet.out.find("stages:") == std::string::npos);
 }
 
 }  // namespace ha_sync::test

@@ -17,6 +17,7 @@ namespace ha_sync {
 // the trees while copies run; copying waits for the last copies; deleting
 // runs the spooled deletes.
 enum class Stage : int { kStarting, kProbing, kScanning, kCopying, kDeleting, kFinishing, kDone };
+inline constexpr int kStageCount = static_cast<int>(Stage::kDone) + 1;
 const char* ToString(Stage stage);
 
 struct Progress {

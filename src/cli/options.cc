@@ -207,7 +207,7 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
    .Count("bench-seconds", "N", "time bound of --bench (default: 60)", 1, 86400, &o.bench_seconds, "seconds")
    .Text("bench-json", "FILE", "with --bench, also write the figures as JSON to FILE ('-': JSON on stdout instead of the table)", &o.bench_json)
    .Switch("dry-run", "plan only: print and record what would change", &o.dry_run)
-   .Switch("verbose", "one line per operation", &o.verbose)
+   .Switch("verbose", "one line per operation, and the seconds of each stage at the end", &o.verbose)
    .Switch("no-progress", "no progress line, even on a terminal", no_progress)
    .Switch("version", "print the version", &o.show_version)
    .Switch("help", "print this help", &o.show_help);

@@ -523,6 +523,21 @@ audit::AuditRun::Outcome FinishAudit(audit::AuditRun* audit, const RunFooter& fo
   });
 }
 
+// --verbose: the seconds of each stage the engine went through (per-phase
+// timers: where a slow run spends its time).
+void PrintStageTimes(const pipeline::EngineResult& result) {
+  std::string line;
+  for (int i = 0; i < kStageCount; ++i) {
+    const auto stage = static_cast<Stage>(i);
+    if (stage == Stage::kDone || result.stage_seconds[i] < 0) continue;
+    char part[64];
+    std::snprintf(part, sizeof part, "%s%s %.3f s", line.empty() ? "" : ", ", ToString(stage),
+                  result.stage_seconds[i]);
+    line += part;
+  }
+  if (!line.empty()) std::printf("ha-sync: stages: %s\n", line.c_str());
+}
+
 // The run's closing lines: the summary, how to undo or apply it, what was
 // left for later.
 void PrintSummary(const Options& options, const RunHeader& header, const pipeline::EngineResult& result,
@@ -543,6 +558,7 @@ void PrintSummary(const Options& options, const RunHeader& header, const pipelin
                 header.run_id.c_str(), options.dest.c_str(), options.pair.c_str(), header.run_id.c_str(),
                 default_log_dir ? "" : " --log-dir ", default_log_dir ? "" : options.log_dir.c_str());
   }
+  if (options.verbose) PrintStageTimes(result);
   if (result.settling > 0) {
     std::printf("ha-sync: %lld file(s) modified within --min-age left for the next run\n",
                 static_cast<long long>(result.settling));

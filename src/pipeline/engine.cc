@@ -92,6 +92,7 @@ EngineResult Engine::Impl::Run() {
   ctx_.SetStage(Stage::kFinishing);
   Finish(fatal);
   ctx_.SetStage(Stage::kDone);
+  result.stage_seconds = ctx_.StageSeconds();
 
   result.fatal = fatal;
   result.settling = ctx_.settling.load();

@@ -17,6 +17,7 @@
 // thread while it runs.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -134,6 +135,9 @@ struct EngineResult {
   int64_t window_ns = 0;       // mtime window used (threshold widened by the clock probe)
   std::optional<int64_t> clock_skew_ns;     // between the roots' mtime clocks
   std::optional<int64_t> mtime_precision_ns;  // coarsest of the two roots
+  // Seconds per stage of the run (index static_cast<int>(Stage)), -1 for a
+  // stage not entered; `done` is 0. Per-phase timers for --verbose.
+  std::array<double, kStageCount> stage_seconds{};
 };
 
 class Engine {

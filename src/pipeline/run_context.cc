@@ -1,5 +1,7 @@
 #include "pipeline/run_context.h"
 
+#include <algorithm>
+
 #include <cerrno>
 
 #include "io/file_ops.h"
@@ -15,9 +17,18 @@ thread_local PendingWork* t_pending_work = nullptr;
 }  // namespace
 
 void RunContext::SetStage(Stage stage) {
+  const auto now = std::chrono::steady_clock::now();
+  double& left = stage_seconds_[static_cast<int>(stage_)];
+  left = std::max(left, 0.0) + std::chrono::duration<double>(now - stage_since_).count();
+  double& entered = stage_seconds_[static_cast<int>(stage)];
+  entered = std::max(entered, 0.0);
+  stage_ = stage;
+  stage_since_ = now;
   progress.stage_started_ms.store(NowMs());
   progress.stage.store(static_cast<int>(stage));
 }
+
+std::array<double, kStageCount> RunContext::StageSeconds() const { return stage_seconds_; }
 
 void RunContext::AddPending(OpKind kind, int64_t n, int64_t bytes) {
   std::lock_guard<std::mutex> lock(progress.ops_mu);

@@ -10,7 +10,9 @@
 // Remember(), KeepOldState() and Stopping() may be called from any thread.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -68,7 +70,12 @@ class RunContext {
   std::atomic<int64_t> planned_conflicts{0};
 
   bool Stopping() const { return aborted.load(std::memory_order_acquire); }
+  // Moves the live status to `stage` and adds the time since the last call
+  // (or since the context was made) to the stage left. Engine thread only.
   void SetStage(Stage stage);
+  // Seconds spent per stage so far (index static_cast<int>(Stage)); -1 for
+  // a stage never entered. Engine thread only.
+  std::array<double, kStageCount> StageSeconds() const;
   void AddPending(OpKind kind, int64_t n, int64_t bytes);
   void Record(OpRecord op);
   void Fail(OpRecord op, const Status& status);
@@ -119,6 +126,10 @@ class RunContext {
  private:
   mutable std::mutex mu_;
   RunCounts counts_;  // guarded by mu_
+  // The per-stage timers (SetStage, StageSeconds): engine thread only.
+  Stage stage_ = Stage::kStarting;
+  std::chrono::steady_clock::time_point stage_since_ = std::chrono::steady_clock::now();
+  std::array<double, kStageCount> stage_seconds_ = {0, -1, -1, -1, -1, -1, -1};
 };
 
 }  // namespace ha_sync::pipeline
