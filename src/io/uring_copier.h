@@ -33,9 +33,11 @@
 // read/write on the same buffers; a copy takes one buffer (waiting when all
 // are taken) and up to queue_depth - 1 more when free, so calls never
 // deadlock and memory does not grow with file count. The pool is made when
-// the first copy needs it, by the ring thread (the ring's one submitter):
-// registering faults in and pins every page, tens of milliseconds and up
-// to 64 MiB that a run with no file over one block never needs.
+// the first copy needs it, and registered by the ring thread (the ring's
+// one submitter): registering faults in and pins every page, tens of
+// milliseconds and up to 64 MiB that a run with no file over one block
+// never needs. A refused registration allocates the pool on the copying
+// thread instead.
 //
 // io-wq: the ring's worker threads are limited to `files_in_flight`
 // (IORING_REGISTER_IOWQ_MAX_WORKERS): on NFS nearly every request is

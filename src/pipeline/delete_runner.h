@@ -12,7 +12,8 @@
 // error disables the deletes instead (a warning, not a failure).
 //
 // Thread-safety: one thread (the walk thread) at a time; Run() deletes
-// files on threads of its own, through RunContext's thread-safe calls.
+// files and puts directory times back on threads of its own, through
+// RunContext's thread-safe calls.
 #pragma once
 
 #include <cstdint>

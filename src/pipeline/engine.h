@@ -137,8 +137,10 @@ struct EngineResult {
   std::optional<int64_t> mtime_precision_ns;  // coarsest of the two roots
   // Seconds per stage of the run (index static_cast<int>(Stage)), -1 for a
   // stage not entered; `done` is 0. Per-phase timers for --verbose.
-  std::array<double, kStageCount> stage_seconds{};
+  std::array<double, kStageCount> stage_seconds = {-1, -1, -1, -1, -1, -1, -1};
 };
+
+static_assert(kStageCount == 7, "EngineResult::stage_seconds lists one -1 per stage");
 
 class Engine {
  public:

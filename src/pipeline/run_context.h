@@ -6,8 +6,10 @@
 //
 // Thread-safety: the fields are set by the thread that runs the engine
 // before the walk starts and only read after that, except where a field
-// says otherwise. Record(), Fail(), Warn(), CountSkipped(), AddPending(),
-// Remember(), KeepOldState() and Stopping() may be called from any thread.
+// says otherwise. NewOp(), Record(), Fail(), Warn(), CountSkipped(),
+// AddPending(), Remember(), KeepOldState(), StillAsPlanned(At)(), Stale()
+// and Stopping() may be called from any thread (file workers, delete
+// workers), as may the sink.
 #pragma once
 
 #include <array>

@@ -46,8 +46,8 @@ Status Walker::Walk() {
   listing_pool_ = std::make_unique<ThreadPool>(shape.threads, lookahead_);
   Status s = VisitRoot();
   if (!s.ok()) {
-    listing_pool_.reset();
     stack_.clear();
+    EndListing();
     return s;
   }
   while (!stack_.empty() && !ctx_.Stopping()) VisitNext();
@@ -57,8 +57,16 @@ Status Walker::Walk() {
   }
   stack_.clear();  // drops unconsumed listings (their fds close with them)
   prefetched_here_.clear();
-  listing_pool_.reset();
+  EndListing();
   return Status::Ok();
+}
+
+void Walker::EndListing() {
+  // Tasks still running may submit prefetches through listing_pool_: wait
+  // for them before the pointer goes (reset() nulls it before destroying).
+  // Listings nobody waits for any more end at once (Wanted()).
+  listing_pool_->Wait();
+  listing_pool_.reset();
 }
 
 Status Walker::VisitRoot() {
@@ -92,6 +100,11 @@ void Walker::VisitNext() {
   stack_.pop_back();
   const std::string rel = JoinRel(p.parent->rel, p.src.name);
   std::unique_ptr<Listing> l = p.listing->get();
+  if (ctx_.Stopping() && l->src_status.err() == ECANCELED) {
+    // A prefetch the stop cut short: not unreadable, only not visited.
+    if (p.create_op) ctx_.Record(std::move(*p.create_op));
+    return;
+  }
   auto node = std::make_shared<DirNode>(&ctx_);
   node->parent = p.parent;
   node->rel = rel;
@@ -183,6 +196,7 @@ void Walker::PrefetchChildren(Listing* l, const std::string& rel) {
     if (d == l->dest.end() || d->name != s.name || d->type != FileType::kDir) continue;
     const std::string child_rel = JoinRel(rel, s.name);
     if (!ctx_.opt.excluded.empty() && IsExcluded(ctx_.opt.excluded, child_rel)) continue;
+    if (prefetch_->taken() >= prefetch_->limit()) return;  // before the dups below
     if (!parents) {
       parents = std::make_shared<ParentFds>();
       parents->src.reset(::fcntl(l->src_fd.get(), F_DUPFD_CLOEXEC, 0));
@@ -201,17 +215,21 @@ Walker::ListingFuture Walker::SubmitPrefetch(std::shared_ptr<const ParentFds> pa
   if (!token) return nullptr;
   auto promise = std::make_shared<std::promise<std::unique_ptr<Listing>>>();
   auto future = std::make_shared<std::future<std::unique_ptr<Listing>>>(promise->get_future());
+  // Expires when the walk drops the future (a subdirectory it does not
+  // descend into, a parent listing dropped, a stop): then nothing is listed,
+  // and nothing below it is prefetched.
+  std::weak_ptr<std::future<std::unique_ptr<Listing>>> wanted = future;
   std::function<void()> task = [this, promise, parents = std::move(parents), name, rel,
-                                token = std::move(token)]() mutable {
+                                token = std::move(token), wanted]() mutable {
     std::unique_ptr<Listing> l;
-    if (ctx_.Stopping()) {
+    if (ctx_.Stopping() || wanted.expired()) {
       l = std::make_unique<Listing>();
       l->src_status = Status::Error("stopped before listing '" + rel + "'", ECANCELED);
     } else {
       l = ListBothSides(parents->src.get(), parents->dest.get(), name, rel);
+      if (!wanted.expired()) PrefetchChildren(l.get(), rel);
     }
     l->budget_token = std::move(token);
-    PrefetchChildren(l.get(), rel);
     promise->set_value(std::move(l));
   };
   // Key 1: the walk's own listings (key 0) take turns with prefetches.

@@ -117,6 +117,8 @@ class Walker {
   void DropReserved(const DirNode& node, std::vector<io::Entry>* entries) const;
   // Starts listing a pending directory on the listing pool.
   void StartListing(PendingDir* p);
+  // Waits for the listing tasks still running, then ends the pool.
+  void EndListing();
   static std::unique_ptr<Listing> ListPending(const PendingDir& p, const std::string& rel);
   static std::unique_ptr<Listing> ListBothSides(int src_parent_fd, int dest_parent_fd,
                                                 const std::string& name, const std::string& rel);
