@@ -123,22 +123,12 @@ void RunOnThreads(unsigned count, Fn fn) {
   for (auto& t : threads) t.join();
 }
 
-Result<int> OpenDir(int root_fd, const std::string& rel) {
-  if (rel.empty()) {
-    const int fd = ::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return Status::FromErrno(errno, "open directory", ".");
-    return fd;
-  }
-  return io::OpenDirBeneath(root_fd, rel);
-}
-
 // Opens a sample file for reading without following symlinks, without
 // touching its atime where the kernel allows that (owner or CAP_FOWNER).
 Result<int> OpenSample(int root_fd, const std::string& rel) {
-  const size_t slash = rel.rfind('/');
-  const std::string dir = slash == std::string::npos ? "" : rel.substr(0, slash);
-  const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
-  auto dir_fd = OpenDir(root_fd, dir);
+  std::string dir, name;
+  SplitRel(rel, &dir, &name);
+  auto dir_fd = io::OpenDirBeneath(root_fd, dir);
   if (!dir_fd.ok()) return dir_fd.status();
   int fd = ::openat(*dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
   if (fd < 0 && errno == EPERM) fd = ::openat(*dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -505,9 +495,9 @@ class CancelAtBound {
 Status CopyOne(io::FileCopier& copier, int src_root_fd, const SampleFile& f, int dest_dir_fd,
                const std::string& dest_dir_name, io::CopyOptions options, const CopyInspector& inspect,
                int64_t* bytes) {
-  const size_t slash = f.rel_path.rfind('/');
-  const std::string name = slash == std::string::npos ? f.rel_path : f.rel_path.substr(slash + 1);
-  auto src_dir = OpenDir(src_root_fd, slash == std::string::npos ? "" : f.rel_path.substr(0, slash));
+  std::string dir, name;
+  SplitRel(f.rel_path, &dir, &name);
+  auto src_dir = io::OpenDirBeneath(src_root_fd, dir);
   if (!src_dir.ok()) return src_dir.status();
   const UniqueFd src_dir_fd(*src_dir);
   options.expected_size = f.size;

@@ -26,7 +26,6 @@
 #include "cli/plan_compare.h"
 #include "cli/shard_run.h"
 #include "http/live_status.h"
-#include "io/file_lock.h"
 #include "io/file_ops.h"
 #include "io/uring_probe.h"
 #include "pipeline/engine.h"

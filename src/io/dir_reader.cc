@@ -57,15 +57,13 @@ Status StatEntry(int dirfd, const std::string& name, const std::string& display_
 
 namespace {
 
-// Reads every entry of the directory open as `read_fd` (moving its offset) and
-// lstats each through `dirfd`. getdents64 on the fd itself, so a listing needs
-// no second open of the directory: on NFS and FUSE that open is a round trip.
+// Reads every entry of the directory just opened as `read_fd` (its offset
+// at the start) and lstats each through `dirfd`. getdents64 on the fd
+// itself, so a listing needs no second open of the directory: on NFS and
+// FUSE that open is a round trip.
 Status ReadEntries(int read_fd, int dirfd, const std::string& display_path,
                    std::vector<Entry>* entries) {
   entries->clear();
-  if (::lseek(read_fd, 0, SEEK_SET) < 0) {
-    return Status::FromErrno(errno, "read directory", display_path);
-  }
   alignas(8) char buf[32 * 1024];
   for (;;) {
     const ssize_t n = ::getdents64(read_fd, buf, sizeof buf);

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "ha_sync/join_rel.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
 #include "pipeline/plan_apply.h"
@@ -19,17 +20,6 @@ namespace {
 
 // --max-delete-percent applies only when more files than this would go.
 constexpr int64_t kVanishedFloor = 10;
-
-void SplitParent(const std::string& rel, std::string* parent, std::string* name) {
-  const size_t slash = rel.rfind('/');
-  if (slash == std::string::npos) {
-    parent->clear();
-    *name = rel;
-  } else {
-    *parent = rel.substr(0, slash);
-    *name = rel.substr(slash + 1);
-  }
-}
 
 }  // namespace
 
@@ -190,11 +180,15 @@ Status DeleteRunner::Run() {
     if (r.kind == SpoolRecord::Kind::kDelete && r.is_dir) DeleteOne(r, &parent);
   });
   if (!s.ok() || ctx_.Stopping()) return s;
+  return RestoreTimesInParallel();
+}
+
+Status DeleteRunner::RestoreTimesInParallel() {
   // Independent of each other (setting a directory's times leaves its
   // parent's alone): on --workers threads too.
   ThreadPool pool(std::max<size_t>(1, ctx_.opt.workers), 64);
   uint64_t key = 0;
-  s = ForEachRecord([&](const SpoolRecord& r) {
+  Status s = ForEachRecord([&](const SpoolRecord& r) {
     if (r.kind == SpoolRecord::Kind::kRestoreDirTimes) pool.Submit([this, r] { RestoreTimes(r); }, key++);
   });
   pool.Wait();
@@ -238,7 +232,7 @@ Status DeleteRunner::DeleteFilesInParallel() {
   };
   Status s = ForEachRecord([&](const SpoolRecord& r) {
     if (r.kind != SpoolRecord::Kind::kDelete || r.is_dir) return;
-    SplitParent(r.rel_path, &parent_rel, &name);
+    SplitRel(r.rel_path, &parent_rel, &name);
     if (parent_rel != batch_parent || batch.size() >= kBatch) {
       submit();
       batch_parent = parent_rel;
@@ -272,7 +266,7 @@ void DeleteRunner::DeleteOne(const SpoolRecord& r, OpenParent* parent) {
   }
   if (ctx_.opt.apply_plan && !ctx_.StillAsPlannedAt(OpKind::kDelete, r.rel_path)) return;
   std::string parent_rel, name;
-  SplitParent(r.rel_path, &parent_rel, &name);
+  SplitRel(r.rel_path, &parent_rel, &name);
   if (parent_rel != parent->rel) {
     auto fd = io::OpenDirBeneath(ctx_.dest_root_fd, parent_rel);
     if (!fd.ok()) {
@@ -313,7 +307,7 @@ void DeleteRunner::NotePlannedDelete(const SpoolRecord& r) {
   if (!ctx_.plan_out) return;
   // The plan needs src's side too: for a replace it is not missing.
   std::string parent_rel, name;
-  SplitParent(r.rel_path, &parent_rel, &name);
+  SplitRel(r.rel_path, &parent_rel, &name);
   std::optional<Entry> src;
   auto fd = io::OpenDirBeneath(ctx_.src_root_fd, parent_rel);
   if (fd.ok()) {

@@ -68,6 +68,7 @@ class DeleteRunner {
   // Reads the whole spool, in order, stopping early when the run stops.
   Status ForEachRecord(const std::function<void(const SpoolRecord&)>& handle);
   Status DeleteFilesInParallel();
+  Status RestoreTimesInParallel();
   // The parent directory of the last delete, kept open for its siblings.
   struct OpenParent {
     io::UniqueFd fd;

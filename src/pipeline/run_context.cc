@@ -1,9 +1,9 @@
 #include "pipeline/run_context.h"
 
 #include <algorithm>
-
 #include <cerrno>
 
+#include "ha_sync/join_rel.h"
 #include "io/file_ops.h"
 #include "io/unique_fd.h"
 #include "pipeline/plan_apply.h"
@@ -131,9 +131,8 @@ bool RunContext::StillAsPlanned(OpKind op, const std::string& dir, const std::st
 }
 
 bool RunContext::StillAsPlannedAt(OpKind op, const std::string& rel) {
-  const size_t slash = rel.rfind('/');
-  const std::string dir = slash == std::string::npos ? "" : rel.substr(0, slash);
-  const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  std::string dir, name;
+  SplitRel(rel, &dir, &name);
   io::UniqueFd fds[2];
   const int roots[2] = {src_root_fd, dest_root_fd};
   for (int i = 0; i < 2; ++i) {

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <vector>
 
+#include "ha_sync/join_rel.h"
 #include "ha_sync/utc_time.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
@@ -43,9 +44,9 @@ Result<int> OpenTrashFolder(int dest_root_fd) {
 
 Result<std::shared_ptr<const UniqueFd>> Trash::OpenParentInTrash(const std::string& rel_path,
                                                                    std::string* name) {
-  const size_t slash = rel_path.rfind('/');
-  *name = slash == std::string::npos ? rel_path : rel_path.substr(slash + 1);
-  return Folder(slash == std::string::npos ? std::string() : rel_path.substr(0, slash));
+  std::string folder;
+  SplitRel(rel_path, &folder, name);
+  return Folder(folder);
 }
 
 Result<std::shared_ptr<const UniqueFd>> Trash::Folder(const std::string& folder) {
@@ -63,11 +64,11 @@ Result<std::shared_ptr<const UniqueFd>> Trash::Folder(const std::string& folder)
     parent = std::make_shared<const UniqueFd>(*trash);
     part = run_dir_name_;
   } else {
-    const size_t slash = folder.rfind('/');
-    auto up = Folder(slash == std::string::npos ? std::string() : folder.substr(0, slash));
+    std::string up_folder;
+    SplitRel(folder, &up_folder, &part);
+    auto up = Folder(up_folder);
     if (!up.ok()) return up.status();
     parent = *up;
-    part = slash == std::string::npos ? folder : folder.substr(slash + 1);
   }
   const std::string shown = std::string(kTrashDirName) + "/" + run_dir_name_ +
                             (folder.empty() ? "" : "/" + folder);
@@ -84,8 +85,9 @@ Result<std::shared_ptr<const UniqueFd>> Trash::Folder(const std::string& folder)
 }
 
 Status Trash::MoveIn(int parent_fd, const std::string& rel_path) {
-  const size_t slash = rel_path.rfind('/');
-  return MoveInFrom(parent_fd, slash == std::string::npos ? rel_path : rel_path.substr(slash + 1), rel_path);
+  std::string folder, name;
+  SplitRel(rel_path, &folder, &name);
+  return MoveInFrom(parent_fd, name, rel_path);
 }
 
 Status Trash::MoveInFrom(int from_dir_fd, const std::string& from_name, const std::string& rel_path) {

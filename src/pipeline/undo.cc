@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "ha_sync/join_rel.h"
 #include "ha_sync/text.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
@@ -20,16 +21,10 @@ namespace ha_sync::pipeline {
 
 namespace {
 
-void Split(const std::string& rel, std::string* parent, std::string* name) {
-  const size_t slash = rel.rfind('/');
-  *parent = slash == std::string::npos ? "" : rel.substr(0, slash);
-  *name = slash == std::string::npos ? rel : rel.substr(slash + 1);
-}
-
 // lstat of root/rel without following symlinks on the way.
 Status StatBeneath(int root_fd, const std::string& rel, io::Entry* entry) {
   std::string parent, name;
-  Split(rel, &parent, &name);
+  SplitRel(rel, &parent, &name);
   auto fd = io::OpenDirBeneath(root_fd, parent);
   if (!fd.ok()) return fd.status();
   io::UniqueFd dir(*fd);
@@ -180,9 +175,8 @@ class UndoPlanner {
     const std::string prev = r.previous.value_or("");
     if (prev == "trash") {
       if (!TrashCopyIsThere(r)) return;
-    } else if (prev.rfind("conflict:", 0) == 0) {
+    } else if (ParsePreviousConflict(prev, &step.from)) {
       step.kind = UndoStep::Kind::kRestoreConflictCopy;
-      step.from = prev.substr(9);
       io::Entry copy;
       if (!StatBeneath(root_, step.from, &copy).ok()) return Refuse(r, "its conflict copy is gone");
       consumed_.insert(step.from);
@@ -288,10 +282,13 @@ class UndoApplier {
     const UndoRecord& r = step.record;
     if (step.kind == UndoStep::Kind::kReleaseAside) return Release(step);
     std::string parent, name;
-    Split(r.path, &parent, &name);
+    SplitRel(r.path, &parent, &name);
     op->filepath = r.path == "." ? r.path : r.type == io::FileType::kDir ? r.path + "/" : r.path;
     op->started_at_ms = NowMs();
-    auto dest_parent = io::MakeDirsBeneath(root_, parent, 0755);
+    // Opened when it is there (one openat2); made, component by component,
+    // only when it is not.
+    auto dest_parent = io::OpenDirBeneath(root_, parent);
+    if (!dest_parent.ok()) dest_parent = io::MakeDirsBeneath(root_, parent, 0755);
     if (!dest_parent.ok()) return dest_parent.status();
     io::UniqueFd pfd(*dest_parent);
     switch (step.kind) {
@@ -315,7 +312,7 @@ class UndoApplier {
       case UndoStep::Kind::kRestoreConflictCopy: {
         op->operation = OpKind::kUpdate;
         std::string from_parent, from_name;
-        Split(step.from, &from_parent, &from_name);  // beside r.path (UndoManifest::Read checks)
+        SplitRel(step.from, &from_parent, &from_name);  // beside r.path (UndoManifest::Read checks)
         Status s = trash_.LinkIn(pfd.get(), r.path);
         if (s.ok() && ::renameat(pfd.get(), from_name.c_str(), pfd.get(), name.c_str()) != 0) {
           s = Status::FromErrno(errno, "restore conflict copy", step.from);

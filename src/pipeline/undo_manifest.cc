@@ -10,6 +10,7 @@
 #include <string_view>
 #include <utility>
 
+#include "ha_sync/join_rel.h"
 #include "ha_sync/text.h"
 #include "io/file_ops.h"
 
@@ -72,11 +73,19 @@ bool ParsePreviousMtime(const std::string& previous, int64_t* mtime_ns) {
   return ec == std::errc() && ptr == end;
 }
 
+bool ParsePreviousConflict(const std::string& previous, std::string* copy_path) {
+  constexpr std::string_view kPrefix = "conflict:";
+  if (previous.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+  *copy_path = previous.substr(kPrefix.size());
+  return true;
+}
+
 namespace {
 
 std::string ParentOf(const std::string& rel) {
-  const size_t slash = rel.rfind('/');
-  return slash == std::string::npos ? "" : rel.substr(0, slash);
+  std::string dir, name;
+  SplitRel(rel, &dir, &name);
+  return dir;
 }
 
 // Why a record read from a manifest must not be acted on, or "" when it may.
@@ -85,7 +94,9 @@ std::string ParentOf(const std::string& rel) {
 std::string WhyUnusable(const UndoRecord& r) {
   const std::string prev = r.previous.value_or("");
   int64_t ns = 0;
-  if (r.previous && prev != "trash" && prev.rfind("conflict:", 0) != 0 && !ParsePreviousMtime(prev, &ns)) {
+  std::string copy;
+  const bool conflict = ParsePreviousConflict(prev, &copy);
+  if (r.previous && prev != "trash" && !conflict && !ParsePreviousMtime(prev, &ns)) {
     return "\"previous\" is neither null, \"trash\", \"conflict:<path>\" nor \"mtime:<ns>\"";
   }
   const bool root_time = r.path == "." && r.op == OpKind::kUpdate && r.type == io::FileType::kDir &&
@@ -94,8 +105,7 @@ std::string WhyUnusable(const UndoRecord& r) {
     return "path '" + EscapeForDisplay(r.path) +
            "' is not a plain relative path (absolute, or an empty, '.' or '..' component, or a NUL byte)";
   }
-  if (prev.rfind("conflict:", 0) == 0) {
-    const std::string copy = prev.substr(9);
+  if (conflict) {
     if (!io::IsPlainRelativePath(copy)) {
       return "conflict copy '" + EscapeForDisplay(copy) + "' is not a plain relative path";
     }

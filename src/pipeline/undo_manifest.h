@@ -38,6 +38,8 @@ struct UndoRecord {
 
 // The mtime in a "previous" of "mtime:<ns>"; false for anything else.
 bool ParsePreviousMtime(const std::string& previous, int64_t* mtime_ns);
+// The copy's path in a "previous" of "conflict:<path>"; false for anything else.
+bool ParsePreviousConflict(const std::string& previous, std::string* copy_path);
 
 class UndoManifest {
  public:
