@@ -225,10 +225,9 @@ void StartListing(const ScanPool& sp, int root_fd, PendingDir* p) {
 // The walk's scan of one root (see MeasureScan): the root listed on this
 // thread, then depth first, the next `lookahead` directories of the stack
 // listed ahead on the pool.
-Measurement ScanLikeTheWalk(int root_fd, unsigned workers, const Bounds& bounds,
+Measurement ScanLikeTheWalk(int root_fd, const pipeline::ListingShape& shape, const Bounds& bounds,
                             const std::vector<std::string>& skip, LargestFiles* largest) {
   Measurement m;
-  const pipeline::ListingShape shape = pipeline::ListingShapeFor(workers);
   m.param = static_cast<int64_t>(shape.threads);
   std::vector<PendingDir> stack;
   std::string first_error;
@@ -534,11 +533,11 @@ bool Bounds::Over() const {
   return (stop != nullptr && stop->load()) || Clock::now() >= deadline;
 }
 
-Measurement MeasureScan(int root_fd, unsigned workers, const Bounds& bounds,
+Measurement MeasureScan(int root_fd, const pipeline::ListingShape& shape, const Bounds& bounds,
                         const std::vector<std::string>& skip, size_t keep_largest,
                         int64_t min_sample_size, std::vector<SampleFile>* largest) {
   LargestFiles keeper(keep_largest, min_sample_size);
-  Measurement m = ScanLikeTheWalk(root_fd, workers, bounds, skip, &keeper);
+  Measurement m = ScanLikeTheWalk(root_fd, shape, bounds, skip, &keeper);
   m.phase = "scan";
   if (largest != nullptr) *largest = keeper.Take();
   return m;

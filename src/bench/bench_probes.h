@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "bench/bench_report.h"
+#include "pipeline/prefetch_budget.h"
 
 namespace ha_sync::bench {
 
@@ -56,14 +57,15 @@ struct SampleFile {
 // Walks the tree below root_fd as a sync's walk lists one side of it:
 // depth first, each directory opened through its parent's fd and listed
 // with io::OpenAndListChild (getdents + lstat) on a pool shaped by
-// pipeline::ListingShapeFor(workers): its threads list the directories
+// `shape` (pipeline::ListingShapeFor, as the sync of these roots would
+// use): its threads list the directories
 // next on the stack, up to its lookahead, ahead of the walk. Never follows
 // symlinks; names in `skip` at the top level are
 // neither counted nor entered. Counts the entries listed; `param` is the
 // number of listing threads. The `keep_largest` largest regular files of at
 // least `min_sample_size` bytes are returned in `largest` (largest first)
 // for the read and copy measurements.
-Measurement MeasureScan(int root_fd, unsigned workers, const Bounds& bounds,
+Measurement MeasureScan(int root_fd, const pipeline::ListingShape& shape, const Bounds& bounds,
                         const std::vector<std::string>& skip, size_t keep_largest,
                         int64_t min_sample_size, std::vector<SampleFile>* largest);
 

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/dir_reader.h"
@@ -78,19 +79,24 @@ int64_t MtimeNs(const std::string& path) {
 
 }  // namespace
 
+// --workers and root kinds the scans run with: each listing-pool shape.
+constexpr std::pair<unsigned, bool> kShapes[] = {{1u, false}, {4u, false}, {32u, false},
+                                                 {1u, true},  {4u, true},  {32u, true}};
+
 TEST_CASE("scan: every entry once, symlinks not followed, the largest files found, on the walk's listing pool") {
   TempDir dir;
   MakeTree(dir.path());
-  for (const unsigned workers : {1u, 4u, 32u}) {
+  for (const auto& [workers, network] : kShapes) {
     CAPTURE(workers);
+    CAPTURE(network);
     std::vector<SampleFile> largest;
-    const Measurement m = MeasureScan(dir.fd(), workers, Within(30), {}, 2, 1 << 20, &largest);
+    const Measurement m = MeasureScan(dir.fd(), pipeline::ListingShapeFor(workers, network), Within(30), {}, 2, 1 << 20, &largest);
     CHECK(m.error == "");
     CHECK(m.count == 79);
     CHECK(m.complete);
     CHECK(m.phase == "scan");
     CHECK(m.engine == "");  // the walk is the same for both io engines
-    CHECK(m.param == static_cast<int64_t>(pipeline::ListingShapeFor(workers).threads));
+    CHECK(m.param == static_cast<int64_t>(pipeline::ListingShapeFor(workers, network).threads));
     REQUIRE(largest.size() == 2);
     CHECK(largest[0].rel_path == "d1/big1");
     CHECK(largest[0].size == (3 << 20));
@@ -119,9 +125,10 @@ TEST_CASE("scan: a deep, wide tree is counted whole with listings made ahead of 
       }
     }
   }
-  for (const unsigned workers : {1u, 4u, 32u}) {
+  for (const auto& [workers, network] : kShapes) {
     CAPTURE(workers);
-    const Measurement m = MeasureScan(dir.fd(), workers, Within(30), {"a4"}, 0, 0, nullptr);
+    CAPTURE(network);
+    const Measurement m = MeasureScan(dir.fd(), pipeline::ListingShapeFor(workers, network), Within(30), {"a4"}, 0, 0, nullptr);
     CHECK(m.error == "");
     CHECK(m.complete);
     CHECK(m.count == 4 * (1 + 5 + 25 + 50));  // a4 skipped: per a, itself, b, c and files
@@ -131,7 +138,7 @@ TEST_CASE("scan: a deep, wide tree is counted whole with listings made ahead of 
 TEST_CASE("scan: top-level names to skip are neither counted nor entered") {
   TempDir dir;
   MakeTree(dir.path());
-  const Measurement m = MeasureScan(dir.fd(), 4, Within(30), {"d0", "big0"}, 0, 0, nullptr);
+  const Measurement m = MeasureScan(dir.fd(), pipeline::ListingShapeFor(4, false), Within(30), {"d0", "big0"}, 0, 0, nullptr);
   CHECK(m.count == 79 - 1 - 4 - 20 - 1);
 }
 
@@ -143,13 +150,13 @@ TEST_CASE("scan: a directory that cannot be listed is left out, the others are c
   TempDir dir;
   MakeTree(dir.path());
   REQUIRE(::chmod((dir.path() + "/d0/e1").c_str(), 0) == 0);
-  const Measurement m = MeasureScan(dir.fd(), 4, Within(30), {}, 0, 0, nullptr);
+  const Measurement m = MeasureScan(dir.fd(), pipeline::ListingShapeFor(4, false), Within(30), {}, 0, 0, nullptr);
   ::chmod((dir.path() + "/d0/e1").c_str(), 0755);
   CHECK(m.error == "");
   CHECK(m.count == 79 - 5);
   // Nothing listed at all: the row is the error, naming the path.
   REQUIRE(::chmod(dir.path().c_str(), 0) == 0);
-  const Measurement none = MeasureScan(dir.fd(), 4, Within(30), {}, 0, 0, nullptr);
+  const Measurement none = MeasureScan(dir.fd(), pipeline::ListingShapeFor(4, false), Within(30), {}, 0, 0, nullptr);
   ::chmod(dir.path().c_str(), 0755);
   CHECK(none.count == 0);
   CHECK(none.error.find("Permission denied") != std::string::npos);
@@ -159,7 +166,7 @@ TEST_CASE("scan: a bound that has passed ends the walk early, marked incomplete"
   TempDir dir;
   MakeTree(dir.path());
   std::atomic<bool> stop{true};
-  const Measurement m = MeasureScan(dir.fd(), 4, Within(30, &stop), {}, 0, 0, nullptr);
+  const Measurement m = MeasureScan(dir.fd(), pipeline::ListingShapeFor(4, false), Within(30, &stop), {}, 0, 0, nullptr);
   CHECK_FALSE(m.complete);
   CHECK(m.count < 79);
 }

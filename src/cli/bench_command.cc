@@ -119,6 +119,7 @@ class BenchSession {
         stop_(stop),
         report_(report),
         workers_(static_cast<unsigned>(o.workers)),
+        listing_(pipeline::ListingShapeFor(workers_, RootsOnNetwork(o))),
         depth_(static_cast<unsigned>(o.queue_depth)),
         block_(static_cast<size_t>(o.block_size)),
         copy_{workers_, depth_, block_, !o.no_copy_file_range, o.fsync},
@@ -131,8 +132,8 @@ class BenchSession {
   // sample: the largest source files found.
   std::vector<bench::SampleFile> Scans(int src_fd, int dest_fd, const std::vector<std::string>& skip) {
     std::vector<bench::SampleFile> sample;
-    Add(bench::MeasureScan(src_fd, workers_, Budget("scan src", 3), skip, kSampleFiles, 1, &sample), "src");
-    Add(bench::MeasureScan(dest_fd, workers_, Budget("scan dest", 3), skip, 0, 0, nullptr), "dest");
+    Add(bench::MeasureScan(src_fd, listing_, Budget("scan src", 3), skip, kSampleFiles, 1, &sample), "src");
+    Add(bench::MeasureScan(dest_fd, listing_, Budget("scan dest", 3), skip, 0, 0, nullptr), "dest");
     return sample;
   }
 
@@ -255,6 +256,7 @@ class BenchSession {
   std::atomic<bool>* const stop_;
   bench::BenchReport* const report_;
   const unsigned workers_;
+  const pipeline::ListingShape listing_;  // the walk's, for these roots
   const unsigned depth_;
   const size_t block_;
   const bench::CopySettings copy_;  // the flags a sync copies with

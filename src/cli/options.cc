@@ -340,9 +340,11 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const EnvLookup& 
   return r;
 }
 
+bool RootsOnNetwork(const Options& o) { return OnNetworkFileSystem(o.src) || OnNetworkFileSystem(o.dest); }
+
 int64_t EffectiveWorkers(const Options& o) {
   if (o.workers > 0) return o.workers;
-  return OnNetworkFileSystem(o.src) || OnNetworkFileSystem(o.dest) ? 32 : 4;
+  return RootsOnNetwork(o) ? 32 : 4;
 }
 
 }  // namespace ha_sync::cli

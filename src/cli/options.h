@@ -87,6 +87,9 @@ ParseResult ParseOptions(const std::vector<std::string>& args, const EnvLookup& 
 // 7.92 s with 32, see perf/README.md), else 4 (local disks gain little from
 // more). Reads the roots' file systems with statfs.
 int64_t EffectiveWorkers(const Options& o);
+// src or dest is on a network file system (statfs; see
+// ha_sync/file_system_kind.h).
+bool RootsOnNetwork(const Options& o);
 
 // Lease names are DNS subdomains: [a-z0-9]([-a-z0-9.]*[a-z0-9])?, and
 // "ha-sync-<pair>" must stay within 253 characters.

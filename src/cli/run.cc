@@ -256,6 +256,7 @@ EndWith EngineOptionsFor(const Options& options, const EnvLookup& env, const App
   eo->plan.delete_missing = options.delete_missing;
   eo->dry_run = options.dry_run;
   eo->workers = static_cast<size_t>(EffectiveWorkers(options));
+  eo->network_roots = RootsOnNetwork(options);
   eo->block_size = static_cast<size_t>(options.block_size);
   eo->fsync = options.fsync;
   eo->max_delete_count = options.max_delete_count;

@@ -75,6 +75,9 @@ struct EngineOptions {
   int64_t clock_skew_warn_ns = 2'000'000'000;
   bool dry_run = false;
   size_t workers = 4;
+  // src or dest is on a network file system (OnNetworkFileSystem): shapes
+  // the walk's listing pool (walker.h, ListingShapeFor).
+  bool network_roots = false;
   size_t block_size = 1 << 20;
   // File copies through io_uring (io/uring_copier.h) instead of blocking
   // syscalls on the workers; the caller has probed that io_uring works.

@@ -1,6 +1,19 @@
 #include "pipeline/prefetch_budget.h"
 
+#include <algorithm>
+
 namespace ha_sync::pipeline {
+
+ListingShape ListingShapeFor(size_t workers, bool network_roots) {
+  if (network_roots) {
+    const size_t threads = std::clamp<size_t>(workers * 2, 4, 32);
+    return {threads, threads * 2, threads};
+  }
+  const size_t threads = std::clamp<size_t>(workers, 2, 32);
+  const size_t lookahead = std::min<size_t>(threads * 8, 64);
+  return {threads, lookahead, lookahead / 2};
+}
+
 
 std::shared_ptr<void> PrefetchBudget::TryTake() {
   size_t taken = taken_.load();

@@ -7,6 +7,23 @@
 
 namespace ha_sync::pipeline {
 
+TEST_CASE("the listing pool: many threads for network roots, threads = workers and a deep lookahead for local ones") {
+  // Network roots: unchanged by the root kind's rule for local ones.
+  CHECK(ListingShapeFor(32, true).threads == 32);
+  CHECK(ListingShapeFor(32, true).lookahead == 64);
+  CHECK(ListingShapeFor(32, true).prefetch == 32);
+  CHECK(ListingShapeFor(1, true).threads == 4);
+  // Local roots: no more threads than files in flight, lookahead bounded.
+  const ListingShape local = ListingShapeFor(4, false);
+  CHECK(local.threads == 4);
+  CHECK(local.lookahead == 32);
+  CHECK(local.prefetch == 16);
+  CHECK(ListingShapeFor(1, false).threads == 2);
+  CHECK(ListingShapeFor(64, false).threads == 32);
+  CHECK(ListingShapeFor(64, false).lookahead == 64);
+  CHECK(ListingShapeFor(64, false).prefetch == 32);
+}
+
 TEST_CASE("a prefetch budget gives at most its limit of tokens; each comes back when its last copy goes") {
   PrefetchBudget budget(2);
   std::shared_ptr<void> a = budget.TryTake();

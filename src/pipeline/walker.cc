@@ -34,13 +34,8 @@ std::optional<StateEntry> OldState(const Action& a) {
 
 }  // namespace
 
-ListingShape ListingShapeFor(size_t workers) {
-  const size_t threads = std::clamp<size_t>(workers * 2, 4, 32);
-  return {threads, threads * 2, threads};
-}
-
 Status Walker::Walk() {
-  const ListingShape shape = ListingShapeFor(ctx_.opt.workers);
+  const ListingShape shape = ListingShapeFor(ctx_.opt.workers, ctx_.opt.network_roots);
   lookahead_ = shape.lookahead;
   prefetch_ = std::make_unique<PrefetchBudget>(shape.prefetch);
   listing_pool_ = std::make_unique<ThreadPool>(shape.threads, lookahead_);

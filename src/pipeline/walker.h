@@ -43,19 +43,6 @@
 
 namespace ha_sync::pipeline {
 
-// The walk's listing pool for --workers `workers`: its threads, how many
-// pending directories (from the top of the stack) are listed ahead of the
-// walk (twice the workers, 4 to 32: on NFS each listing is round trips, so
-// several run at once), and how many subdirectory listings the listing
-// tasks may make ahead of that (prefetch_budget.h; half the lookahead).
-// `--bench` scans with the same shape, so its scan rate is the walk's.
-struct ListingShape {
-  size_t threads = 0;
-  size_t lookahead = 0;
-  size_t prefetch = 0;
-};
-ListingShape ListingShapeFor(size_t workers);
-
 class Walker {
  public:
   // All three must outlive the walker; one walker per pass.
