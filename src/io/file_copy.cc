@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <chrono>
 #include <thread>
-#include <cstring>
 #include <memory>
 
 #include "io/dir_reader.h"
@@ -20,13 +19,6 @@
 namespace ha_sync::io {
 
 namespace {
-
-bool AllZero(const char* p, size_t n) {
-  // Compare against the first 16 bytes, then the rest against itself shifted.
-  if (n == 0) return true;
-  for (size_t i = 0; i < n && i < 16; ++i) if (p[i] != 0) return false;
-  return n <= 16 || std::memcmp(p, p + 16, n - 16) == 0;
-}
 
 struct Stamp {
   int64_t size;

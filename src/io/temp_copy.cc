@@ -5,12 +5,23 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "ha_sync/text.h"
 #include "io/file_ops.h"
 
 namespace ha_sync::io {
+
+bool AllZero(const char* p, size_t n) {
+  // The first 16 bytes one by one, then the rest against itself 16 bytes
+  // on: all equal to the zeros before them.
+  if (n == 0) return true;
+  for (size_t i = 0; i < n && i < 16; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return n <= 16 || std::memcmp(p, p + 16, n - 16) == 0;
+}
 
 bool CopyCancelled(const std::atomic<bool>* cancel) {
   return cancel != nullptr && cancel->load(std::memory_order_relaxed);

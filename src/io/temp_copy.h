@@ -21,8 +21,8 @@
 // The fsync, close and rename go through CommitCalls so that UringCopier
 // can run them as ring requests; the default is blocking syscalls.
 //
-// Also here, for both copiers: the errors of a cancelled copy and of a
-// source that changed while it was copied.
+// Also here, for both copiers: the all-zero test for holes, and the errors
+// of a cancelled copy and of a source that changed while it was copied.
 //
 // Thread-safety: one TempCopy per copy, used from one thread at a time;
 // the free functions are reentrant.
@@ -65,6 +65,9 @@ struct CommitOptions {
   const std::atomic<bool>* cancel = nullptr;  // checked before the rename
 };
 
+// True when the `n` bytes at `p` are all zero: both copiers leave such a
+// block unwritten, a hole (Commit() extends the file over a trailing one).
+bool AllZero(const char* p, size_t n);
 // Whether `cancel` (may be null) turned true.
 bool CopyCancelled(const std::atomic<bool>* cancel);
 // "copy of '<display>' aborted: run is stopping" (ECANCELED).

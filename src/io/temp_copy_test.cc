@@ -61,6 +61,21 @@ class FailingClose : public CommitCalls {
 
 }  // namespace
 
+TEST_CASE("all-zero blocks are told from blocks with one byte set, at every position and length") {
+  CHECK(AllZero(nullptr, 0));
+  for (const size_t n : {1u, 15u, 16u, 17u, 31u, 32u, 33u, 4096u}) {
+    std::string block(n, '\0');
+    CHECK(AllZero(block.data(), n));
+    for (size_t at = 0; at < n; at += (n > 64 ? 97 : 1)) {
+      block[at] = 1;
+      CHECK_FALSE(AllZero(block.data(), n));
+      block[at] = 0;
+    }
+    block[n - 1] = static_cast<char>(0x80);
+    CHECK_FALSE(AllZero(block.data(), n));
+  }
+}
+
 TEST_CASE("a committed temp file replaces the target with its data, the source's mode and nanosecond times") {
   Dirs d;
   PutDest(d, "f", "old content, longer than the new one");

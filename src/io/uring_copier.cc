@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <initializer_list>
 #include <thread>
 #include <utility>
@@ -25,12 +24,6 @@ namespace ha_sync::io {
 namespace {
 
 constexpr uint64_t kWakeTag = 0;  // requests are tagged with their address, never 0
-
-bool AllZero(const char* p, size_t n) {
-  if (n == 0) return true;
-  for (size_t i = 0; i < n && i < 16; ++i) if (p[i] != 0) return false;
-  return n <= 16 || std::memcmp(p, p + 16, n - 16) == 0;
-}
 
 int64_t Ns(const struct statx_timestamp& t) {
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
