@@ -31,27 +31,42 @@ struct timespec ToTimespec(int64_t ns) {
 
 std::atomic<bool> g_owner_refused{false};
 
-Result<int> OpenDirByComponents(int root_fd, const std::string& rel_path) {
-  int fd = ::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open directory", ".");
+constexpr int kDirBelowFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+// Opens `rel_path` below `root_fd` one component at a time: `step(dir_fd,
+// part, shown)` opens (or makes and opens) the component `part` of the
+// directory dir_fd and returns its fd; `shown` is the path up to it, for
+// messages. Empty and "." components are skipped, ".." refused; every fd
+// but the one returned is closed.
+template <typename Step>
+Result<int> DescendByComponents(int root_fd, const std::string& rel_path, Step&& step) {
+  UniqueFd fd(::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open directory", ".");
   size_t pos = 0;
   while (pos < rel_path.size()) {
     size_t slash = rel_path.find('/', pos);
     if (slash == std::string::npos) slash = rel_path.size();
     const std::string part = rel_path.substr(pos, slash - pos);
+    const std::string shown = rel_path.substr(0, slash);
     pos = slash + 1;
     if (part.empty() || part == ".") continue;
     if (part == "..") {
-      ::close(fd);
       return Status::Error("open directory '" + EscapeForDisplay(rel_path) + "': '..' refused");
     }
-    const int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    const int err = errno;
-    ::close(fd);
-    if (next < 0) return Status::FromErrno(err, "open directory", rel_path);
-    fd = next;
+    Result<int> next = step(fd.get(), part, shown);
+    if (!next.ok()) return next.status();
+    fd.reset(*next);
   }
-  return fd;
+  return fd.release();
+}
+
+Result<int> OpenDirByComponents(int root_fd, const std::string& rel_path) {
+  return DescendByComponents(root_fd, rel_path,
+                             [&](int dir_fd, const std::string& part, const std::string&) -> Result<int> {
+                               const int next = ::openat(dir_fd, part.c_str(), kDirBelowFlags);
+                               if (next < 0) return Status::FromErrno(errno, "open directory", rel_path);
+                               return next;
+                             });
 }
 
 }  // namespace
@@ -93,41 +108,29 @@ Result<int> MakeDirsBeneath(int root_fd, const std::string& rel_path, mode_t mod
   }
   // One plain component at a time with O_NOFOLLOW: no "..", and a symlink
   // is never followed, so nothing outside the root is reached.
-  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-  UniqueFd fd(::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return Status::FromErrno(errno, "open directory", ".");
-  size_t pos = 0;
-  while (pos < rel_path.size()) {
-    size_t slash = rel_path.find('/', pos);
-    if (slash == std::string::npos) slash = rel_path.size();
-    const std::string part = rel_path.substr(pos, slash - pos);
-    const std::string shown = rel_path.substr(0, slash);
-    pos = slash + 1;
-    int next = ::openat(fd.get(), part.c_str(), kFlags);
+  return DescendByComponents(root_fd, rel_path, [&](int dir_fd, const std::string& part,
+                                                    const std::string& shown) -> Result<int> {
+    int next = ::openat(dir_fd, part.c_str(), kDirBelowFlags);
     if (next < 0 && errno == ENOENT) {
       // mkdirat never follows a symlink in the last component (a dangling
       // one gives EEXIST), and the open below refuses it.
-      if (::mkdirat(fd.get(), part.c_str(), mode) != 0 && errno != EEXIST) {
+      if (::mkdirat(dir_fd, part.c_str(), mode) != 0 && errno != EEXIST) {
         return Status::FromErrno(errno, "create directory", shown);
       }
-      next = ::openat(fd.get(), part.c_str(), kFlags);
+      next = ::openat(dir_fd, part.c_str(), kDirBelowFlags);
     }
-    if (next < 0) {
-      int err = errno;
-      // O_DIRECTORY|O_NOFOLLOW on a symlink answers ENOTDIR: say what it is.
-      struct stat st;
-      if (err == ENOTDIR && ::fstatat(fd.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-          S_ISLNK(st.st_mode)) {
-        err = ELOOP;
-      }
-      if (err == ELOOP) {
-        return Status::FromErrno(err, "create directory (a symlink in the path is never followed)", shown);
-      }
-      return Status::FromErrno(err, "open directory", shown);
+    if (next >= 0) return next;
+    int err = errno;
+    // O_DIRECTORY|O_NOFOLLOW on a symlink answers ENOTDIR: say what it is.
+    struct stat st;
+    if (err == ENOTDIR && ::fstatat(dir_fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+      err = ELOOP;
     }
-    fd.reset(next);
-  }
-  return fd.release();
+    if (err == ELOOP) {
+      return Status::FromErrno(err, "create directory (a symlink in the path is never followed)", shown);
+    }
+    return Status::FromErrno(err, "open directory", shown);
+  });
 }
 
 Result<int> OpenChildDir(int dirfd, const std::string& name, const std::string& display) {
