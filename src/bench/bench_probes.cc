@@ -666,13 +666,9 @@ Measurement MeasureMetadata(int scratch_fd, unsigned in_flight, const Bounds& bo
     char data[4096];
     FillRandom(data, sizeof data);
     const std::string dir_name = ScratchName("m", t, 0);
-    Status s;
-    int dir = -1;
-    if (::mkdirat(scratch_fd, dir_name.c_str(), 0700) != 0) {
-      s = Status::FromErrno(errno, "create", dir_name);
-    } else if ((dir = ::openat(scratch_fd, dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-      s = Status::FromErrno(errno, "open", dir_name);
-    }
+    Result<int> made = MakeScratchDir(scratch_fd, dir_name);
+    Status s = made.status();
+    const int dir = made.ok() ? *made : -1;
     for (int64_t n = 0; s.ok() && !failed.load() && !bounds.Over(); ++n) {
       const std::string name = ScratchName("f", t, n);
       const std::string shown = dir_name + "/" + name;
