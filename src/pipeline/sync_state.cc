@@ -40,8 +40,21 @@ bool SameBytes(const std::string& a, const std::string& b) {
 constexpr char kMagic[] = "ha-sync state v1\n";
 constexpr size_t kMagicLen = sizeof kMagic - 1;
 
-bool ReadExact(FILE* f, void* buf, size_t n) { return n == 0 || std::fread(buf, n, 1, f) == 1; }
-bool WriteExact(FILE* f, const void* buf, size_t n) { return n == 0 || std::fwrite(buf, n, 1, f) == 1; }
+// A state file is read by one thread, and written under StateWriter's
+// mutex: stdio's own per-call locking is pure cost (a 20k-file state is
+// ~100k calls).
+bool ReadExact(FILE* f, void* buf, size_t n) { return n == 0 || ::fread_unlocked(buf, n, 1, f) == 1; }
+bool WriteExact(FILE* f, const void* buf, size_t n) { return n == 0 || ::fwrite_unlocked(buf, n, 1, f) == 1; }
+
+// Gives `f` a 64 KiB buffer (one read or write syscall per 64 KiB instead
+// of per 4 KiB; glibc ignores the size unless the buffer is given), which
+// must outlive the FILE.
+std::unique_ptr<char[]> UseLargeBuffer(FILE* f) {
+  constexpr size_t kSize = 64 * 1024;
+  std::unique_ptr<char[]> buffer(new char[kSize]);
+  if (std::setvbuf(f, buffer.get(), _IOFBF, kSize) != 0) return nullptr;  // stdio keeps its own
+  return buffer;
+}
 
 bool ReadString(FILE* f, std::string* s) {
   uint32_t len;
@@ -110,6 +123,7 @@ Result<std::unique_ptr<StateReader>> StateReader::Open(const std::string& path) 
     return Status::FromErrno(errno, "open sync state", path);
   }
   std::unique_ptr<StateReader> reader(new StateReader(f, path));
+  reader->buffer_ = UseLargeBuffer(f);
   Status s = reader->BuildIndex();
   if (!s.ok()) return s;
   return reader;
@@ -128,7 +142,7 @@ Status StateReader::BuildIndex() {
   int64_t* files_here = nullptr;
   for (;;) {
     char tag;
-    if (std::fread(&tag, 1, 1, file_) != 1) break;
+    if (!ReadExact(file_, &tag, 1)) break;
     if (tag == 'D') {
       std::string dir;
       if (!ReadString(file_, &dir)) return Corrupt(path_);
@@ -155,7 +169,7 @@ Status StateReader::LoadDir(const std::string& dir, std::vector<StateEntry>* ent
   if (std::fseek(file_, it->second, SEEK_SET) != 0) return Status::FromErrno(errno, "seek", path_);
   for (;;) {
     char tag;
-    if (std::fread(&tag, 1, 1, file_) != 1 || tag != 'E') break;
+    if (!ReadExact(file_, &tag, 1) || tag != 'E') break;
     StateEntry e;
     if (!ReadEntry(file_, &e)) return Corrupt(path_);
     entries->push_back(std::move(e));
@@ -171,12 +185,10 @@ Result<std::unique_ptr<StateWriter>> StateWriter::Create(const std::string& path
   const std::string tmp = path + suffix;
   FILE* f = std::fopen(tmp.c_str(), "wbxe");
   if (f == nullptr) return Status::FromErrno(errno, "create sync state", tmp);
-  if (!WriteExact(f, kMagic, kMagicLen)) {
-    std::fclose(f);
-    ::unlink(tmp.c_str());
-    return Status::FromErrno(errno, "write sync state", tmp);
-  }
-  return std::unique_ptr<StateWriter>(new StateWriter(path, tmp, f));
+  std::unique_ptr<StateWriter> writer(new StateWriter(path, tmp, f));  // removes tmp unless committed
+  writer->buffer_ = UseLargeBuffer(f);
+  if (!WriteExact(f, kMagic, kMagicLen)) return Status::FromErrno(errno, "write sync state", tmp);
+  return writer;
 }
 
 StateWriter::~StateWriter() {

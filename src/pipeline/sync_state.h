@@ -65,6 +65,7 @@ class StateReader {
   StateReader(FILE* file, std::string path) : file_(file), path_(std::move(path)) {}
   Status BuildIndex();
   FILE* file_;
+  std::unique_ptr<char[]> buffer_;  // file_'s stdio buffer
   std::string path_;
   std::unordered_map<std::string, long> index_;  // dir -> offset of its first 'E'
   int64_t files_ = 0;
@@ -93,6 +94,7 @@ class StateWriter {
   const std::string tmp_;
   std::mutex mu_;
   FILE* file_;  // guarded by mu_
+  std::unique_ptr<char[]> buffer_;  // file_'s stdio buffer
   bool committed_ = false;
   // dir -> name -> replacement (nullopt-like: type kOther means "remove").
   std::map<std::string, std::map<std::string, StateEntry>> overrides_;
