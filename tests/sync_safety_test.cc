@@ -104,6 +104,36 @@ TEST_CASE("without state --delete-missing behaves as the seed says, and says so"
   }
 }
 
+TEST_CASE("a sync state that cannot be read refuses the run: a file new on dest is not taken for one deleted on src") {
+  Pair p;
+  WriteFile(p.t / "a/f", "f", kT0);
+  p.Converge();
+  std::string state_name;
+  for (const auto& [rel, d] : Describe(p.t / "log")) {
+    if (rel.rfind("state-", 0) == 0 && rel.size() > 4 && rel.substr(rel.size() - 4) == ".hss") state_name = rel;
+  }
+  REQUIRE_FALSE(state_name.empty());
+  const std::string state = p.t / ("log/" + state_name);
+  const std::string damaged = ReadFile(state).substr(0, 20);
+  WriteFile(state, damaged, kT0);
+  WriteFile(p.t / "b/new-on-b", "fresh", kT0 + 10 * kSec);
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--delete-missing"}, {"--delete-missing", "--dry-run"}, {}}) {
+    CAPTURE(extra.size());
+    const RunOutput r = p.Run(true, extra);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("is corrupt") != std::string::npos);
+    CHECK(r.err.find("nothing was touched") != std::string::npos);
+    CHECK(Exists(p.t / "b/new-on-b"));
+    CHECK(ReadFile(state) == damaged);  // the evidence stays for the operator
+  }
+  // With the guards off (--max-delete-percent 100) the engine refuses as well.
+  const RunOutput r = p.Run(true, {"--delete-missing", "--max-delete-percent", "100"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("is corrupt") != std::string::npos);
+  CHECK(Exists(p.t / "b/new-on-b"));
+}
+
 TEST_CASE("an edit on both sides keeps both versions") {
   Pair p;
   WriteFile(p.t / "a/doc.txt", "original", kT0);

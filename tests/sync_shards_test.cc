@@ -250,6 +250,42 @@ TEST_CASE("a sharded pair first run plans with the unsharded state; a dry-run is
   CHECK(Exists(s.dest() + "/dir9/f2"));
 }
 
+TEST_CASE("--delete-missing is refused while only another shard count kept the pair's state; a run without it records its own") {
+  Side s;
+  BuildFirst(s);
+  for (const RunOutput& r : RunShards(s, 2, "g1")) {
+    INFO(r.out, r.err);
+    REQUIRE(r.exit_code == 0);
+  }
+  WriteFile(s.dest() + "/dir7/dest-new", "keep me", kT0);
+  WriteFile(s.dest() + "/dest-new-root", "keep me too", kT0);
+  for (const RunOutput& r : RunShards(s, 3, "g2")) {
+    INFO(r.out, r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("another --shard count") != std::string::npos);
+    CHECK(r.err.find("nothing was touched") != std::string::npos);
+  }
+  const RunOutput unsharded = RunHaSync(Args(s, {}));
+  CHECK(unsharded.exit_code == 1);
+  CHECK(unsharded.err.find("another --shard count") != std::string::npos);
+  CHECK(Exists(s.dest() + "/dir7/dest-new"));
+  CHECK(Exists(s.dest() + "/dest-new-root"));
+  // Without --delete-missing the 3 shards record their state; then deletes
+  // are planned against it and the files new on dest stay.
+  for (int i = 0; i < 3; ++i) {
+    const RunOutput r = RunHaSync(SyncArgs(s.src(), s.dest(), s.log(),
+                                           {"--shard", std::to_string(i) + "/3", "--run-group", "g3"}));
+    INFO(r.out, r.err);
+    CHECK(r.exit_code == 0);
+  }
+  for (const RunOutput& r : RunShards(s, 3, "g4")) {
+    INFO(r.out, r.err);
+    CHECK(r.exit_code == 0);
+  }
+  CHECK(Exists(s.dest() + "/dir7/dest-new"));
+  CHECK(Exists(s.dest() + "/dest-new-root"));
+}
+
 TEST_CASE("every shard refuses an unmounted share on the whole root, also a shard that owns nothing there") {
   Side s;
   // Four top-level directories over seven shards: at least two shards own

@@ -16,6 +16,7 @@ void ApplyShard(const Options& options, pipeline::EngineOptions* eo) {
   const pipeline::ShardSpec shard = Spec(options);
   eo->shard = shard;
   eo->state_path = pipeline::ShardStatePath(options.log_dir, options.pair, shard);
+  eo->other_layout_state_paths = pipeline::OtherLayoutStatePaths(options.log_dir, options.pair, shard);
   if (!shard.sharded()) return;
   eo->state_fallback_path = pipeline::StatePath(options.log_dir, options.pair);
   eo->guard_state_paths = pipeline::ShardStatePaths(options.log_dir, options.pair, shard.count);

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ha_sync/text.h"
 #include "io/file_ops.h"
 #include "io/unique_fd.h"
 #include "pipeline/clock_probe.h"
@@ -30,9 +31,12 @@ class Engine::Impl {
  private:
   // Widens the mtime window by dest's clock (clock_probe.h).
   void ProbeClock(EngineResult* result);
-  // The sync state to plan with and the one to write; an error only when
-  // the new state cannot be started (a missing old one is a warning).
+  // The sync state to plan with and the one to write. A missing old state
+  // is a warning; an error (the run refused) when the old state cannot be
+  // read, when --delete-missing would run without a state while another
+  // shard layout kept one, or when the new state cannot be started.
   Status OpenState();
+  Status RefusedForState(const std::string& why);
   void OpenTrash();
   // Dry-run with opt.plan_out_path: starts the plan file (plan_file.h).
   Status OpenPlanFile();
@@ -114,6 +118,10 @@ void Engine::Impl::ProbeClock(EngineResult* result) {
   if (!step.warning.empty()) ctx_.Warn(step.warning);
 }
 
+Status Engine::Impl::RefusedForState(const std::string& why) {
+  return Status::Error("refusing to run pair '" + ctx_.opt.pair + "': " + why + "; nothing was touched");
+}
+
 Status Engine::Impl::OpenState() {
   const EngineOptions& opt = ctx_.opt;
   if (opt.state_path.empty()) return Status::Ok();
@@ -121,10 +129,16 @@ Status Engine::Impl::OpenState() {
   if (reader.ok() && *reader == nullptr && !opt.state_fallback_path.empty()) {
     reader = StateReader::Open(opt.state_fallback_path);
   }
-  if (!reader.ok()) {
-    ctx_.Warn(reader.status().message() + "; running without sync state");
-  } else {
-    ctx_.state_reader = std::move(*reader);
+  // A state that exists but cannot be read is not "no state": planning
+  // without it would take every file new on dest for one deleted on src.
+  if (!reader.ok()) return RefusedForState(reader.status().message());
+  ctx_.state_reader = std::move(*reader);
+  if (!ctx_.state_reader && opt.plan.delete_missing && !opt.other_layout_state_paths.empty()) {
+    return RefusedForState(
+        "--delete-missing: this pair's sync state was kept by runs with another --shard count ('" +
+        EscapeForDisplay(opt.other_layout_state_paths.front()) +
+        "'), there is none for this one yet, and without it every file new on dest would be deleted; "
+        "run once without --delete-missing to record it");
   }
   // Without deletes the plain rules lose nothing; with them, say so.
   if (!ctx_.state_reader && opt.plan.delete_missing) {

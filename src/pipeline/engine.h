@@ -51,6 +51,10 @@ struct EngineOptions {
   // Not empty: the root guard (root_guard.h) knows the root from all of
   // these state files together (every shard of a group), not state_path.
   std::vector<std::string> guard_state_paths;
+  // The pair's state files kept under another shard layout (shard.h,
+  // OtherLayoutStatePaths): with none for this layout, a run with
+  // --delete-missing is refused instead of planning as a first run.
+  std::vector<std::string> other_layout_state_paths;
   // --shard: the part of the tree this run owns (shard.h); default: all.
   ShardSpec shard;
   // Removes expired trash and undo manifests at the end (one shard of a

@@ -57,7 +57,10 @@ Result<std::vector<StateEntry>> KnownAtRoot(const EngineOptions& o) {
   bool found = false;
   for (const std::string& path : paths) {
     auto reader = StateReader::Open(path);
-    if (!reader.ok() || *reader == nullptr) continue;  // the engine warns and runs without state
+    // Unreadable is not missing: without the state the guards below would
+    // be off (the engine refuses the run for it too).
+    if (!reader.ok()) return Status::Error(reader.status().message() + "; nothing was touched");
+    if (*reader == nullptr) continue;
     found = true;
     std::vector<StateEntry> part;
     Status s = (*reader)->LoadDir("", &part);
@@ -66,7 +69,8 @@ Result<std::vector<StateEntry>> KnownAtRoot(const EngineOptions& o) {
   }
   if (!found && !o.state_fallback_path.empty()) {
     auto reader = StateReader::Open(o.state_fallback_path);
-    if (reader.ok() && *reader != nullptr) {
+    if (!reader.ok()) return Status::Error(reader.status().message() + "; nothing was touched");
+    if (*reader != nullptr) {
       Status s = (*reader)->LoadDir("", &known);
       if (!s.ok()) return s;
     }

@@ -1,5 +1,7 @@
 #include "pipeline/shard.h"
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <unordered_map>
 
@@ -87,6 +89,47 @@ std::vector<std::string> ShardStatePaths(const std::string& log_dir, const std::
   std::vector<std::string> paths;
   for (int i = 0; i < count; ++i) paths.push_back(ShardStatePath(log_dir, pair, {i, count}));
   return paths;
+}
+
+namespace {
+
+// "<i>-of-<n>" (ShardSpec::Suffix) with 0 <= i < n <= kMaxShards; n in *count.
+bool ParseShardSuffix(const std::string& text, int* count) {
+  const size_t of = text.find("-of-");
+  if (of == std::string::npos) return false;
+  int index = 0;
+  return ParseInt(text.substr(0, of), kMaxShards, &index) && ParseInt(text.substr(of + 4), kMaxShards, count) &&
+         index < *count;
+}
+
+}  // namespace
+
+std::vector<std::string> OtherLayoutStatePaths(const std::string& log_dir, const std::string& pair,
+                                               const ShardSpec& shard) {
+  std::vector<std::string> found;
+  DIR* dir = ::opendir(log_dir.c_str());
+  if (dir == nullptr) return found;
+  const std::string prefix = "state-" + pair + ".shard-";
+  const std::string suffix = ".hss";
+  while (const struct dirent* e = ::readdir(dir)) {
+    const std::string name = e->d_name;
+    if (shard.sharded() && name == "state-" + pair + ".hss") {
+      found.push_back(log_dir + "/" + name);
+      continue;
+    }
+    if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    int count = 0;
+    const std::string middle = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (ParseShardSuffix(middle, &count) && count != (shard.sharded() ? shard.count : 1)) {
+      found.push_back(log_dir + "/" + name);
+    }
+  }
+  ::closedir(dir);
+  std::sort(found.begin(), found.end());
+  return found;
 }
 
 int64_t ShardDeleteBudget(int64_t group_budget, const ShardSpec& shard) {

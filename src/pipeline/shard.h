@@ -57,6 +57,12 @@ std::string ShardTempTagsPath(const std::string& log_dir, const std::string& pai
                               const ShardSpec& shard);
 // The state files of every shard of a group of shard.count runs.
 std::vector<std::string> ShardStatePaths(const std::string& log_dir, const std::string& pair, int count);
+// The pair's state files in log_dir kept under another layout than
+// `shard`: the unsharded state-<pair>.hss for a sharded run, and
+// state-<pair>.shard-<i>-of-<n>.hss with n != shard.count. Names are
+// matched exactly (a pair "p.shard-1" is another pair). Sorted.
+std::vector<std::string> OtherLayoutStatePaths(const std::string& log_dir, const std::string& pair,
+                                               const ShardSpec& shard);
 
 // --max-delete N split over a group: shard i may delete N/n files, plus
 // one for the first N%n shards, so the group never deletes more than N.
