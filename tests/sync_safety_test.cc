@@ -190,6 +190,29 @@ TEST_CASE("overwritten files are kept in the trash; trash is never synced") {
     for (const auto& [rel, d] : Describe(p.t / "b/.ha-sync-trash")) g += rel.size() > 2 && rel.substr(rel.size() - 2) == "/g";
     CHECK(g == 0);
   }
+  SUBCASE("old trash expires only in a run that keeps a trash and goes through") {
+    const std::string old_run = p.t / "b/.ha-sync-trash/20000101T000000Z-00000000000000000000000000000000";
+    WriteFile(old_run + "/old", "old", kT0);
+    // --trash-retain-days 0: nothing of this run is kept, nothing earlier goes.
+    WriteFile(p.t / "a/h", "h", kT0);
+    REQUIRE(p.Run(true, {"--trash-retain-days", "0"}).exit_code == 0);
+    CHECK(Exists(old_run + "/old"));
+    CHECK(v1 == 1);
+    // Refused by --max-delete: the run touches nothing, the trash included.
+    ::unlink((p.t / "a/h").c_str());
+    const RunOutput refused = p.Run(true, {"--delete-missing", "--max-delete", "0"});
+    CHECK(refused.exit_code != 0);
+    CHECK(Exists(old_run + "/old"));
+    // A run that keeps a trash (14 days) expires the folder from 2000, and
+    // keeps this week's.
+    REQUIRE(p.Run(true).exit_code == 0);
+    CHECK_FALSE(Exists(old_run));
+    int kept_v1 = 0;
+    for (const auto& [rel, d] : Describe(p.t / "b/.ha-sync-trash")) {
+      if (rel.size() > 2 && rel.substr(rel.size() - 2) == "/f") kept_v1 += ReadFile(p.t / ("b/.ha-sync-trash/" + rel)) == "v1";
+    }
+    CHECK(kept_v1 == 1);
+  }
 }
 
 TEST_CASE("settle window: files modified within --min-age wait for the next run") {

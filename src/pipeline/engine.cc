@@ -222,7 +222,11 @@ void Engine::Impl::Finish(const Status& fatal) {
     if (!s.ok()) ctx_.Warn("plan file not kept (this dry-run cannot be applied): " + s.message());
   }
   ctx_.plan_out.reset();
-  if (ctx_.opt.dry_run || !ctx_.opt.expire_trash) return;
+  // Expiry is housekeeping of a run that went through: a refused or failed
+  // run touches nothing more, and --trash-retain-days 0 only stops keeping
+  // this run's versions (the trash of earlier runs, which their undo needs,
+  // waits for a run that keeps a trash).
+  if (ctx_.opt.dry_run || !ctx_.opt.expire_trash || !fatal.ok() || ctx_.opt.trash_retain_days <= 0) return;
   auto removed = Trash::RemoveExpired(ctx_.dest_root_fd, ctx_.opt.trash_retain_days, NowMs());
   if (!removed.ok()) ctx_.Warn("trash cleanup: " + removed.status().message());
   RemoveExpiredManifests();
