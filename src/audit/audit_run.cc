@@ -60,7 +60,8 @@ void AuditRun::WarnDb(const std::string& what) {
   // case a caller added text that carries the DSN.
   warn_("audit database unavailable: " + (dsn_ok_ ? dsn_.Redact(what) : what) +
         "; the opslog is kept in " + config_.log_dir +
-        " and will be stored by the next run of this pair");
+        " and the next run of this pair that reaches the database stores it (unless it is older "
+        "than --log-retain-days by then)");
 }
 
 void AuditRun::FlushLeftovers() {

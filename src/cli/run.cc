@@ -581,9 +581,10 @@ void PrintSummary(const Options& options, const RunHeader& header, const pipelin
   std::fflush(stdout);
 }
 
-// Opslogs and plan files past --log-retain-days (a failure is a warning).
-void PruneOldLogs(const Options& options) {
-  auto pruned = audit::RemoveOldOpslogs(options.log_dir, options.log_retain_days, NowMs());
+// This pair's opslogs and plan files past --log-retain-days, never the
+// run's own opslog (a failure is a warning).
+void PruneOldLogs(const Options& options, const std::string& own_opslog) {
+  auto pruned = audit::RemoveOldOpslogs(options.log_dir, options.pair, own_opslog, options.log_retain_days, NowMs());
   if (!pruned.ok()) std::fprintf(stderr, "ha-sync: warning: %s\n", pruned.status().message().c_str());
   auto plans = pipeline::RemoveOldPlans(options.log_dir, options.pair, options.log_retain_days, NowMs());
   if (!plans.ok()) std::fprintf(stderr, "ha-sync: warning: %s\n", plans.status().message().c_str());
@@ -627,7 +628,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
   const RunFooter footer = FooterFor(result);
   const audit::AuditRun::Outcome stored = FinishAudit(audit->get(), footer, options, header.run_id);
   PrintSummary(options, header, result, footer, seconds, stored, apply);
-  PruneOldLogs(options);
+  PruneOldLogs(options, (*audit)->opslog_path());
   release_lock.Release();
   return ExitCodeFor(footer.status);
 }
