@@ -547,6 +547,13 @@ TEST_CASE("e2e: prune-db removes old rows, keeps recent ones") {
 
     CHECK(RunProcess({Exe(), "prune-db"}).exit_code == 64);
     CHECK(RunProcess({Exe(), "prune-db", "--older-than-days", "soon"}).exit_code == 64);
+    // HA_SYNC_DB_DSN set but empty (a missing Secret key) is refused as a
+    // sync refuses it, and no SQLite file appears in the log directory.
+    const std::string empty_env_log = tmp.path() + "/empty-env-log-" + db.name;
+    r = RunProcess({Exe(), "prune-db", "--older-than-days", "30", "--log-dir", empty_env_log}, {"HA_SYNC_DB_DSN="});
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find("HA_SYNC_DB_DSN") != std::string::npos);
+    CHECK(::access((empty_env_log + "/ha-sync.db").c_str(), F_OK) != 0);
     r = RunProcess({Exe(), "prune-db", "--older-than-days", "30", "--db-dsn", DownDsn(db, tmp.path())});
     CHECK(r.exit_code == 1);
     if (db.dsn.kind == Dsn::Kind::kMySql) CHECK(r.err.find(db.dsn.password) == std::string::npos);

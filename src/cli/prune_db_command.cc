@@ -35,9 +35,11 @@ int RunPruneDbCommand(const std::vector<std::string>& args, const char* env_dsn)
   }
   if (!t.Given("older-than-days")) return usage("--older-than-days is required");
   if (log_dir[0] != '/') return usage("--log-dir must be an absolute path");
-  // Only an absent flag falls back: an explicit --db-dsn '' was refused above.
-  if (!t.Given("db-dsn") && env_dsn != nullptr) db_dsn = env_dsn;
-  auto dsn = audit::ParseDsn(db_dsn, log_dir);
+  // The same choice as a sync's (an empty HA_SYNC_DB_DSN is an error, never
+  // a quiet fall back to the local SQLite file).
+  auto chosen = audit::ChooseDsn(t.Given("db-dsn"), db_dsn, env_dsn);
+  if (!chosen.ok()) return usage(chosen.status().message());
+  auto dsn = audit::ParseDsn(*chosen, log_dir);
   if (!dsn.ok()) return usage(dsn.status().message());
 
   auto store = audit::AuditStore::Open(*dsn);
