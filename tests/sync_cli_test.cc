@@ -77,6 +77,20 @@ TEST_CASE("old opslogs are pruned by --log-retain-days") {
 
 // Issue 13: an empty value is a usage error for every value flag, so it can
 // never switch a guard off (`--max-delete ''` used to mean "no cap").
+TEST_CASE("a seconds value too large to hold in nanoseconds exits 64 instead of wrapping around") {
+  // 99999999999 s overflowed the int64 nanoseconds: --min-age turned the
+  // settle window off and --mtime-threshold called every file "in the future".
+  TempDir t;
+  WriteFile(t / "src/new", "n", 1);
+  for (const char* flag : {"--min-age", "--mtime-threshold", "--clock-skew-warn"}) {
+    const RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {flag, "99999999999"}));
+    INFO(std::string(flag), ": ", r.err);
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find(std::string(flag) + " must be a number of seconds from 0 to 1000000000") != std::string::npos);
+    CHECK_FALSE(Exists(t / "dest/new"));
+  }
+}
+
 TEST_CASE("an empty value for any value flag exits 64 and touches nothing") {
   TempDir t;
   WriteFile(t / "src/keep", "k", 1);

@@ -43,8 +43,8 @@ class FlagTable {
   // A whole number in [min, max]; `unit` (e.g. "seconds") goes into the error.
   FlagTable& Count(const char* name, const char* value_name, const char* help, int64_t min,
                    int64_t max, int64_t* out, const char* unit = nullptr);
-  // A decimal number >= 0 (digits and one '.').
-  FlagTable& Decimal(const char* name, const char* value_name, const char* help, double* out,
+  // A decimal number from 0 to max (digits and one '.').
+  FlagTable& Decimal(const char* name, const char* value_name, const char* help, double max, double* out,
                      const char* unit = nullptr);
   // One of `allowed`.
   FlagTable& Choice(const char* name, const char* help, std::vector<std::string> allowed,

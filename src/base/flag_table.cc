@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <iomanip>
 #include <sstream>
 
 #include "ha_sync/text.h"
@@ -99,12 +100,17 @@ FlagTable& FlagTable::Count(const char* name, const char* value_name, const char
   });
 }
 
-FlagTable& FlagTable::Decimal(const char* name, const char* value_name, const char* help, double* out,
-                              const char* unit) {
+FlagTable& FlagTable::Decimal(const char* name, const char* value_name, const char* help, double max,
+                              double* out, const char* unit) {
+  std::ostringstream range;
+  range << std::fixed << std::setprecision(0) << " from 0 to " << max;
   std::string what = "--" + std::string(name) + " must be a number" +
-                     (unit != nullptr ? " of " + std::string(unit) : std::string()) + " >= 0, got ";
-  return Value(name, value_name, help, [what, out](const std::string& v) {
-    return ParseNonNegativeDecimal(v, out) ? std::string() : what + Quoted(v);
+                     (unit != nullptr ? " of " + std::string(unit) : std::string()) + range.str() + ", got ";
+  return Value(name, value_name, help, [what, max, out](const std::string& v) {
+    double parsed = 0;
+    if (!ParseNonNegativeDecimal(v, &parsed) || !(parsed <= max)) return what + Quoted(v);
+    *out = parsed;
+    return std::string();
   });
 }
 

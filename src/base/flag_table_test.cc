@@ -18,7 +18,7 @@ struct Values {
 std::string Parse(Values* v, std::vector<std::string> args) {
   FlagTable t("test");
   t.Count("count", "N", "a count", 1, 10, &v->count)
-      .Decimal("seconds", "SECONDS", "a time", &v->seconds, "seconds")
+      .Decimal("seconds", "SECONDS", "a time", 1e9, &v->seconds, "seconds")
       .Text("text", "LABEL", "a label", &v->text)
       .Choice("choice", "a choice", {"auto", "lease", "flock"}, &v->choice)
       .List("item", "PATH", "repeatable", [v](const std::string& x) {
@@ -66,7 +66,10 @@ TEST_CASE("an empty value is rejected for every kind of value flag") {
 TEST_CASE("bad values name the flag, the rule and the value on one line") {
   Values v;
   CHECK(Parse(&v, {"--count", "11"}) == "--count must be a whole number from 1 to 10, got '11'");
-  CHECK(Parse(&v, {"--seconds", "-1"}) == "--seconds must be a number of seconds >= 0, got '-1'");
+  CHECK(Parse(&v, {"--seconds", "-1"}) == "--seconds must be a number of seconds from 0 to 1000000000, got '-1'");
+  CHECK(Parse(&v, {"--seconds", "99999999999"}) ==
+        "--seconds must be a number of seconds from 0 to 1000000000, got '99999999999'");
+  CHECK(Parse(&v, {"--seconds", "1000000000"}) == "");
   CHECK(Parse(&v, {"--choice", "Lease"}) == "--choice must be one of auto|lease|flock, got 'Lease'");
   CHECK(Parse(&v, {"--count", "1\n2"}) == "--count must be a whole number from 1 to 10, got '1\\n2'");
 }

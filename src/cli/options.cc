@@ -17,6 +17,10 @@ namespace ha_sync::cli {
 
 namespace {
 
+// Seconds flags become int64 nanoseconds: 1e9 s (31 years) stays far from
+// the 9.2e9 s where that overflows and a window would turn negative.
+constexpr double kMaxSeconds = 1e9;
+
 // Lexically normalised absolute path: no ".", "..", duplicate or trailing '/'.
 std::string Normalize(const std::string& path) {
   std::vector<std::string> parts;
@@ -160,7 +164,7 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
    .Value("log-dir", "DIR", "opslog and lock directory (default: /var/log/ha-sync)",
           Checked(&o.log_dir, IsAbsolute, "--log-dir must be an absolute path,"))
    .Count("log-retain-days", "N", "delete opslogs older than N days (default: 10)", 0, 100000, &o.log_retain_days)
-   .Decimal("mtime-threshold", "SECONDS", "mtime equality tolerance (default: 2)", &o.mtime_threshold_seconds, "seconds")
+   .Decimal("mtime-threshold", "SECONDS", "mtime equality tolerance (default: 2)", kMaxSeconds, &o.mtime_threshold_seconds, "seconds")
    .Switch("delete-missing", "delete dest entries missing in src", &o.delete_missing)
    .Value("max-delete", "N|N%", "abort before deleting more than N files or N% of dest files",
           [&o](const std::string& v) { return ParseMaxDelete(v, &o); })
@@ -176,14 +180,14 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
    .Count("queue-depth", "N", "chunks in flight per large file with io_uring (default: 4)", 1, 64, &o.queue_depth)
    .Switch("no-copy-file-range", "with io_uring and both roots on one filesystem, write the data instead of copy_file_range (server-side copy)", &o.no_copy_file_range)
    .Switch("fsync", "fsync each copied file before renaming it into place", &o.fsync)
-   .Decimal("min-age", "SECONDS", "leave files modified more recently for the next run (default: 0)", &o.min_age_seconds, "seconds")
+   .Decimal("min-age", "SECONDS", "leave files modified more recently for the next run (default: 0)", kMaxSeconds, &o.min_age_seconds, "seconds")
    .Value("require-marker", "NAME", "refuse to run unless NAME exists in both roots",
           Checked(&o.require_marker, IsMarkerName, "--require-marker must be a file name (no '/'),"))
    .List("exclude", "PATH", "never sync nor delete this path (relative to the roots; repeatable)",
          [&o](const std::string& v) { return ParseExclude(v, &o); })
    .Count("trash-retain-days", "N", "keep deleted and overwritten files in <dest>/.ha-sync-trash for N days; 0: no trash (default: 14)",
           0, 100000, &o.trash_retain_days)
-   .Decimal("clock-skew-warn", "SECONDS", "warn when dest's mtime clock differs from this node's by more (default: 2)", &o.clock_skew_warn_seconds, "seconds")
+   .Decimal("clock-skew-warn", "SECONDS", "warn when dest's mtime clock differs from this node's by more (default: 2)", kMaxSeconds, &o.clock_skew_warn_seconds, "seconds")
    .Value("status-addr", "HOST:PORT", "while running, serve live /status (JSON) and /metrics on HOST:PORT",
           [&o](const std::string& v) {
             auto addr = http::ParseListenAddress(v);
