@@ -134,6 +134,17 @@ TEST_CASE("a sync state that cannot be read refuses the run: a file new on dest 
   CHECK(Exists(p.t / "b/new-on-b"));
 }
 
+TEST_CASE("a --bench scratch folder in a root is neither synced nor deleted") {
+  Pair p;
+  WriteFile(p.t / "a/f", "f", kT0);
+  p.Converge();
+  WriteFile(p.t / "b/.ha-sync-bench-host-999/w0/scratch", "bench", kT0);  // left by a killed bench
+  CHECK(p.Run(true).exit_code == 0);   // a -> b with --delete-missing
+  CHECK(Exists(p.t / "b/.ha-sync-bench-host-999/w0/scratch"));
+  CHECK(p.Run(false).exit_code == 0);  // b -> a
+  CHECK_FALSE(Exists(p.t / "a/.ha-sync-bench-host-999"));
+}
+
 TEST_CASE("an edit on both sides keeps both versions") {
   Pair p;
   WriteFile(p.t / "a/doc.txt", "original", kT0);

@@ -21,6 +21,7 @@
 #include "ha_sync/unique_fd.h"
 #include "io/file_ops.h"
 #include "io/uring_probe.h"
+#include "pipeline/planner.h"
 #include "pipeline/trash.h"
 
 namespace ha_sync::cli {
@@ -40,7 +41,6 @@ constexpr int64_t kMd5Bytes = 4096 * kMiB;
 // The largest source files are the sample read and copied; many, since on
 // trees of small files (photos) the largest may be a few hundred KiB.
 constexpr size_t kSampleFiles = 4096;
-const char kScratchPrefix[] = ".ha-sync-bench-";
 
 std::string HostName() {
   char host[256] = {};
@@ -317,7 +317,7 @@ int RunBench(const Options& flags, std::atomic<bool>* stop) {
   }
   const UniqueFd dest_fd(*dest);
 
-  const std::string scratch_prefix = kScratchPrefix + HostName() + "-";
+  const std::string scratch_prefix = pipeline::kBenchScratchPrefix + HostName() + "-";
   const std::string scratch = scratch_prefix + std::to_string(::getpid());
   BenchSession session(o, std::move(engines), stop, &report);
   const std::vector<bench::SampleFile> sample = session.Scans(src_fd.get(), dest_fd.get(), {".ha-sync-trash", scratch});

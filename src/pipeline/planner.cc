@@ -37,7 +37,8 @@ const char* ToString(ActionKind kind) {
 
 bool IsReservedName(const std::string& name, bool at_root) {
   if (io::IsSyncTempName(name)) return true;
-  return at_root && (name == ".ha-sync-trash" || name.rfind(".ha-sync-probe-", 0) == 0);
+  return at_root && (name == ".ha-sync-trash" || name.rfind(".ha-sync-probe-", 0) == 0 ||
+                     name.rfind(kBenchScratchPrefix, 0) == 0);
 }
 
 bool IsExcluded(const std::vector<std::string>& excluded, const std::string& rel) {

@@ -78,8 +78,13 @@ std::vector<Action> PlanDirectory(const std::vector<io::Entry>& src,
                                   const std::vector<io::Entry>& dest,
                                   const std::vector<StateEntry>* state, const PlanOptions& options);
 
-// Names ha-sync keeps for itself in each root and never syncs:
-// temp files, the trash folder and clock probe files.
+// `--bench`'s scratch folder in the dest root: ".ha-sync-bench-<host>-<pid>".
+inline constexpr char kBenchScratchPrefix[] = ".ha-sync-bench-";
+
+// Names ha-sync keeps for itself in each root and never syncs nor deletes:
+// temp files; at the root, the trash folder, clock probe files and
+// `--bench`'s scratch folders (left by a killed bench, or in use by one
+// running beside the sync, which takes no lock).
 bool IsReservedName(const std::string& name, bool at_root);
 
 // True when `rel` is one of the --exclude'd paths (or the log directory,

@@ -187,6 +187,8 @@ TEST_CASE("reserved names") {
   CHECK(IsReservedName(".ha-sync-trash", true));
   CHECK_FALSE(IsReservedName(".ha-sync-trash", false));
   CHECK(IsReservedName(".ha-sync-probe-0123", true));
+  CHECK(IsReservedName(".ha-sync-bench-host-999", true));  // a --bench scratch folder
+  CHECK_FALSE(IsReservedName(".ha-sync-bench-host-999", false));
   CHECK(IsReservedName(io::MakeSyncTempName("x", 1), false));
   CHECK_FALSE(IsReservedName("photo.jpg", true));
 }
