@@ -168,7 +168,7 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
    .Switch("delete-missing", "delete dest entries missing in src", &o.delete_missing)
    .Value("max-delete", "N|N%", "abort before deleting more than N files or N% of dest files",
           [&o](const std::string& v) { return ParseMaxDelete(v, &o); })
-   .Value("max-delete-percent", "N", "with a sync state, refuse to run or delete when a side lost more than N% of the files the state knows (an unmounted share); 100: off (default: 50)",
+   .Value("max-delete-percent", "N", "unmounted-share guard: with a sync state, refuse a run whose dest (or, with --delete-missing, src) lost every entry the state knows at the root, and delete nothing when more than 10 files and more than N% of the files the state knows would go; 100: off (default: 50)",
           [&o](const std::string& v) -> std::string {
             if (ParseNonNegativeDecimal(v, &o.max_vanished_percent) && o.max_vanished_percent <= 100) return "";
             return "--max-delete-percent must be a number from 0 to 100, got '" + EscapeForDisplay(v) + "'";
