@@ -11,6 +11,7 @@
 #include "ha_sync/flag_table.h"
 #include "ha_sync/text.h"
 #include "http/listen_address.h"
+#include "k8s/kube_config.h"
 #include "pipeline/shard.h"
 
 namespace ha_sync::cli {
@@ -132,7 +133,6 @@ FlagTable::Parser Checked(std::string* out, bool (*valid)(const std::string&), s
 }
 
 bool IsAbsolute(const std::string& p) { return p[0] == '/'; }
-bool IsHttpsUrl(const std::string& u) { return u.rfind("https://", 0) == 0; }
 bool IsMarkerName(const std::string& m) {
   return m.find('/') == std::string::npos && m != "." && m != "..";
 }
@@ -158,7 +158,14 @@ void DeclareFlags(FlagTable& t, Options& o, bool* no_progress) {
    .Count("lease-acquire-timeout", "SECONDS", "give up taking the lease after this long when the API fails (default: 30)",
           1, 3600, &o.lease_acquire_timeout_seconds, "seconds")
    .Value("kube-api", "URL", "Kubernetes API, https://HOST[:PORT] (default: in-cluster)",
-          Checked(&o.kube_api, IsHttpsUrl, "--kube-api must be an https:// URL,"))
+          [&o](const std::string& v) {
+            // Parsed as the lock will use it, so a URL without a host, or
+            // with a path, is a usage error here and not a lock failure later.
+            auto endpoint = k8s::ParseApiUrl(v);
+            if (!endpoint.ok()) return endpoint.status().message();
+            o.kube_api = v;
+            return std::string();
+          })
    .Text("kube-token-file", "FILE", "bearer token file (default: the service-account token)", &o.kube_token_file)
    .Text("kube-ca", "FILE", "CA file for the API server (default: the service-account ca.crt)", &o.kube_ca)
    .Value("log-dir", "DIR", "opslog and lock directory (default: /var/log/ha-sync)",

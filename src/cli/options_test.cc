@@ -116,6 +116,15 @@ TEST_CASE("--status-addr takes HOST:PORT") {
   CHECK(Parse({"--status-addr", "host.example:80"}).error.find("--status-addr") == 0);
 }
 
+TEST_CASE("--kube-api is parsed as the lock uses it: no host, a path or a bad port is a usage error") {
+  CHECK(Parse({"--kube-api", "https://"}).error == "--kube-api 'https://': '' is not a host name or IP address");
+  CHECK(Parse({"--kube-api", "https://api.example/apis"}).error ==
+        "--kube-api 'https://api.example/apis' must be https://HOST[:PORT] without a path or user");
+  CHECK(Parse({"--kube-api", "http://api.example"}).error == "--kube-api 'http://api.example' must start with https://");
+  CHECK(Parse({"--kube-api", "https://api.example:99999"}).error.find("is not a port") != std::string::npos);
+  CHECK(Parse({"--kube-api", "https://api.example:6443"}).error == "");
+}
+
 }  // namespace ha_sync::cli
 
 namespace ha_sync::cli {

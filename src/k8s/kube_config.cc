@@ -110,9 +110,13 @@ Result<KubeConfig> ResolveKubeConfig(const KubeFlags& flags, const EnvLookup& en
     if (!ep.ok()) return ep.status();
     config.endpoint = *ep;
   } else {
-    return Status::Error(
-        "no Kubernetes API: KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set "
-        "(not in a pod) and --kube-api is not given");
+    const char* host = env("KUBERNETES_SERVICE_HOST");
+    const bool host_set = host != nullptr && *host != '\0';
+    return Status::Error(std::string("no Kubernetes API: ") +
+                         (host_set ? "KUBERNETES_SERVICE_HOST is set but KUBERNETES_SERVICE_PORT is not "
+                                     "(or empty)"
+                                   : "KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set (not in a pod)") +
+                         " and --kube-api is not given");
   }
   config.token_file = flags.token_file.empty() ? sa_dir + "/token" : flags.token_file;
   config.ca_file = flags.ca_file.empty() ? sa_dir + "/ca.crt" : flags.ca_file;

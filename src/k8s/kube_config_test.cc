@@ -82,6 +82,12 @@ TEST_CASE("in-cluster config comes from the environment and the service-account 
   auto none = ResolveKubeConfig({}, Env({}), "/sa");
   REQUIRE_FALSE(none.ok());
   CHECK(none.status().message().find("--kube-api") != std::string::npos);
+  CHECK(none.status().message().find("are not set (not in a pod)") != std::string::npos);
+  // HOST set, PORT empty: the message does not call HOST unset.
+  auto half = ResolveKubeConfig({}, Env({{"KUBERNETES_SERVICE_HOST", "10.0.0.1"}, {"KUBERNETES_SERVICE_PORT", ""}}), "/sa");
+  REQUIRE_FALSE(half.ok());
+  CHECK(half.status().message().find("KUBERNETES_SERVICE_HOST is set but KUBERNETES_SERVICE_PORT is not") !=
+        std::string::npos);
   CHECK_FALSE(ResolveKubeConfig({}, Env({{"KUBERNETES_SERVICE_HOST", "bad host"}, {"KUBERNETES_SERVICE_PORT", "443"}}))
                   .ok());
 }
