@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "audit/fault_points.h"
+#include "ha_sync/text.h"
 #include "audit/schema.h"
 
 namespace ha_sync::audit {
@@ -23,10 +24,15 @@ constexpr int kOpColumns = 12;
 
 }  // namespace
 
-size_t AuditStore::BatchRowsFromText(const char* text) {
+Result<size_t> AuditStore::BatchRowsFromText(const char* text) {
   if (text == nullptr) return kDefaultBatchRows;
-  const long n = std::strtol(text, nullptr, 10);
-  return n >= 1 && n <= static_cast<long>(kMaxBatchRows) ? static_cast<size_t>(n) : kDefaultBatchRows;
+  const std::string s = text;
+  if (!s.empty() && s.size() <= 4 && s.find_first_not_of("0123456789") == std::string::npos) {
+    const size_t n = static_cast<size_t>(std::stoul(s));
+    if (n >= 1 && n <= kMaxBatchRows) return n;
+  }
+  return Status::Error("env HA_SYNC_FLUSH_BATCH_ROWS must be a whole number from 1 to " +
+                       std::to_string(kMaxBatchRows) + ", got '" + EscapeForDisplay(s) + "'");
 }
 
 Result<std::unique_ptr<AuditStore>> AuditStore::Open(const Dsn& dsn, size_t batch_rows) {

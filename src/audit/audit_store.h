@@ -114,9 +114,10 @@ class AuditStore {
   // a flush write many batches.
   static constexpr size_t kDefaultBatchRows = 1000;
   static constexpr size_t kMaxBatchRows = 5000;
-  // `text` (nullptr: unset) as a batch size; kDefaultBatchRows when it is
-  // not a number in 1..kMaxBatchRows.
-  static size_t BatchRowsFromText(const char* text);
+  // `text` (nullptr: unset, kDefaultBatchRows) as a batch size; an error
+  // naming the variable when it is not a whole number in 1..kMaxBatchRows
+  // (set but empty included: never a quiet default).
+  static Result<size_t> BatchRowsFromText(const char* text);
   static constexpr size_t kBatchBytes = 4 << 20;
   size_t batch_rows() const { return batch_rows_; }
 

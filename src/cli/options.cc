@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "audit/audit_store.h"
 #include "audit/dsn.h"
 #include "ha_sync/file_system_kind.h"
 #include "ha_sync/flag_table.h"
@@ -310,6 +311,9 @@ std::string CheckCombination(const FlagTable& t, Options& o, const EnvLookup& en
       o.io_engine = engine;
     }
   }
+  auto batch_rows = audit::AuditStore::BatchRowsFromText(Getenv(env, "HA_SYNC_FLUSH_BATCH_ROWS"));
+  if (!batch_rows.ok()) return batch_rows.status().message();
+  o.flush_batch_rows = *batch_rows;
   // Only an absent flag falls back: an explicit --db-dsn '' was refused above.
   auto chosen = audit::ChooseDsn(t.Given("db-dsn"), o.db_dsn, Getenv(env, "HA_SYNC_DB_DSN"));
   if (!chosen.ok()) return chosen.status().message();

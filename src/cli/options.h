@@ -35,6 +35,7 @@ struct Options {
   // with one warning), "uring" (refusal is an error) or "threads"; the
   // default comes from env HA_SYNC_IO_ENGINE when set.
   std::string io_engine = "auto";
+  size_t flush_batch_rows = 1000;  // env HA_SYNC_FLUSH_BATCH_ROWS (audit/audit_store.h)
   bool no_copy_file_range = false;  // --no-copy-file-range
   int64_t queue_depth = 4;  // --queue-depth: chunks in flight per large file (io_uring)
   bool fsync = false;

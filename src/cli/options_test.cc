@@ -274,4 +274,23 @@ TEST_CASE("HA_SYNC_IO_ENGINE is the default of --io-engine, and only the default
   CHECK(ParseOptions(args, nullptr).options.io_engine == "auto");
 }
 
+TEST_CASE("HA_SYNC_FLUSH_BATCH_ROWS: a whole number from 1 to 5000, anything else set is refused") {
+  const std::vector<std::string> args = {"ha-sync", "--src", "/a", "--dest", "/b", "--pair", "p"};
+  auto with_rows = [](const char* value) {
+    return [value](const char* name) -> const char* {
+      return std::string(name) == "HA_SYNC_FLUSH_BATCH_ROWS" ? value : nullptr;
+    };
+  };
+  CHECK(ParseOptions(args, nullptr).options.flush_batch_rows == 1000);
+  ParseResult r = ParseOptions(args, with_rows("40"));
+  REQUIRE(r.error.empty());
+  CHECK(r.options.flush_batch_rows == 40);
+  CHECK(ParseOptions(args, with_rows("5000")).options.flush_batch_rows == 5000);
+  for (const char* bad : {"", "abc", "0", "5001", "99999", "12x", "-1"}) {
+    INFO(bad);
+    CHECK(ParseOptions(args, with_rows(bad)).error ==
+          "env HA_SYNC_FLUSH_BATCH_ROWS must be a whole number from 1 to 5000, got '" + std::string(bad) + "'");
+  }
+}
+
 }  // namespace ha_sync::cli

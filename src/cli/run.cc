@@ -415,11 +415,10 @@ EndWith PrepareUnderLock(const Options& options, const ApplyRequest* apply, pipe
 }
 
 // Audit (src/audit/audit_run.h): leftovers, the opslog, the 'running' row.
-Result<std::unique_ptr<audit::AuditRun>> BeginAudit(const Options& options, const RunHeader& header,
-                                                    const EnvLookup& env) {
+Result<std::unique_ptr<audit::AuditRun>> BeginAudit(const Options& options, const RunHeader& header) {
   return audit::AuditRun::Begin(
       {options.db_dsn, options.log_dir,
-       audit::AuditStore::BatchRowsFromText(Getenv(env, "HA_SYNC_FLUSH_BATCH_ROWS"))},
+       options.flush_batch_rows},
       header,
       [](const std::string& m) { std::printf("ha-sync: %s\n", m.c_str()); },
       [](const std::string& m) { std::fprintf(stderr, "ha-sync: warning: %s\n", m.c_str()); });
@@ -615,7 +614,7 @@ int RunSync(const Options& options, std::atomic<bool>* stop, const EnvLookup& en
   eo.run_id = header.run_id;
   eo.started_at_ms = header.started_at_ms;
   if (options.dry_run) eo.plan_out_path = pipeline::PlanFilePath(options.log_dir, options.pair, header.run_id);
-  auto audit = BeginAudit(options, header, env);
+  auto audit = BeginAudit(options, header);
   if (!audit.ok()) {
     std::fprintf(stderr, "ha-sync: %s\n", audit.status().message().c_str());
     return kExitFailed;
