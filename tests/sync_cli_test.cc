@@ -77,6 +77,16 @@ TEST_CASE("old opslogs are pruned by --log-retain-days") {
 
 // Issue 13: an empty value is a usage error for every value flag, so it can
 // never switch a guard off (`--max-delete ''` used to mean "no cap").
+TEST_CASE("a stray word on the command line exits 64 and syncs nothing") {
+  // `dry-run` without its dashes used to be dropped: a real sync ran.
+  TempDir t;
+  WriteFile(t / "src/new", "n", 1);
+  const RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"dry-run"}));
+  CHECK(r.exit_code == 64);
+  CHECK(r.err.find("unexpected argument 'dry-run'") != std::string::npos);
+  CHECK_FALSE(Exists(t / "dest/new"));
+}
+
 TEST_CASE("a seconds value too large to hold in nanoseconds exits 64 instead of wrapping around") {
   // 99999999999 s overflowed the int64 nanoseconds: --min-age turned the
   // settle window off and --mtime-threshold called every file "in the future".

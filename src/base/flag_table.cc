@@ -181,6 +181,13 @@ std::string FlagTable::Parse(const std::vector<std::string>& args) {
     // (which one wins?), so only List flags may repeat.
     std::map<std::string, int> seen;
     for (const po::option& opt : parsed.options) {
+      // A word that is no flag's value: Boost drops it unless told of
+      // positional arguments, so `ha-sync ... dry-run` would sync for real
+      // and `--dest /srv/my dest` would lose " dest".
+      if (opt.string_key.empty() || opt.position_key >= 0) {
+        const std::string word = opt.original_tokens.empty() ? std::string() : opt.original_tokens.front();
+        return "unexpected argument " + Quoted(word) + " (every value belongs to a --flag; quote a value with spaces)";
+      }
       if (++seen[opt.string_key] != 2) continue;
       for (const Entry& e : entries_) {
         if (e.name == opt.string_key && e.kind != Kind::kList) {

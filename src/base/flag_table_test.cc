@@ -74,6 +74,17 @@ TEST_CASE("bad values name the flag, the rule and the value on one line") {
   CHECK(Parse(&v, {"--count", "1\n2"}) == "--count must be a whole number from 1 to 10, got '1\\n2'");
 }
 
+TEST_CASE("a word that belongs to no flag is refused, never dropped") {
+  Values v;
+  CHECK(Parse(&v, {"dry-run"}) ==
+        "unexpected argument 'dry-run' (every value belongs to a --flag; quote a value with spaces)");
+  // An unquoted value with a space: the second half is a word of its own.
+  CHECK(Parse(&v, {"--text", "/srv/my", "dest"}) ==
+        "unexpected argument 'dest' (every value belongs to a --flag; quote a value with spaces)");
+  CHECK(Parse(&v, {"--text", "/srv/my dest"}) == "");
+  CHECK(v.text == "/srv/my dest");
+}
+
 TEST_CASE("a value flag followed by another flag is missing its value") {
   Values v;
   CHECK(Parse(&v, {"--text", "--on"}).find("--text is missing its value") == 0);
