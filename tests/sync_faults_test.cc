@@ -29,6 +29,44 @@ bool WaitForTemp(const std::string& dir) {
 const std::vector<std::string> kSlow = {"HA_SYNC_TEST_BLOCK_DELAY_MS=150"};
 }  // namespace
 
+TEST_CASE("a file that appears on dest while its create is copied is never replaced") {
+  // The create was planned against an absent dest; the user's file written
+  // under the name meanwhile stays, the copy fails and is discarded, and
+  // the next run compares the two (here: dest is newer, so it is kept).
+  TempDir t;
+  WriteFile(t / "src/big", kBig, kT0);
+  MakeDirs(t / "dest");
+  Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--workers", "1"}), kSlow);
+  REQUIRE(WaitForTemp(t / "dest"));
+  WriteFile(t / "dest/big", "USERDATA", kT0 + 100 * kSec);
+  RunOutput r = Wait(run);
+  INFO(r.err);
+  CHECK(r.exit_code == 2);  // that operation failed, the run went on
+  CHECK(r.err.find("'big' appeared on dest while it was copied") != std::string::npos);
+  CHECK(ReadFile(t / "dest/big") == "USERDATA");
+  CHECK(TempFilesUnder(t / "dest").empty());
+  RunOutput again = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log"));
+  CHECK(again.exit_code == 0);
+  CHECK(ReadFile(t / "dest/big") == "USERDATA");
+}
+
+TEST_CASE("a dest file replaced while its update is copied is never overwritten") {
+  // An editor saves by writing a new file and renaming it over the old one.
+  TempDir t;
+  WriteFile(t / "src/big", kBig, kT0 + 100 * kSec);
+  WriteFile(t / "dest/big", "old version", kT0);
+  Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--workers", "1"}), kSlow);
+  REQUIRE(WaitForTemp(t / "dest"));
+  WriteFile(t / "dest/saved-by-editor", "USER EDIT", kT0 + 200 * kSec);
+  REQUIRE(::rename((t / "dest/saved-by-editor").c_str(), (t / "dest/big").c_str()) == 0);
+  RunOutput r = Wait(run);
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("'big' changed on dest while it was copied") != std::string::npos);
+  CHECK(ReadFile(t / "dest/big") == "USER EDIT");
+  CHECK(TempFilesUnder(t / "dest").empty());
+}
+
 TEST_CASE("SIGKILL mid-copy leaves the old file; the next run completes and removes the temp") {
   TempDir t;
   WriteFile(t / "src/big", kBig, kT0 + 100 * kSec);

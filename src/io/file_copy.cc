@@ -94,6 +94,8 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   commit.owner_is_set = !ShouldPreserveOwner() || HasOwner(temp.fd(), before.st_uid, before.st_gid);
   commit.fsync = options.fsync;
   commit.cancel = options.cancel;
+  commit.no_replace = options.no_replace;
+  commit.replaces = options.replaces;
   commit.written_end = 0;
 
   Md5 md5;

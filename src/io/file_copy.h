@@ -14,10 +14,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "ha_sync/status.h"
 #include "io/dir_entry.h"
+#include "io/temp_copy.h"  // PlannedTarget
 
 namespace ha_sync::io {
 
@@ -37,6 +39,12 @@ struct CopyOptions {
   int expected_mode = -1;
   // The run's tag in temp names (dir_entry.h, SyncTempTag); 0: untagged.
   uint32_t temp_tag = 0;
+  // A create: the target was absent when planned, and a file that appears
+  // under its name meanwhile is never replaced (temp_copy.h, step 6).
+  bool no_replace = false;
+  // An update: the target as listed; a file changed on dest meanwhile is
+  // never replaced (temp_copy.h, step 6).
+  std::optional<PlannedTarget> replaces;
 };
 
 struct CopyOutcome {

@@ -1,6 +1,7 @@
 #include "io/temp_copy.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -41,7 +42,15 @@ int CommitCalls::Fsync(int fd) { return ::fsync(fd) == 0 ? 0 : -errno; }
 
 int CommitCalls::Close(int fd) { return ::close(fd) == 0 ? 0 : -errno; }
 
-int CommitCalls::Rename(int dirfd, const std::string& from, const std::string& to) {
+int CommitCalls::Rename(int dirfd, const std::string& from, const std::string& to, bool no_replace) {
+  if (no_replace) {
+    if (::renameat2(dirfd, from.c_str(), dirfd, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS) return -errno;  // EEXIST among them
+    // No rename flags here (NFS): look right before the plain rename.
+    struct stat st;
+    if (::fstatat(dirfd, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return -EEXIST;
+    if (errno != ENOENT) return -errno;
+  }
   return ::renameat(dirfd, from.c_str(), dirfd, to.c_str()) == 0 ? 0 : -errno;
 }
 
@@ -86,11 +95,30 @@ Status TempCopy::Finish(const Entry& source, const CommitOptions& options, Commi
     return Status::FromErrno(-r, "close", display_);
   }
   if (CopyCancelled(options.cancel)) return CopyCancelledStatus(display_);
-  if (const int r = calls->Rename(dirfd_, temp_, name_); r < 0) {
+  if (options.replaces && !StillAsPlanned(*options.replaces)) {
+    return Status::Error("'" + EscapeForDisplay(display_) +
+                             "' changed on dest while it was copied: left as it is, this copy "
+                             "discarded (the next run compares the two)",
+                         EBUSY);
+  }
+  if (const int r = calls->Rename(dirfd_, temp_, name_, options.no_replace); r < 0) {
+    if (r == -EEXIST && options.no_replace) {
+      return Status::Error("'" + EscapeForDisplay(display_) +
+                               "' appeared on dest while it was copied: left as it is, this copy "
+                               "discarded (the next run compares the two)",
+                           EEXIST);
+    }
     return Status::FromErrno(-r, "rename into place", display_);
   }
   exists_ = false;
   return Status::Ok();
+}
+
+bool TempCopy::StillAsPlanned(const PlannedTarget& planned) const {
+  struct stat st;
+  if (::fstatat(dirfd_, name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return false;
+  const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return st.st_size == planned.size && mtime_ns == planned.mtime_ns;
 }
 
 void TempCopy::Discard() {

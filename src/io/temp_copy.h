@@ -13,7 +13,15 @@
 //   4. close: on NFS a late write error surfaces here, so it must succeed
 //      before the rename;
 //   5. a last cancel check (no new file appears once the run is stopping);
-//   6. renameat over the target.
+//   6. renameat over the target; for a create (no_replace) a rename that
+//      never replaces: a file that appeared under the name while the copy
+//      ran stays, and the copy fails (EEXIST). RENAME_NOREPLACE where the
+//      file system takes it; NFS takes no rename flags, so there the name
+//      is looked up right before a plain rename (one round trip of window).
+//      For an update (`replaces`), the target is looked up right before the
+//      rename and must still have the size and mtime it was planned with:
+//      a file edited or replaced on dest while the copy ran stays, and the
+//      copy fails (EBUSY).
 // Until Commit() succeeds the target is untouched. A failed Commit(), or
 // destroying a TempCopy that was never committed, closes and unlinks the
 // temp file: a failed or abandoned copy leaves nothing behind.
@@ -32,6 +40,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "ha_sync/status.h"
@@ -47,7 +56,14 @@ class CommitCalls {
   virtual int Fsync(int fd);
   // The fd is gone afterwards whatever the result (close(2) on Linux).
   virtual int Close(int fd);
-  virtual int Rename(int dirfd, const std::string& from, const std::string& to);
+  // `no_replace`: never over an existing `to` (-EEXIST), see step 6.
+  virtual int Rename(int dirfd, const std::string& from, const std::string& to, bool no_replace);
+};
+
+// The target an update was planned to replace, as it was listed.
+struct PlannedTarget {
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
 };
 
 // What Commit() needs besides the source's attributes.
@@ -63,6 +79,8 @@ struct CommitOptions {
   bool owner_is_set = false;
   bool fsync = false;
   const std::atomic<bool>* cancel = nullptr;  // checked before the rename
+  bool no_replace = false;  // a create: step 6 never replaces a file
+  std::optional<PlannedTarget> replaces;  // an update: step 6 checks the target first
 };
 
 // True when the `n` bytes at `p` are all zero: both copiers leave such a
@@ -99,6 +117,8 @@ class TempCopy {
 
  private:
   Status Finish(const Entry& source, const CommitOptions& options, CommitCalls* calls);
+  // The target is still a regular file of the planned size and mtime.
+  bool StillAsPlanned(const PlannedTarget& planned) const;
   // Closes (if open) and unlinks the temp file once it was created.
   void Discard();
 

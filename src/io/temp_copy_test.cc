@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "io/copy_test_dirs.h"
 #include "io/dir_reader.h"
@@ -98,6 +100,72 @@ TEST_CASE("a committed temp file replaces the target with its data, the source's
   CHECK(d.ReadDest("f") == std::string("new\0\0", 5));
   CHECK(d.DestNames() == std::vector<std::string>{"f"});  // the temp file became "f"
   CHECK(temp.fd() == -1);
+}
+
+TEST_CASE("a no-replace commit leaves a file that appeared under the name, and removes the temp") {
+  Dirs d;
+  for (const bool appeared : {false, true}) {
+    CAPTURE(appeared);
+    const std::string name = appeared ? "taken" : "free";
+    if (appeared) {
+      const int fd = ::openat(d.dest, name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      REQUIRE(fd >= 0);
+      REQUIRE(::write(fd, "USER", 4) == 4);
+      ::close(fd);
+    }
+    TempCopy temp(d.dest, name, 0, name);
+    REQUIRE(temp.Create(0640).ok());
+    REQUIRE(::write(temp.fd(), "copy", 4) == 4);
+    CommitOptions commit;
+    commit.written_end = 4;
+    commit.no_replace = true;
+    const Status s = temp.Commit(SourceLike(name, 4, 0640), commit);
+    CHECK(s.ok() == !appeared);
+    CHECK(d.ReadDest(name) == (appeared ? "USER" : "copy"));
+    if (appeared) {
+      CHECK(s.err() == EEXIST);
+      CHECK(s.message().find("appeared on dest while it was copied") != std::string::npos);
+    }
+  }
+  std::vector<std::string> names = d.DestNames();
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"free", "taken"});  // no temp file left
+}
+
+TEST_CASE("an update's commit replaces the target only while it is as planned") {
+  Dirs d;
+  auto write_dest = [&](const std::string& name, const std::string& data, int64_t mtime_ns) {
+    const int fd = ::openat(d.dest, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+    ::close(fd);
+    const struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
+    REQUIRE(::utimensat(d.dest, name.c_str(), times, AT_SYMLINK_NOFOLLOW) == 0);
+  };
+  const int64_t planned_mtime = kMtime - 1000000000;
+  for (const char* meanwhile : {"nothing", "edited", "removed"}) {
+    CAPTURE(meanwhile);
+    const std::string name = std::string("f-") + meanwhile;
+    write_dest(name, "old", planned_mtime);
+    TempCopy temp(d.dest, name, 0, name);
+    REQUIRE(temp.Create(0640).ok());
+    REQUIRE(::write(temp.fd(), "copy", 4) == 4);
+    if (std::string(meanwhile) == "edited") write_dest(name, "USER EDIT", planned_mtime + 5);
+    if (std::string(meanwhile) == "removed") REQUIRE(::unlinkat(d.dest, name.c_str(), 0) == 0);
+    CommitOptions commit;
+    commit.written_end = 4;
+    commit.replaces = PlannedTarget{3, planned_mtime};
+    const Status s = temp.Commit(SourceLike(name, 4, 0640), commit);
+    if (std::string(meanwhile) == "nothing") {
+      CHECK(s.ok());
+      CHECK(d.ReadDest(name) == "copy");
+    } else {
+      CHECK(s.err() == EBUSY);
+      CHECK(s.message().find("changed on dest while it was copied") != std::string::npos);
+      CHECK(d.ReadDest(name) == (std::string(meanwhile) == "edited" ? "USER EDIT" : ""));
+    }
+  }
+  for (const std::string& n : d.DestNames()) CHECK_FALSE(IsSyncTempName(n));
 }
 
 TEST_CASE("an abandoned temp file is removed and the target keeps its content") {

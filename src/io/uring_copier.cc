@@ -341,12 +341,15 @@ class UringCopier::CopyRequests : public CommitCalls {
     return close_dst.res;
   }
 
-  int Rename(int dirfd, const std::string& from, const std::string& to) override {
+  int Rename(int dirfd, const std::string& from, const std::string& to, bool no_replace) override {
     Request rename;
     rename.queue = [&](Ring& r, uint64_t tag) {
-      return r.QueuePathOp(PathOp::Rename(dirfd, from.c_str(), dirfd, to.c_str(), 0), tag);
+      return r.QueuePathOp(PathOp::Rename(dirfd, from.c_str(), dirfd, to.c_str(), no_replace ? RENAME_NOREPLACE : 0),
+                           tag);
     };
     RunTogether({&rename});
+    // No rename flags on this file system (NFS): the blocking fallback.
+    if (no_replace && (rename.res == -EINVAL || rename.res == -ENOSYS)) return CommitCalls::Rename(dirfd, from, to, true);
     return rename.res;
   }
 
@@ -595,6 +598,8 @@ Status UringCopier::Copy(int src_dirfd, int dest_dirfd, const std::string& name,
                        static_cast<mode_t>(options.expected_mode) == source.mode;
   commit.fsync = options.fsync;
   commit.cancel = options.cancel;
+  commit.no_replace = options.no_replace;
+  commit.replaces = options.replaces;
   ring.CloseWithTemp(&in);
   if (Status s = temp.Commit(source, commit, &ring); !s.ok()) return s;
   out->bytes = total;

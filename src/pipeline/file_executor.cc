@@ -137,6 +137,8 @@ bool FileExecutor::DoCopy(const NodePtr& node, ActionKind kind, const Entry& src
   copy_options.expected_size = src.size;
   copy_options.expected_mode = static_cast<int>(src.mode);
   copy_options.temp_tag = ctx_.opt.temp_tag;
+  copy_options.no_replace = dest == nullptr;
+  if (dest != nullptr) copy_options.replaces = io::PlannedTarget{dest->size, dest->mtime_ns};
 
   if (kind == ActionKind::kHashThenUpdate) {
     const std::optional<bool> decided = CarryMtimeIfSameBytes(node, src, *dest, copy_options, &op);
