@@ -117,6 +117,35 @@ TEST_CASE("undo of a file replaced by a directory puts the file back") {
   CHECK(ReadFile(t / "dest/x") == "old file");
 }
 
+TEST_CASE("undo given the other side of the pair as --dest is refused: the run's originals stay") {
+  // Both directions of a pair share its manifests; the run created dest/new
+  // from src/new, and an undo pointed at src would take the original away.
+  TempDir t;
+  WriteFile(t / "src/new", "precious", kT0);
+  MakeDirs(t / "dest");
+  const std::string run_id = Sync(t);
+  REQUIRE(ReadFile(t / "dest/new") == "precious");
+  for (bool apply : {false, true}) {
+    std::vector<std::string> args = UndoArgs(t, run_id, apply);
+    args[2] = t / "src";
+    RunOutput r = RunHaSync(args);
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("synced into '" + (t / "dest") + "', not into --dest '" + (t / "src") + "'") !=
+          std::string::npos);
+    CHECK(r.err.find("nothing was undone") != std::string::npos);
+  }
+  CHECK(ReadFile(t / "src/new") == "precious");
+  // The same path spelled another way is the same destination.
+  std::vector<std::string> args = UndoArgs(t, run_id, true);
+  args[2] = t / "dest/./";
+  RunOutput r = RunHaSync(args);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(Exists(t / "dest/new"));
+  CHECK(ReadFile(t / "src/new") == "precious");
+}
+
 TEST_CASE("undo refuses a manifest path that leaves the root: nothing printed, nothing made outside") {
   TempDir t;
   WriteFile(t / "src/a", "a", kT0);

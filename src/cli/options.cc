@@ -1,13 +1,10 @@
 #include "cli/options.h"
 
-#include <limits.h>
-#include <stdlib.h>
-
 #include <cstdlib>
-#include <sstream>
 
 #include "audit/audit_store.h"
 #include "audit/dsn.h"
+#include "ha_sync/canonical_path.h"
 #include "ha_sync/file_system_kind.h"
 #include "ha_sync/flag_table.h"
 #include "ha_sync/text.h"
@@ -22,31 +19,6 @@ namespace {
 // Seconds flags become int64 nanoseconds: 1e9 s (31 years) stays far from
 // the 9.2e9 s where that overflows and a window would turn negative.
 constexpr double kMaxSeconds = 1e9;
-
-// Lexically normalised absolute path: no ".", "..", duplicate or trailing '/'.
-std::string Normalize(const std::string& path) {
-  std::vector<std::string> parts;
-  std::stringstream ss(path);
-  std::string part;
-  while (std::getline(ss, part, '/')) {
-    if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    parts.push_back(part);
-  }
-  std::string out;
-  for (const auto& p : parts) out += "/" + p;
-  return out.empty() ? "/" : out;
-}
-
-// The real path when it exists, else the lexical normal form.
-std::string Canonical(const std::string& path) {
-  char buf[PATH_MAX];
-  if (::realpath(path.c_str(), buf) != nullptr) return buf;
-  return Normalize(path);
-}
 
 bool IsInside(const std::string& inner, const std::string& outer) {
   if (outer == "/") return inner != "/";
@@ -325,7 +297,7 @@ std::string CheckCombination(const FlagTable& t, Options& o, const EnvLookup& en
     if (std::string error = CheckLockKind(t, o, env); !error.empty()) return error;
   }
 
-  const std::string src = Canonical(o.src), dest = Canonical(o.dest);
+  const std::string src = CanonicalPath(o.src), dest = CanonicalPath(o.dest);
   if (src == dest) return "--src and --dest are the same directory ('" + src + "')";
   if (IsInside(dest, src)) return "--dest '" + o.dest + "' is inside --src '" + o.src + "'";
   if (IsInside(src, dest)) return "--src '" + o.src + "' is inside --dest '" + o.dest + "'";

@@ -7,6 +7,7 @@
 #include "audit/opslog_writer.h"
 #include "cli/options.h"
 #include "cli/run.h"
+#include "ha_sync/canonical_path.h"
 #include "ha_sync/flag_table.h"
 #include "ha_sync/text.h"
 #include "io/file_lock.h"
@@ -93,6 +94,16 @@ int RunUndoCommand(const std::vector<std::string>& args) {
   auto plan = pipeline::PlanUndo(dest_fd, pipeline::UndoManifest::Dir(log_dir, pair), run_id);
   if (!plan.ok()) {
     std::fprintf(stderr, "ha-sync undo: %s\n", plan.status().message().c_str());
+    ::close(dest_fd);
+    return kExitFailed;
+  }
+  // The other side of a two-way pair shares the pair's manifests: an undo
+  // there would remove the originals the run copied from.
+  if (!plan->run_dest_root.empty() && CanonicalPath(plan->run_dest_root) != CanonicalPath(dest)) {
+    std::fprintf(stderr,
+                 "ha-sync undo: run %s synced into '%s', not into --dest '%s': undo it where it ran; "
+                 "nothing was undone\n",
+                 run_id.c_str(), EscapeForDisplay(plan->run_dest_root).c_str(), EscapeForDisplay(dest).c_str());
     ::close(dest_fd);
     return kExitFailed;
   }

@@ -148,6 +148,15 @@ Result<int> OpenRoot(const std::string& path) {
   return fd;
 }
 
+int RenameNoReplace(int from_dirfd, const std::string& from, int to_dirfd, const std::string& to) {
+  if (::renameat2(from_dirfd, from.c_str(), to_dirfd, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return -errno;  // EEXIST among them
+  struct stat st;
+  if (::fstatat(to_dirfd, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return -EEXIST;
+  if (errno != ENOENT) return -errno;
+  return ::renameat(from_dirfd, from.c_str(), to_dirfd, to.c_str()) == 0 ? 0 : -errno;
+}
+
 Status MakeDir(int dirfd, const std::string& name, const std::string& display) {
   if (::mkdirat(dirfd, name.c_str(), 0700) != 0) {
     return Status::FromErrno(errno, "mkdir", display);

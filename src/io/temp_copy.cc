@@ -43,14 +43,7 @@ int CommitCalls::Fsync(int fd) { return ::fsync(fd) == 0 ? 0 : -errno; }
 int CommitCalls::Close(int fd) { return ::close(fd) == 0 ? 0 : -errno; }
 
 int CommitCalls::Rename(int dirfd, const std::string& from, const std::string& to, bool no_replace) {
-  if (no_replace) {
-    if (::renameat2(dirfd, from.c_str(), dirfd, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
-    if (errno != EINVAL && errno != ENOSYS) return -errno;  // EEXIST among them
-    // No rename flags here (NFS): look right before the plain rename.
-    struct stat st;
-    if (::fstatat(dirfd, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return -EEXIST;
-    if (errno != ENOENT) return -errno;
-  }
+  if (no_replace) return RenameNoReplace(dirfd, from, dirfd, to);
   return ::renameat(dirfd, from.c_str(), dirfd, to.c_str()) == 0 ? 0 : -errno;
 }
 

@@ -157,7 +157,7 @@ void Engine::Impl::OpenTrash() {
   if (opt.dry_run || opt.trash_retain_days <= 0) return;
   ctx_.trash = std::make_unique<Trash>(ctx_.dest_root_fd, ctx_.stamp + "-" + opt.run_id);
   if (!opt.undo_dir.empty()) {
-    ctx_.manifest = std::make_unique<UndoManifest>(opt.undo_dir, ctx_.trash->run_dir_name());
+    ctx_.manifest = std::make_unique<UndoManifest>(opt.undo_dir, ctx_.trash->run_dir_name(), opt.dest_root);
   }
 }
 

@@ -255,7 +255,8 @@ Result<UndoPlan> PlanUndo(int dest_root_fd, const std::string& manifest_dir, con
                          "' nor in the destination's " + kTrashDirName +
                          " (wrong --dest, --pair or --log-dir, expired, or the run kept no trash)");
   }
-  Status s = UndoManifest::Read(dir.get(), dir_display, UndoManifest::FileName(plan.run_dir_name), &records);
+  Status s = UndoManifest::Read(dir.get(), dir_display, UndoManifest::FileName(plan.run_dir_name), &records,
+                                &plan.run_dest_root);
   if (!s.ok()) return s;
   // The run's trash folder exists only when the run moved something there.
   const std::string run_rel = std::string(kTrashDirName) + "/" + plan.run_dir_name;
@@ -295,6 +296,7 @@ class UndoApplier {
       case UndoStep::Kind::kRemoveCreated:
         op->operation = OpKind::kDelete;
         op->size_before = r.size;
+        if (Status s = StillAsLeft(pfd.get(), name, r); !s.ok()) return s;
         return trash_.MoveIn(pfd.get(), r.path);
       case UndoStep::Kind::kRemoveCreatedDir:
         op->operation = OpKind::kDelete;
@@ -313,7 +315,8 @@ class UndoApplier {
         op->operation = OpKind::kUpdate;
         std::string from_parent, from_name;
         SplitRel(step.from, &from_parent, &from_name);  // beside r.path (UndoManifest::Read checks)
-        Status s = trash_.LinkIn(pfd.get(), r.path);
+        Status s = StillAsLeft(pfd.get(), name, r);
+        if (s.ok()) s = trash_.LinkIn(pfd.get(), r.path);
         if (s.ok() && ::renameat(pfd.get(), from_name.c_str(), pfd.get(), name.c_str()) != 0) {
           s = Status::FromErrno(errno, "restore conflict copy", step.from);
         }
@@ -407,12 +410,35 @@ class UndoApplier {
     auto from = io::OpenDirBeneath(root_, parent.empty() ? run_rel_ : run_rel_ + "/" + parent);
     if (!from.ok()) return from.status();
     io::UniqueFd from_fd(*from);
-    Status s;
-    if (r.op == OpKind::kUpdate) s = trash_.LinkIn(pfd, r.path);
+    if (r.op != OpKind::kUpdate) {
+      // What the run deleted comes back only where nothing took its place.
+      const int res = io::RenameNoReplace(from_fd.get(), name, pfd, name);
+      if (res == -EEXIST) return ChangedSincePlan(r, "something was put in its place");
+      return res == 0 ? Status::Ok() : Status::FromErrno(-res, "restore from trash", r.path);
+    }
+    Status s = StillAsLeft(pfd, name, r);
+    if (s.ok()) s = trash_.LinkIn(pfd, r.path);
     if (s.ok() && ::renameat(from_fd.get(), name.c_str(), pfd, name.c_str()) != 0) {
       s = Status::FromErrno(errno, "restore from trash", r.path);
     }
     return s;
+  }
+
+  // Right before a step replaces or removes what the run left at `name`:
+  // the plan checked it, and a change made since (a file written while the
+  // undo runs) is never replaced (one lookup of window).
+  static Status StillAsLeft(int pfd, const std::string& name, const UndoRecord& r) {
+    io::Entry now;
+    const Status s = io::StatEntry(pfd, name, r.path, &now);
+    if (!s.ok()) return ChangedSincePlan(r, s.message());
+    if (!AsLeft(now, r)) return ChangedSincePlan(r, "it was changed");
+    return Status::Ok();
+  }
+
+  static Status ChangedSincePlan(const UndoRecord& r, const std::string& what) {
+    return Status::Error("'" + EscapeForDisplay(r.path) + "' changed while the undo ran (" + what +
+                             "): left as it is, the undo stopped here",
+                         EBUSY);
   }
 
   const int root_;

@@ -40,6 +40,7 @@ struct UndoStep {
 // still in the aside folder, and the error says where.
 struct UndoPlan {
   std::string run_dir_name;    // <stamp>-<run-id> in .ha-sync-trash
+  std::string run_dest_root;   // the run's --dest as its manifest names it ("" in older manifests)
   std::vector<UndoStep> steps;       // in the order to execute
   // "path: why" for each path that changed since that run or cannot be
   // undone; non-empty: refuse.

@@ -34,6 +34,13 @@ Status UndoManifest::OpenLocked() {
   const std::string path = dir_ + "/" + FileName(run_dir_name_);
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd_ < 0) return Status::FromErrno(errno, "create undo manifest", path);
+  if (dest_root_.empty()) return Status::Ok();
+  json::object o;
+  o["dest"] = EncodePathForText(dest_root_);
+  const std::string line = json::serialize(o) + "\n";
+  if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    return Status::FromErrno(errno, "write", path);
+  }
   return Status::Ok();
 }
 
@@ -149,7 +156,8 @@ std::string FromJson(const json::object& o, UndoRecord* r) {
 }  // namespace
 
 Status UndoManifest::Read(int dir_fd, const std::string& dir_display, const std::string& file_name,
-                          std::vector<UndoRecord>* records) {
+                          std::vector<UndoRecord>* records, std::string* dest_root) {
+  if (dest_root != nullptr) dest_root->clear();
   const std::string shown = dir_display + "/" + file_name;
   const int fd = ::openat(dir_fd, file_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open undo manifest", shown);
@@ -178,8 +186,18 @@ Status UndoManifest::Read(int dir_fd, const std::string& dir_display, const std:
       if (!complete) break;
       return refuse("not a JSON object");
     }
+    const json::object& o = v.as_object();
+    if (line_no == 1 && o.size() == 1 && o.contains("dest")) {
+      std::string root;
+      if (!o.at("dest").is_string() || !DecodePathFromText(std::string(o.at("dest").as_string()), &root) ||
+          root.empty() || root[0] != '/') {
+        return refuse("no valid \"dest\"");
+      }
+      if (dest_root != nullptr) *dest_root = std::move(root);
+      continue;
+    }
     UndoRecord r;
-    if (std::string why = FromJson(v.as_object(), &r); !why.empty()) return refuse(why);
+    if (std::string why = FromJson(o, &r); !why.empty()) return refuse(why);
     records->push_back(std::move(r));
   }
   return Status::Ok();

@@ -6,6 +6,9 @@
 // happens:
 //   {"op":"create|update|delete","path":<encoded>,"type":"file|dir|symlink",
 //    "size":N,"mtime_ns":N,"previous":"trash"|"conflict:<path>"|"mtime:<ns>"|null}
+// after a first line {"dest":<encoded>} naming the run's destination root
+// (manifests of older versions have none), so that an undo given another
+// --dest (the other side of a two-way pair) is refused.
 // size/mtime_ns describe dest after the operation (for a delete: before it).
 // "previous" says where the version the operation replaced or removed is;
 // "mtime:<ns>" is the mtime before the run (a file whose data was equal, or
@@ -45,8 +48,8 @@ class UndoManifest {
  public:
   // <dir>/<run_dir_name>.undo.jsonl; the folder and the file are created
   // with the first record, so a run that changes nothing leaves no trace.
-  UndoManifest(std::string dir, std::string run_dir_name)
-      : dir_(std::move(dir)), run_dir_name_(std::move(run_dir_name)) {}
+  UndoManifest(std::string dir, std::string run_dir_name, std::string dest_root = {})
+      : dir_(std::move(dir)), run_dir_name_(std::move(run_dir_name)), dest_root_(std::move(dest_root)) {}
   ~UndoManifest();
   Status Append(const UndoRecord& record);
 
@@ -63,13 +66,15 @@ class UndoManifest {
   // type or "previous", a conflict copy not beside its file. Only a torn
   // last line (no '\n', a crash mid-append) is skipped. `dir_display`
   // names the folder in messages.
+  // `dest_root` (may be null) gets the recorded destination root, or "".
   static Status Read(int dir_fd, const std::string& dir_display, const std::string& file_name,
-                     std::vector<UndoRecord>* records);
+                     std::vector<UndoRecord>* records, std::string* dest_root = nullptr);
 
  private:
   Status OpenLocked();
   const std::string dir_;
   const std::string run_dir_name_;
+  const std::string dest_root_;  // written first; empty: no such line
   std::mutex mu_;
   int fd_ = -1;  // guarded by mu_
 };

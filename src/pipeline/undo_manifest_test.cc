@@ -68,6 +68,34 @@ TEST_CASE("a manifest round-trips every kind of record") {
   CHECK(back[4].op == OpKind::kDelete);
 }
 
+TEST_CASE("a manifest names its run's destination first; older ones have none; a bad one refuses") {
+  TempDir logs;
+  const std::string dir = UndoManifest::Dir(logs.path(), "photos");
+  {
+    UndoManifest m(dir, "20261126T000000Z-run", "/mnt/dest with space");
+    REQUIRE(m.Append({OpKind::kCreate, "a/new", io::FileType::kFile, 3, 7, std::nullopt}).ok());
+  }
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  std::vector<UndoRecord> back;
+  std::string dest = "stale";
+  const Status s = UndoManifest::Read(fd, dir, UndoManifest::FileName("20261126T000000Z-run"), &back, &dest);
+  ::close(fd);
+  REQUIRE(s.ok());
+  CHECK(dest == "/mnt/dest with space");
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].path == "a/new");
+
+  std::vector<UndoRecord> old_style;
+  CHECK(ReadText(kGood, &old_style).ok());
+  CHECK(old_style.size() == 1);
+  std::vector<UndoRecord> records;
+  CHECK(ReadText(std::string(R"({"dest":"relative/path"})") + "\n" + kGood, &records).message().find(
+            "line 1: no valid \"dest\"") != std::string::npos);
+  // Only the first line may name the destination.
+  CHECK_FALSE(ReadText(kGood + R"({"dest":"/mnt/x"})" + "\n", &records).ok());
+}
+
 TEST_CASE("a path that is not plain refuses the whole manifest, naming the line") {
   const std::string nul_path = "b64:" + Base64Encode(std::string("a\0b", 3));
   for (const std::string& bad : {std::string("/etc/passwd"), std::string("../outside"), std::string("a/../../x"),

@@ -227,3 +227,38 @@ TEST_CASE("a symlink planted in a restored path after planning is refused, nothi
 }
 
 }  // namespace ha_sync::pipeline
+
+namespace ha_sync::pipeline {
+
+TEST_CASE("a path changed after the undo was planned is never replaced: the undo stops there") {
+  // deleted: the run deleted "gone" (kept in its trash); overwritten: the
+  // run replaced "f" (old version in its trash) and left "made".
+  for (const char* change : {"a file put where a deleted one returns", "an overwritten file edited",
+                             "a created file edited"}) {
+    CAPTURE(change);
+    Dest d;
+    d.Write(kRunTrash + "/gone", "deleted by the run");
+    d.Write(kRunTrash + "/f", "before the run");
+    d.Write("f", "written by the run");
+    d.Write("made", "created by the run");
+    d.Manifest({Rec(OpKind::kDelete, "gone", io::FileType::kFile, 18, "trash"),
+                Rec(OpKind::kUpdate, "f", io::FileType::kFile, 18, "trash"),
+                Rec(OpKind::kCreate, "made", io::FileType::kFile, 18)});
+    auto plan = d.Plan();
+    REQUIRE(plan.ok());
+    REQUIRE_FALSE(plan->refused());
+    // The user writes after the plan was checked, before it is applied.
+    const std::string path = std::string(change).find("deleted") != std::string::npos ? "gone"
+                             : std::string(change).find("overwritten") != std::string::npos ? "f"
+                                                                                             : "made";
+    d.Write(path, "USER");
+    std::vector<K> done;
+    const Status s = d.Apply(*plan, &done);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.err() == EBUSY);
+    CHECK(s.message().find("'" + path + "' changed while the undo ran") != std::string::npos);
+    CHECK(d.Read(path) == "USER");
+  }
+}
+
+}  // namespace ha_sync::pipeline
