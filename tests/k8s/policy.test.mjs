@@ -60,6 +60,8 @@ const MUTATIONS = [
   ['mount without volume', (o) => { sync(o).volumeMounts.push({ name: 'ghost', mountPath: '/ghost' }); }, /volumeMount ghost has no volume/],
   ['probe on a missing port', (o) => { ui(o).readinessProbe.httpGet.port = 9090; }, /readinessProbe port 9090 is not a container port/],
   ['no liveness probe', (o) => { delete ui(o).livenessProbe; }, /livenessProbe must be set/],
+  ['liveness on /healthz', (o) => { ui(o).livenessProbe = { httpGet: { path: '/healthz', port: 'http' } }; }, /livenessProbe must not be \/healthz/],
+  ['liveness on a missing port', (o) => { ui(o).livenessProbe.tcpSocket.port = 9090; }, /livenessProbe port 9090 is not a container port/],
   ['PV with Delete reclaim', (o) => { byKind('PersistentVolume')(o).spec.persistentVolumeReclaimPolicy = 'Delete'; }, /must be Retain/],
   ['PV with two sources', (o) => { byKind('PersistentVolume')(o).spec.hostPath = { path: '/x' }; }, /exactly one volume source \(got nfs, hostPath\)/],
   ['PV reserved for a missing claim', (o) => { byKind('PersistentVolume')(o).spec.claimRef.name = 'pvc-nope'; }, /claimRef infrastructure\/pvc-nope is not a PVC/],

@@ -241,10 +241,13 @@ function lintPod(o, pod, meta, job, out, claims) {
     }
     for (const p of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
       const probe = c[p];
-      if (!probe?.httpGet) continue;
-      const port = probe.httpGet.port;
+      const port = probe?.httpGet?.port ?? probe?.tcpSocket?.port;
+      if (port === undefined) continue;
       const ok = (c.ports ?? []).some((cp) => cp.name === port || cp.containerPort === port);
       if (!ok) out.push(`${where}: ${p} port ${port} is not a container port`);
+    }
+    if (c.livenessProbe?.httpGet?.path === '/healthz') {
+      out.push(`${where}: livenessProbe must not be /healthz (503 while the database is down: a restart does not fix that); probe the port`);
     }
     if ((c.ports ?? []).length > 0 && o.kind === 'Deployment') {
       for (const p of ['readinessProbe', 'livenessProbe']) {
