@@ -88,7 +88,7 @@ TEST_CASE("ha-sync-ui: empty or unusable auth exits 64 and never serves") {
   }
 }
 
-TEST_CASE("ha-sync-ui: with credentials it serves with basic auth") {
+TEST_CASE("ha-sync-ui: with credentials it serves with basic auth; without, it warns") {
   TempDir t;
   WriteFile(t / "users", "ops:pw\n");
   for (const auto& [args, env] :
@@ -99,7 +99,14 @@ TEST_CASE("ha-sync-ui: with credentials it serves with basic auth") {
     CHECK(r.exit_code == 0);  // stopped by SIGTERM after serving
     CHECK(r.out.find("serving on") != std::string::npos);
     CHECK(r.out.find("basic auth") != std::string::npos);
+    CHECK(r.err.find("warning") == std::string::npos);
   }
+  // Without credentials it serves (the documented default) and says so.
+  RunOutput open = RunUi({});
+  CHECK(open.exit_code == 0);
+  CHECK(open.out.find("basic auth") == std::string::npos);
+  CHECK(open.err.find("ha-sync-ui: warning: no authentication: anyone who can reach 127.0.0.1:") !=
+        std::string::npos);
 }
 
 TEST_CASE("subcommands refuse empty values and take =true|false switches") {

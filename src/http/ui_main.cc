@@ -83,6 +83,13 @@ int main(int argc, char** argv) {
               v6 ? "[" : "", listen->host.c_str(), v6 ? "]" : "", (*server)->port(),
               db.Describe().c_str(), with_auth ? ", basic auth" : "");
   std::fflush(stdout);
+  if (!with_auth) {
+    // File names are private data; say so once, where operators look.
+    std::fprintf(stderr,
+                 "ha-sync-ui: warning: no authentication: anyone who can reach %s%s%s:%u sees every "
+                 "synced path; set HA_SYNC_UI_BASIC_AUTH or --auth-file\n",
+                 v6 ? "[" : "", listen->host.c_str(), v6 ? "]" : "", (*server)->port());
+  }
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::printf("ha-sync-ui: stopping (signal %d)\n", sig);
