@@ -4,8 +4,10 @@
 // and before anything is touched, with messages that say what is wrong.
 #include <doctest/doctest.h>
 #include <dirent.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -144,6 +146,25 @@ TEST_CASE("undo given the other side of the pair as --dest is refused: the run's
   CHECK(r.exit_code == 0);
   CHECK_FALSE(Exists(t / "dest/new"));
   CHECK(ReadFile(t / "src/new") == "precious");
+}
+
+TEST_CASE("the printed undo command is one paste away, a space in the destination too") {
+  TempDir t;
+  WriteFile(t / "src/new", "n", kT0);
+  MakeDirs(t / "my dest");
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "my dest", t / "log"));
+  REQUIRE(r.exit_code == 0);
+  const std::string marker = "to revert it: ha-sync ";
+  const size_t at = r.out.find(marker);
+  REQUIRE(at != std::string::npos);
+  const std::string rest = r.out.substr(at + marker.size(), r.out.find('\n', at) - at - marker.size());
+  CHECK(rest.find("--dest '" + (t / "my dest") + "'") != std::string::npos);
+  // Pasted into a shell (the binary's path in place of "ha-sync"): it undoes the run.
+  const std::string bin = std::getenv("HA_SYNC_BIN");
+  const int status = std::system(("'" + bin + "' " + rest + " --apply >/dev/null").c_str());
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_FALSE(Exists(t / "my dest/new"));
 }
 
 TEST_CASE("undo refuses a manifest path that leaves the root: nothing printed, nothing made outside") {

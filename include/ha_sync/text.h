@@ -20,6 +20,12 @@ bool IsValidUtf8(std::string_view bytes);
 // pass through, everything else becomes \n, \t, \\ or \xHH.
 std::string EscapeForDisplay(std::string_view bytes);
 
+// One word for a POSIX shell, for commands printed to be pasted: as is when
+// it holds only [A-Za-z0-9_./:=@%+,-]; in '...' (a ' as '\'') when it holds
+// other printable bytes; as $'...' with \xHH when it holds control or
+// non-UTF-8 bytes (bash, zsh, ksh), so the terminal never sees them raw.
+std::string ShellQuote(std::string_view word);
+
 std::string Base64Encode(std::string_view bytes);
 bool Base64Decode(std::string_view text, std::string* out);
 

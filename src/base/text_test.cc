@@ -16,6 +16,16 @@ TEST_CASE("EscapeForDisplay keeps UTF-8 and escapes control and invalid bytes") 
   CHECK(EscapeForDisplay("\xc0\xaf") == "\\xc0\\xaf");
 }
 
+TEST_CASE("ShellQuote gives one word a shell reads back as the same bytes") {
+  CHECK(ShellQuote("/mnt/hp/photos") == "/mnt/hp/photos");
+  CHECK(ShellQuote("/tmp/x/my dest") == "'/tmp/x/my dest'");
+  CHECK(ShellQuote("it's") == "'it'\\''s'");
+  CHECK(ShellQuote("") == "''");
+  CHECK(ShellQuote("caf\xc3\xa9 bar") == "'caf\xc3\xa9 bar'");  // UTF-8 stays readable
+  CHECK(ShellQuote("a\nb") == "$'a\\x0ab'");
+  CHECK(ShellQuote(std::string("x\xff'\\", 4)) == "$'x\\xff\\'\\\\'");
+}
+
 TEST_CASE("IsValidUtf8 rejects surrogates, overlongs and truncation") {
   CHECK(IsValidUtf8(""));
   CHECK(IsValidUtf8("\xf0\x9f\x98\x80"));

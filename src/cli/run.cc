@@ -554,8 +554,9 @@ void PrintSummary(const Options& options, const RunHeader& header, const pipelin
   if (!options.dry_run && options.trash_retain_days > 0 && c.created + c.updated + c.deleted > 0) {
     const bool default_log_dir = options.log_dir == Options().log_dir;
     std::printf("ha-sync: run %s; to revert it: ha-sync undo --dest %s --pair %s --run-id %s%s%s\n",
-                header.run_id.c_str(), options.dest.c_str(), options.pair.c_str(), header.run_id.c_str(),
-                default_log_dir ? "" : " --log-dir ", default_log_dir ? "" : options.log_dir.c_str());
+                header.run_id.c_str(), ShellQuote(options.dest).c_str(), options.pair.c_str(),
+                header.run_id.c_str(), default_log_dir ? "" : " --log-dir ",
+                default_log_dir ? "" : ShellQuote(options.log_dir).c_str());
   }
   if (options.verbose) PrintStageTimes(result);
   if (result.settling > 0) {

@@ -19,6 +19,11 @@
 
   // ---- DOM helpers -------------------------------------------------------
 
+  // One word for a POSIX shell, as the CLI prints it (ha_sync/text.h, ShellQuote).
+  function shellQuote(word) {
+    return /^[A-Za-z0-9_.\/:=@%+,-]+$/.test(word) ? word : "'" + word.replace(/'/g, "'\\''") + "'";
+  }
+
   function el(tag, opts, ...children) {
     const e = document.createElement(tag);
     const o = opts || {};
@@ -345,8 +350,8 @@
     const undo = byId('run-undo');
     const changed = it.files_created + it.files_updated + it.files_deleted > 0;
     if (it.run_id && !it.dry_run && changed && it.direction !== 'undo') {
-      undo.replaceChildren('To revert this run on the destination: ',
-        el('code', { text: `ha-sync undo --dest ${it.dest} --pair ${it.pair} --run-id ${it.run_id}` }));
+      undo.replaceChildren('To revert this run on the destination (add the run\'s --log-dir when it was not /var/log/ha-sync): ',
+        el('code', { text: `ha-sync undo --dest ${shellQuote(it.dest)} --pair ${it.pair} --run-id ${it.run_id}` }));
       undo.hidden = false;
     } else {
       undo.hidden = true;
