@@ -56,6 +56,11 @@ struct RunCounts {
   void Add(const OpRecord& op);
 };
 
+// The direction `ha-sync undo` records its runs under: a one-off, never a
+// direction that must run regularly (the dashboard and /metrics leave it
+// out of staleness).
+inline constexpr char kUndoDirection[] = "undo";
+
 struct RunHeader {
   std::string run_id;  // 32 hex chars, unique per process start
   std::string pair;

@@ -123,7 +123,7 @@ int RunUndoCommand(const std::vector<std::string>& args) {
   RunHeader header;
   header.run_id = id;
   header.pair = pair;
-  header.direction = "undo";
+  header.direction = kUndoDirection;
   header.src = dest + "/" + pipeline::kTrashDirName + "/" + plan->run_dir_name;
   header.dest = dest;
   header.started_at_ms = NowMs();

@@ -472,6 +472,27 @@ TEST_CASE("the page and its assets: security headers, no inline script, no HTML 
   CHECK(ui.Get("/api/pairs").header("content-security-policy") == csp);
 }
 
+TEST_CASE("an undo is a one-off: never 'no run for ...', never a last-success series to alert on") {
+  SeededDatabases seeded;
+  for (const TestDatabase& db : seeded.dbs.all()) {
+    CAPTURE(db.name);
+    // media's undo ran 3 h ago (stale-after is 1 h).
+    REQUIRE(testing::WriteRun(db.dsn, testing::MakeRun("media", kUndoDirection, false, seeded.now - 3 * 3600 * 1000,
+                                                        2.0, {testing::Op(OpKind::kDelete, "a", 1)}))
+                .ok());
+    Dashboard ui(db.dsn);
+    json::value v = ui.GetJson("/api/pairs");
+    const json::object* media = FindPair(v, "media");
+    REQUIRE(media != nullptr);
+    REQUIRE(FindDirection(*media, kUndoDirection) != nullptr);  // still shown
+    CHECK(media->at("attention").as_array().empty());
+    const std::string m = ui.Get("/metrics").body;
+    CHECK(m.find("ha_sync_last_success_timestamp_seconds{pair=\"media\",direction=\"undo\"") == std::string::npos);
+    CHECK(m.find("ha_sync_last_success_timestamp_seconds{pair=\"media\",direction=\"dell-to-hp\"") !=
+          std::string::npos);
+  }
+}
+
 TEST_CASE("/metrics: Prometheus text per pair, direction and mode") {
   SeededDatabases seeded;
   for (const TestDatabase& db : seeded.dbs.all()) {

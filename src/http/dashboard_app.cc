@@ -89,6 +89,7 @@ std::vector<std::string> Attention(const std::string& direction, const Direction
       (!d.last_real || d.last_dry_run->started_at_ms > d.last_real->started_at_ms)) {
     why.push_back(direction + ": last dry-run " + d.last_dry_run->status);
   }
+  if (direction == kUndoDirection) return why;  // a one-off: never "no run for ..."
   int64_t newest = 0;
   if (d.last_real) newest = std::max(newest, EndOf(*d.last_real));
   if (d.last_dry_run) newest = std::max(newest, EndOf(*d.last_dry_run));
@@ -439,8 +440,9 @@ Response DashboardApp::Metrics() {
     }
   }
   p.Family("ha_sync_last_success_timestamp_seconds", "gauge",
-           "When a run of this pair, direction and mode last ended with status success (Unix time).");
+           "When a run of this pair, direction and mode last ended with status success (Unix time); undo runs are one-offs and not included.");
   for (const LastSuccess& su : successes) {
+    if (su.direction == kUndoDirection) continue;  // a one-off, not a schedule to watch
     p.Sample("ha_sync_last_success_timestamp_seconds",
              {{"pair", su.pair}, {"direction", su.direction}, {"dry_run", su.dry_run ? "true" : "false"}},
              static_cast<double>(su.ended_at_ms) / 1000.0);
