@@ -67,6 +67,32 @@ TEST_CASE("a dest file replaced while its update is copied is never overwritten"
   CHECK(TempFilesUnder(t / "dest").empty());
 }
 
+TEST_CASE("a dest file edited after the walk listed it is not deleted") {
+  // Deletes run after the walk (and its copies): an edit made on dest in
+  // between is the user's, not a file the state saw synced.
+  TempDir t;
+  WriteFile(t / "src/doomed", "d", kT0);
+  WriteFile(t / "src/keep", "k", kT0);  // the share is there: not every known entry is gone
+  MakeDirs(t / "dest");
+  REQUIRE(RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--delete-missing"})).exit_code == 0);
+  ::unlink((t / "src/doomed").c_str());
+  for (const std::string trash_days : {"14", "0"}) {
+    CAPTURE(trash_days);
+    WriteFile(t / ("src/big-" + trash_days), kBig, kT0);  // a new file: a slow copy before the deletes
+    WriteFile(t / "dest/doomed", "d", kT0);  // as synced
+    Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log",
+                                       {"--delete-missing", "--workers", "1", "--trash-retain-days", trash_days}),
+                              kSlow);
+    REQUIRE(WaitForTemp(t / "dest"));
+    WriteFile(t / "dest/doomed", "USER EDIT", kT0 + 100 * kSec);
+    RunOutput r = Wait(run);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("'doomed' changed on dest since it was listed: kept, not deleted") != std::string::npos);
+    CHECK(ReadFile(t / "dest/doomed") == "USER EDIT");
+  }
+}
+
 TEST_CASE("SIGKILL mid-copy leaves the old file; the next run completes and removes the temp") {
   TempDir t;
   WriteFile(t / "src/big", kBig, kT0 + 100 * kSec);

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "ha_sync/join_rel.h"
+#include "ha_sync/text.h"
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
 #include "pipeline/plan_apply.h"
@@ -278,6 +279,16 @@ void DeleteRunner::DeleteOne(const SpoolRecord& r, OpenParent* parent) {
     parent->fd.reset(*fd);
     parent->rel = parent_rel;
   }
+  if (!r.is_dir && ChangedSinceListed(r, parent->fd.get(), name)) {
+    // Edited on dest while the run went on: the edit is not ours to delete.
+    StateEntry listed{name, static_cast<FileType>(r.type), r.size, r.mtime_ns};
+    ctx_.KeepOldState(parent_rel, name, &listed);
+    ctx_.Fail(std::move(op), Status::Error("'" + EscapeForDisplay(r.rel_path) +
+                                               "' changed on dest since it was listed: kept, not deleted "
+                                               "(the next run compares it)",
+                                           EBUSY));
+    return;
+  }
   // Files go to the trash; a directory is empty by now (its children went first).
   const bool to_trash = ctx_.trash && !r.is_dir;
   ctx_.sink->OnIntent(op);
@@ -301,6 +312,13 @@ void DeleteRunner::DeleteOne(const SpoolRecord& r, OpenParent* parent) {
   ctx_.Record(std::move(op));
   ctx_.Remember(OpKind::kDelete, r.rel_path, static_cast<FileType>(r.type), r.size, r.mtime_ns,
                 to_trash ? std::optional<std::string>("trash") : std::nullopt);
+}
+
+bool DeleteRunner::ChangedSinceListed(const SpoolRecord& r, int parent_fd, const std::string& name) {
+  io::Entry now;
+  if (!io::StatEntry(parent_fd, name, r.rel_path, &now).ok()) return false;  // gone: the delete says so
+  const auto type = static_cast<FileType>(r.type);
+  return now.type != type || (type == FileType::kFile && now.size != r.size) || now.mtime_ns != r.mtime_ns;
 }
 
 void DeleteRunner::NotePlannedDelete(const SpoolRecord& r) {
