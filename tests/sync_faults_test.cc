@@ -1,6 +1,7 @@
 // Crashes, signals and failing filesystems: nothing partial ever appears
 // under a real name, failures are recorded, the rest of the run proceeds.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -65,6 +66,34 @@ TEST_CASE("a dest file replaced while its update is copied is never overwritten"
   CHECK(r.err.find("'big' changed on dest while it was copied") != std::string::npos);
   CHECK(ReadFile(t / "dest/big") == "USER EDIT");
   CHECK(TempFilesUnder(t / "dest").empty());
+}
+
+TEST_CASE("a dest file edited while it is compared by MD5 never gets the source's mtime") {
+  // Same bytes, src newer: only the mtime is carried over, after both are
+  // hashed. An in-place edit of dest meanwhile must not be stamped with
+  // src's time (the sides would then look equal while they differ).
+  TempDir t;
+  WriteFile(t / "src/big", kBig, kT0 + 100 * kSec);
+  WriteFile(t / "dest/big", kBig, kT0);
+  Running run = StartHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--workers", "1"}),
+                            {"HA_SYNC_TEST_BLOCK_DELAY_MS=300"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));  // src hashed, dest's first block read
+  {
+    const int fd = ::open((t / "dest/big").c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(::pwrite(fd, "USER EDIT", 9, 0) == 9);  // same size, new bytes, new mtime
+    ::close(fd);
+  }
+  RunOutput r = Wait(run);
+  INFO(r.err);
+  CHECK((r.exit_code == 0 || r.exit_code == 2));
+  const std::string now = ReadFile(t / "dest/big");
+  CHECK(now.compare(0, 9, "USER EDIT") == 0);  // the edit stays
+  struct stat s_st, d_st;
+  REQUIRE(::stat((t / "src/big").c_str(), &s_st) == 0);
+  REQUIRE(::stat((t / "dest/big").c_str(), &d_st) == 0);
+  // Never src's mtime on bytes that are not src's.
+  CHECK_FALSE((s_st.st_mtim.tv_sec == d_st.st_mtim.tv_sec && s_st.st_mtim.tv_nsec == d_st.st_mtim.tv_nsec));
 }
 
 TEST_CASE("a dest file edited after the walk listed it is not deleted") {

@@ -145,6 +145,38 @@ TEST_CASE("a --bench scratch folder in a root is neither synced nor deleted") {
   CHECK_FALSE(Exists(p.t / "a/.ha-sync-bench-host-999"));
 }
 
+TEST_CASE("a type change on one side wins in both directions; changed on both sides, nothing is lost") {
+  Pair p;
+  WriteFile(p.t / "a/proj/x", "one", kT0);
+  WriteFile(p.t / "a/proj/y", "two", kT0);
+  WriteFile(p.t / "a/keep", "k", kT0);
+  WriteFile(p.t / "a/edited", "v1", kT0);
+  p.Converge();
+  RemoveTree(p.t / "b/proj");
+  WriteFile(p.t / "b/proj", "my new file", kT0 + 10 * kSec);  // b made the directory a file
+  WriteFile(p.t / "a/edited", "v2 on a", kT0 + 20 * kSec);     // a edits the file ...
+  RemoveTree(p.t / "b/edited");
+  WriteFile(p.t / "b/edited/inside", "b made it a directory", kT0 + 30 * kSec);  // ... b made a directory
+  RunOutput r = p.Run(true);  // a -> b must not undo b's change
+  INFO(r.err);
+  CHECK(ReadFile(p.t / "b/proj") == "my new file");
+  CHECK(r.err.find("changed on both sides since the last sync (source is a file, destination is a directory)") !=
+        std::string::npos);
+  r = p.Run(false);  // b -> a carries b's file over a's unchanged directory
+  INFO(r.err);
+  CHECK(ReadFile(p.t / "a/proj") == "my new file");
+  CHECK(ReadFile(p.t / "b/proj") == "my new file");
+  // Changed on both sides: both versions stay where they are.
+  CHECK(ReadFile(p.t / "a/edited") == "v2 on a");
+  CHECK(ReadFile(p.t / "b/edited/inside") == "b made it a directory");
+  // a's directory, unchanged since the sync, is in a's trash.
+  bool x_in_trash = false;
+  for (const auto& [rel, d] : Describe(p.t / "a/.ha-sync-trash")) {
+    x_in_trash = x_in_trash || (rel.size() >= 7 && rel.substr(rel.size() - 7) == "/proj/x");
+  }
+  CHECK(x_in_trash);
+}
+
 TEST_CASE("an edit on both sides keeps both versions") {
   Pair p;
   WriteFile(p.t / "a/doc.txt", "original", kT0);

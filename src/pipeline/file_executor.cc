@@ -9,6 +9,7 @@
 
 #include "ha_sync/text.h"
 #include "io/file_copy.h"
+#include "io/dir_reader.h"
 #include "io/file_ops.h"
 
 namespace ha_sync::pipeline {
@@ -109,8 +110,16 @@ std::optional<bool> FileExecutor::CarryMtimeIfSameBytes(const NodePtr& node, con
   }
   op->md5_before = dest_md5;
   if (src_md5 != dest_md5) return std::nullopt;
-  // Same bytes, newer mtime on src: carry the mtime only.
-  s = io::SetTimes(node->dest_fd, src.name, src.atime_ns, src.mtime_ns, rel);
+  // Same bytes, newer mtime on src: carry the mtime only, unless dest was
+  // written while it was hashed (its new bytes must not get src's time).
+  io::Entry now;
+  s = io::StatEntry(node->dest_fd, src.name, rel, &now);
+  if (s.ok() && (now.type != FileType::kFile || now.size != dest.size || now.mtime_ns != dest.mtime_ns)) {
+    s = Status::Error("'" + EscapeForDisplay(rel) +
+                          "' changed on dest while it was compared: left as it is (the next run compares it)",
+                      EBUSY);
+  }
+  if (s.ok()) s = io::SetTimes(node->dest_fd, src.name, src.atime_ns, src.mtime_ns, rel);
   if (!s.ok()) {
     ctx_.Fail(std::move(*op), s);
     return false;

@@ -57,8 +57,9 @@ struct Planner {
   }
 
   bool Young(const Entry* e) const {
+    // A future mtime is not "modified a moment ago": it would settle never.
     return o.min_age_ns > 0 && e != nullptr && e->type != FileType::kDir &&
-           e->mtime_ns > o.now_ns - o.min_age_ns;
+           e->mtime_ns > o.now_ns - o.min_age_ns && e->mtime_ns <= o.now_ns + o.threshold_ns;
   }
 
   bool SameTime(const Entry& a, const Entry& b) const {
@@ -120,6 +121,19 @@ struct Planner {
                   "special file (fifo, socket or device) skipped");
     }
     if (s.type != d.type) {
+      if (state != nullptr && st != nullptr) {
+        // Which side changed the type: an unchanged side never replaces a
+        // changed one (the reverse run carries the change), and a path
+        // changed on both sides is left for a person.
+        const bool s_same = SameAsState(s, *st), d_same = SameAsState(d, *st);
+        if (s_same && !d_same) return Make(ActionKind::kDestNewer, &s, &d, st, NextState::kKeepOld);
+        if (!s_same && !d_same) {
+          return Make(ActionKind::kConflict, &s, &d, st, NextState::kKeepOld,
+                      std::string("conflict: changed on both sides since the last sync (source is a ") +
+                          io::ToString(s.type) + ", destination is a " + io::ToString(d.type) +
+                          "); left unchanged on both, resolve by hand");
+        }
+      }
       if (o.delete_missing) return Make(ActionKind::kReplace, &s, &d, st, NextState::kDrop);
       return Make(ActionKind::kConflict, &s, &d, st, NextState::kKeepOld,
                   std::string("conflict: source is a ") + io::ToString(s.type) +

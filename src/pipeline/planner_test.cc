@@ -133,6 +133,27 @@ TEST_CASE("with state: the side that changed wins, whatever the mtimes say") {
   CHECK(One({File("a", 9, 100)}, {File("a", 7, 300)}, {}, &other) == ActionKind::kDestNewer);
 }
 
+TEST_CASE("with state, a type change is the changed side's: never replaced by the unchanged one") {
+  PlanOptions del;
+  del.delete_missing = true;
+  const std::vector<StateEntry> was_dir = {Rec(Of("p", FileType::kDir))};
+  // dest made the directory a file: the forward run keeps it (the reverse carries it)
+  CHECK(One({Of("p", FileType::kDir)}, {File("p", 3, 200)}, del, &was_dir) == ActionKind::kDestNewer);
+  CHECK(One({Of("p", FileType::kDir)}, {Of("p", FileType::kSymlink, 200, "t")}, del, &was_dir) ==
+        ActionKind::kDestNewer);
+  // src made it a file: replaced on dest
+  CHECK(One({File("p", 3, 200)}, {Of("p", FileType::kDir)}, del, &was_dir) == ActionKind::kReplace);
+  // changed on both sides (a file edited here, made a directory there): left for a person
+  const Entry synced = File("a", 5, 100);
+  const std::vector<StateEntry> was_file = {Rec(synced)};
+  auto plan = PlanDirectory({File("a", 6, 200)}, {Of("a", FileType::kDir)}, &was_file, del);
+  REQUIRE(plan.size() == 1);
+  CHECK(plan[0].kind == ActionKind::kConflict);
+  CHECK(plan[0].reason.find("changed on both sides") != std::string::npos);
+  // a dest directory where an unchanged src file was: kept
+  CHECK(One({synced}, {Of("a", FileType::kDir)}, del, &was_file) == ActionKind::kDestNewer);
+}
+
 TEST_CASE("with state, --delete-missing only propagates deletions") {
   PlanOptions del;
   del.delete_missing = true;
@@ -181,6 +202,11 @@ TEST_CASE("settle window and future dates") {
   f.now_ns = 1000 * kSec;
   CHECK(One({File("a", 5, 5000)}, {File("a", 6, 900)}, f) == ActionKind::kFutureDated);
   CHECK(One({File("a", 5, 5000)}, {}, f) == ActionKind::kCreateFile);  // nothing to win over
+  // A future date is not "still settling" (it would wait forever): it is
+  // told as future-dated, or created when there is nothing to win over.
+  PlanOptions both = o;
+  CHECK(One({File("a", 5, 5000)}, {File("a", 6, 900)}, both) == ActionKind::kFutureDated);
+  CHECK(One({File("a", 5, 5000)}, {}, both) == ActionKind::kCreateFile);
 }
 
 TEST_CASE("reserved names") {
