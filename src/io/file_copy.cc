@@ -131,8 +131,8 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
   return Status::Ok();
 }
 
-Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,
-                         uint32_t temp_tag) {
+Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display, uint32_t temp_tag,
+                         bool no_replace, std::optional<PlannedTarget> replaces) {
   const std::string tmp = MakeSyncTempName(like.name, TaggedRandom(temp_tag));
   if (::symlinkat(like.link_target.c_str(), dest_dirfd, tmp.c_str()) != 0) {
     return Status::FromErrno(errno, "symlink", display);
@@ -148,9 +148,18 @@ Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& d
   }
   Status s = SetTimes(dest_dirfd, tmp, like.atime_ns, like.mtime_ns, display);
   if (!s.ok()) return fail(s);
-  if (::renameat(dest_dirfd, tmp.c_str(), dest_dirfd, like.name.c_str()) != 0) {
-    return fail(Status::FromErrno(errno, "rename into place", display));
+  if (replaces) {
+    struct stat st;
+    if (::fstatat(dest_dirfd, like.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode) ||
+        st.st_size != replaces->size ||
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec != replaces->mtime_ns) {
+      return fail(ChangedOnDestStatus(display));
+    }
   }
+  const int r = no_replace ? RenameNoReplace(dest_dirfd, tmp, dest_dirfd, like.name)
+                           : (::renameat(dest_dirfd, tmp.c_str(), dest_dirfd, like.name.c_str()) == 0 ? 0 : -errno);
+  if (r == -EEXIST && no_replace) return fail(AppearedOnDestStatus(display));
+  if (r < 0) return fail(Status::FromErrno(-r, "rename into place", display));
   return Status::Ok();
 }
 

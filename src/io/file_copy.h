@@ -58,8 +58,11 @@ Status CopyFileAtomic(int src_dirfd, int dest_dirfd, const std::string& name,
                       const std::string& display, const CopyOptions& options, CopyOutcome* out);
 
 // Re-creates the symlink `like` (its target and times) as dest_dirfd/name.
-Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display,
-                         uint32_t temp_tag = 0);
+// `no_replace` (a create) and `replaces` (an update: the symlink as
+// listed) keep an entry put there meanwhile, as a file copy does
+// (temp_copy.h, step 6).
+Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& display, uint32_t temp_tag = 0,
+                         bool no_replace = false, std::optional<PlannedTarget> replaces = std::nullopt);
 
 // MD5 of the regular file dirfd/name (not following a symlink).
 Status HashFile(int dirfd, const std::string& name, const std::string& display,

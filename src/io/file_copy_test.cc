@@ -82,6 +82,38 @@ TEST_CASE("CopySymlinkAtomic replaces whatever link was there and keeps the targ
   CHECK(e.mtime_ns == like.mtime_ns);
 }
 
+TEST_CASE("CopySymlinkAtomic keeps an entry put there meanwhile: a create never replaces, an update checks") {
+  Dirs d;
+  Entry like;
+  like.name = "l";
+  like.type = FileType::kSymlink;
+  like.link_target = "target";
+  like.mtime_ns = 1600000000LL * 1000000000;
+  like.atime_ns = like.mtime_ns;
+  // A create: a file that appeared under the name stays.
+  const int fd = ::openat(d.dest, "l", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  Status s = CopySymlinkAtomic(d.dest, like, "l", 0, /*no_replace=*/true);
+  CHECK(s.err() == EEXIST);
+  Entry e;
+  REQUIRE(StatEntry(d.dest, "l", "l", &e).ok());
+  CHECK(e.type == FileType::kFile);
+  // An update planned against a link that is no longer as listed: kept.
+  REQUIRE(::unlinkat(d.dest, "l", 0) == 0);
+  REQUIRE(::symlinkat("old", d.dest, "l") == 0);
+  REQUIRE(StatEntry(d.dest, "l", "l", &e).ok());
+  s = CopySymlinkAtomic(d.dest, like, "l", 0, false, PlannedTarget{e.size, e.mtime_ns - 1});
+  CHECK(s.err() == EBUSY);
+  REQUIRE(StatEntry(d.dest, "l", "l", &e).ok());
+  CHECK(e.link_target == "old");
+  // As listed: replaced.
+  CHECK(CopySymlinkAtomic(d.dest, like, "l", 0, false, PlannedTarget{e.size, e.mtime_ns}).ok());
+  REQUIRE(StatEntry(d.dest, "l", "l", &e).ok());
+  CHECK(e.link_target == "target");
+  CHECK(d.DestEntries() == 1);  // no temp link left
+}
+
 TEST_CASE("HashFile agrees with hashing the bytes in memory") {
   Dirs d;
   const std::string data(3 * 4096 + 17, 'q');

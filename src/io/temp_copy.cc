@@ -38,6 +38,20 @@ Status SourceChangedStatus(const std::string& display) {
                        "the next run retries");
 }
 
+Status AppearedOnDestStatus(const std::string& display) {
+  return Status::Error("'" + EscapeForDisplay(display) +
+                           "' appeared on dest while it was copied: left as it is, this copy discarded "
+                           "(the next run compares the two)",
+                       EEXIST);
+}
+
+Status ChangedOnDestStatus(const std::string& display) {
+  return Status::Error("'" + EscapeForDisplay(display) +
+                           "' changed on dest while it was copied: left as it is, this copy discarded "
+                           "(the next run compares the two)",
+                       EBUSY);
+}
+
 int CommitCalls::Fsync(int fd) { return ::fsync(fd) == 0 ? 0 : -errno; }
 
 int CommitCalls::Close(int fd) { return ::close(fd) == 0 ? 0 : -errno; }
@@ -88,19 +102,9 @@ Status TempCopy::Finish(const Entry& source, const CommitOptions& options, Commi
     return Status::FromErrno(-r, "close", display_);
   }
   if (CopyCancelled(options.cancel)) return CopyCancelledStatus(display_);
-  if (options.replaces && !StillAsPlanned(*options.replaces)) {
-    return Status::Error("'" + EscapeForDisplay(display_) +
-                             "' changed on dest while it was copied: left as it is, this copy "
-                             "discarded (the next run compares the two)",
-                         EBUSY);
-  }
+  if (options.replaces && !StillAsPlanned(*options.replaces)) return ChangedOnDestStatus(display_);
   if (const int r = calls->Rename(dirfd_, temp_, name_, options.no_replace); r < 0) {
-    if (r == -EEXIST && options.no_replace) {
-      return Status::Error("'" + EscapeForDisplay(display_) +
-                               "' appeared on dest while it was copied: left as it is, this copy "
-                               "discarded (the next run compares the two)",
-                           EEXIST);
-    }
+    if (r == -EEXIST && options.no_replace) return AppearedOnDestStatus(display_);
     return Status::FromErrno(-r, "rename into place", display_);
   }
   exists_ = false;

@@ -92,6 +92,10 @@ bool CopyCancelled(const std::atomic<bool>* cancel);
 Status CopyCancelledStatus(const std::string& display);
 // The source's size or mtime moved while it was copied (the next run retries).
 Status SourceChangedStatus(const std::string& display);
+// A create's target appeared meanwhile (EEXIST), or an update's target is
+// no longer as planned (EBUSY): the user's entry stays, the copy is dropped.
+Status AppearedOnDestStatus(const std::string& display);
+Status ChangedOnDestStatus(const std::string& display);
 
 class TempCopy {
  public:

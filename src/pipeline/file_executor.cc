@@ -223,7 +223,9 @@ bool FileExecutor::DoSymlink(const NodePtr& node, ActionKind kind, const Entry& 
   if (dest != nullptr && ctx_.trash) s = ctx_.trash->LinkIn(node->dest_fd, rel);
   if (s.ok()) {
     ctx_.sink->OnIntent(op);
-    s = io::CopySymlinkAtomic(node->dest_fd, src, rel, ctx_.opt.temp_tag);
+    std::optional<io::PlannedTarget> replaces;
+    if (dest != nullptr) replaces = io::PlannedTarget{dest->size, dest->mtime_ns};
+    s = io::CopySymlinkAtomic(node->dest_fd, src, rel, ctx_.opt.temp_tag, dest == nullptr, replaces);
   }
   if (!s.ok()) {
     ctx_.Fail(std::move(op), s);
