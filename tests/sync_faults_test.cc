@@ -96,6 +96,40 @@ TEST_CASE("a dest file edited while it is compared by MD5 never gets the source'
   CHECK_FALSE((s_st.st_mtim.tv_sec == d_st.st_mtim.tv_sec && s_st.st_mtim.tv_nsec == d_st.st_mtim.tv_nsec));
 }
 
+TEST_CASE("a root that is inside the other through a bind mount is refused") {
+  if (::geteuid() != 0) return;  // bind mounts need root (CI runs as root)
+  TempDir t;
+  WriteFile(t / "a/keep", "k", kT0);
+  WriteFile(t / "a/mirror/x", "x", kT0);
+  WriteFile(t / "b/photos/p", "precious", kT0);
+  WriteFile(t / "b/other", "o", kT0);
+  MakeDirs(t / "bm");
+  MakeDirs(t / "am");
+  MakeDirs(t / "same");
+  REQUIRE(::mount((t / "a/mirror").c_str(), (t / "bm").c_str(), nullptr, MS_BIND, nullptr) == 0);
+  REQUIRE(::mount((t / "b/photos").c_str(), (t / "am").c_str(), nullptr, MS_BIND, nullptr) == 0);
+  REQUIRE(::mount((t / "b").c_str(), (t / "same").c_str(), nullptr, MS_BIND, nullptr) == 0);
+  // dest is a/mirror: it would be copied into itself, deeper each level.
+  RunOutput in_src = RunHaSync(SyncArgs(t / "a", t / "bm", t / "log1"));
+  // src is b/photos: --delete-missing would delete it from dest, i.e. the source.
+  RunOutput in_dest = RunHaSync(SyncArgs(t / "am", t / "b", t / "log2", {"--delete-missing", "--max-delete-percent", "100"}));
+  // The same directory under two names.
+  RunOutput same = RunHaSync(SyncArgs(t / "b", t / "same", t / "log3", {"--delete-missing"}));
+  ::umount2((t / "bm").c_str(), MNT_DETACH);
+  ::umount2((t / "am").c_str(), MNT_DETACH);
+  ::umount2((t / "same").c_str(), MNT_DETACH);
+  INFO(in_src.err, in_dest.err, same.err);
+  CHECK(in_src.exit_code == 1);
+  CHECK(in_src.err.find("'mirror' in --src is --dest itself") != std::string::npos);
+  CHECK_FALSE(Exists(t / "a/mirror/mirror/mirror"));
+  CHECK(in_dest.exit_code == 1);
+  CHECK(in_dest.err.find("'photos' in --dest is --src itself") != std::string::npos);
+  CHECK(ReadFile(t / "b/photos/p") == "precious");
+  CHECK(same.exit_code == 1);
+  CHECK(same.err.find("--src and --dest are the same directory") != std::string::npos);
+  CHECK(ReadFile(t / "b/other") == "o");
+}
+
 TEST_CASE("a dest file edited after the walk listed it is not deleted") {
   // Deletes run after the walk (and its copies): an edit made on dest in
   // between is the user's, not a file the state saw synced.

@@ -24,6 +24,15 @@ FileType TypeFromMode(mode_t mode) {
 
 }  // namespace
 
+bool IdentityOf(int fd, FileIdentity* id) {
+  struct statx stx;
+  if (::statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_INO, &stx) != 0) return false;
+  if ((stx.stx_mask & STATX_INO) == 0) return false;
+  id->dev = (static_cast<uint64_t>(stx.stx_dev_major) << 32) | stx.stx_dev_minor;
+  id->ino = stx.stx_ino;
+  return true;
+}
+
 Status StatEntry(int dirfd, const std::string& name, const std::string& display_path,
                  Entry* entry) {
   struct stat st;

@@ -27,6 +27,16 @@ Status ListDirectory(int dirfd, const std::string& display_path, std::vector<Ent
 Status OpenAndListChild(int parent_fd, const std::string& name, const std::string& display_path,
                         UniqueFd* fd, std::vector<Entry>* entries);
 
+// Which file an open fd is: its device and inode, from the attributes the
+// kernel has cached (AT_STATX_DONT_SYNC: no round trip on NFS or FUSE;
+// neither ever changes for an open file). False when they cannot be had.
+struct FileIdentity {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+bool IdentityOf(int fd, FileIdentity* id);
+
 // Fills `entry` from an lstat-like call on dirfd/name.
 Status StatEntry(int dirfd, const std::string& name, const std::string& display_path, Entry* entry);
 

@@ -44,6 +44,13 @@ Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const E
     auto fd = io::OpenChildDir(parent_fd, entry.name, rel);
     if (!fd.ok()) return fd.status();
     io::UniqueFd dir(*fd);
+    io::FileIdentity id, src_root;
+    if (io::IdentityOf(dir.get(), &id) && io::IdentityOf(ctx_.src_root_fd, &src_root) && id == src_root) {
+      return Status::Error("refusing: '" + EscapeForDisplay(rel) +
+                               "' in --dest is --src itself (a bind mount or a second mount of it): deletes "
+                               "there would remove the source; it stopped there, nothing was deleted",
+                           ELOOP);
+    }
     std::vector<Entry> children;
     Status s = io::ListDirectory(dir.get(), rel, &children);
     if (!s.ok()) return s;

@@ -44,6 +44,7 @@ class DeleteRunner {
   // Spools the deletes for a dest-only entry (a directory: its subtree,
   // children first). With state, only entries synced before and unchanged
   // since are deleted; *all_deleted says whether nothing was kept.
+  // ELOOP: the subtree is --src itself (a bind mount): the walk must end.
   Status SpoolSubtree(int parent_fd, const std::string& rel, const io::Entry& entry,
                       bool* all_deleted);
   // Spools putting the directory's source times back after its deletes

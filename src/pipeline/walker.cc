@@ -45,7 +45,7 @@ Status Walker::Walk() {
     EndListing();
     return s;
   }
-  while (!stack_.empty() && !ctx_.Stopping()) VisitNext();
+  while (!stack_.empty() && !ctx_.Stopping() && fatal_.ok()) VisitNext();
   // Stopped: directories created (or planned) but not visited still get their line.
   for (PendingDir& p : stack_) {
     if (p.create_op) ctx_.Record(std::move(*p.create_op));
@@ -53,6 +53,23 @@ Status Walker::Walk() {
   stack_.clear();  // drops unconsumed listings (their fds close with them)
   prefetched_here_.clear();
   EndListing();
+  if (!fatal_.ok()) ctx_.scan_errors.fetch_add(1);  // no delete, no state
+  return fatal_;
+}
+
+Status Walker::CheckNotTheOtherRoot(const Listing& l, const std::string& rel) const {
+  io::FileIdentity id;
+  if (!root_ids_known_) return Status::Ok();
+  if (l.src_fd.get() >= 0 && io::IdentityOf(l.src_fd.get(), &id) && id == dest_root_id_) {
+    return Status::Error("refusing: '" + EscapeForDisplay(rel) +
+                         "' in --src is --dest itself (a bind mount or a second mount of it): the run "
+                         "would copy dest into itself; it stopped there, nothing was deleted");
+  }
+  if (l.dest_fd.get() >= 0 && io::IdentityOf(l.dest_fd.get(), &id) && id == src_root_id_) {
+    return Status::Error("refusing: '" + EscapeForDisplay(rel) +
+                         "' in --dest is --src itself (a bind mount or a second mount of it): deletes "
+                         "there would remove the source; it stopped there, nothing was deleted");
+  }
   return Status::Ok();
 }
 
@@ -65,6 +82,11 @@ void Walker::EndListing() {
 }
 
 Status Walker::VisitRoot() {
+  root_ids_known_ = io::IdentityOf(ctx_.src_root_fd, &src_root_id_) && io::IdentityOf(ctx_.dest_root_fd, &dest_root_id_);
+  if (root_ids_known_ && src_root_id_ == dest_root_id_) {
+    return Status::Error("refusing: --src and --dest are the same directory (through a bind mount or a "
+                         "second mount); nothing was touched");
+  }
   Entry root_attrs;
   Status s = io::StatEntry(ctx_.src_root_fd, ".", ctx_.opt.src_root, &root_attrs);
   if (!s.ok()) return s;
@@ -109,6 +131,10 @@ void Walker::VisitNext() {
   const Status& failed = !l->src_status.ok() ? l->src_status : l->dest_status;
   if (!failed.ok()) {
     RecordUnreadable(&p, rel, failed);
+    return;
+  }
+  if (Status s = CheckNotTheOtherRoot(*l, rel); !s.ok()) {
+    fatal_ = s;
     return;
   }
   if (p.create_op) ctx_.Record(std::move(*p.create_op));
@@ -439,6 +465,10 @@ void Walker::SpoolDelete(const NodePtr& node, const Action& a, const std::string
                          bool* spooled_here) {
   bool all_deleted = true;
   Status s = deletes_.SpoolSubtree(node->dest_fd, rel, *a.dest, &all_deleted);
+  if (s.err() == ELOOP) {
+    fatal_ = s;  // dest holds the source itself
+    return;
+  }
   if (!s.ok()) {
     ctx_.scan_errors.fetch_add(1);
     ctx_.Fail(ctx_.NewOp(OpKind::kDelete, a.dest->type == FileType::kDir ? rel + "/" : rel), s);

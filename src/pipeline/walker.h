@@ -31,6 +31,7 @@
 #include "ha_sync/op_record.h"
 #include "ha_sync/status.h"
 #include "io/dir_entry.h"
+#include "io/dir_reader.h"
 #include "io/unique_fd.h"
 #include "pipeline/delete_runner.h"
 #include "pipeline/dir_node.h"
@@ -104,6 +105,9 @@ class Walker {
   void DropReserved(const DirNode& node, std::vector<io::Entry>* entries) const;
   // Starts listing a pending directory on the listing pool.
   void StartListing(PendingDir* p);
+  // A listed directory that is the other side's root: the error that ends
+  // the run (copying into itself, or deleting the source), else ok.
+  Status CheckNotTheOtherRoot(const Listing& l, const std::string& rel) const;
   // Waits for the listing tasks still running, then ends the pool.
   void EndListing();
   static std::unique_ptr<Listing> ListPending(const PendingDir& p, const std::string& rel);
@@ -146,6 +150,11 @@ class Walker {
   std::unordered_map<std::string, ListingFuture> prefetched_here_;
   std::vector<PendingDir> stack_;  // directories still to visit, next on top
   bool needs_second_pass_ = false;
+  // The roots' device and inode: a directory met on one side that is the
+  // other root (a bind mount, a second NFS mount) ends the walk (fatal_).
+  io::FileIdentity src_root_id_, dest_root_id_;
+  bool root_ids_known_ = false;
+  Status fatal_;
 };
 
 }  // namespace ha_sync::pipeline
