@@ -258,6 +258,24 @@ TEST_CASE("overwritten files are kept in the trash; trash is never synced") {
   }
 }
 
+TEST_CASE("without a state, a deleted directory keeps what is settling and temp-named files no run made") {
+  // A fresh file inside a dest-only directory was deleted while one at the
+  // top was kept; so was a user's file that only looks like a temp name.
+  TempDir t;
+  WriteFile(t / "src/keep", "k", kT0);
+  WriteFile(t / "dest/old-dir/old", "o", kT0);
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  WriteFile(t / "dest/old-dir/fresh", "being written", now);
+  WriteFile(t / "dest/old-dir/.ha-sync.report.pdf.0123456789abcdef.tmp", "not ours", kT0);
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--delete-missing", "--min-age", "3600"}));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(Exists(t / "dest/old-dir/old"));  // synced-looking content still goes
+  CHECK(ReadFile(t / "dest/old-dir/fresh") == "being written");
+  CHECK(ReadFile(t / "dest/old-dir/.ha-sync.report.pdf.0123456789abcdef.tmp") == "not ours");
+}
+
 TEST_CASE("settle window: files modified within --min-age wait for the next run") {
   Pair p;
   WriteFile(p.t / "a/old", "o", kT0);

@@ -10,6 +10,7 @@
 #include "io/file_ops.h"
 #include "pipeline/plan_apply.h"
 #include "pipeline/planner.h"
+#include "pipeline/temp_tags.h"
 #include "pipeline/thread_pool.h"
 
 namespace ha_sync::pipeline {
@@ -65,7 +66,12 @@ Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const E
     for (const Entry& child : children) {
       if (child.type != FileType::kDir) ++dest_files_seen_;
       const std::string child_rel = JoinRel(rel, child.name);
-      if (IsExcluded(ctx_.opt.excluded, child_rel)) {  // kept, and so is this directory
+      // Kept, and so is this directory: excluded paths, files still
+      // settling (--min-age), and temp-named files no run of this pair made.
+      const bool young = ctx_.plan.min_age_ns > 0 && child.type != FileType::kDir &&
+                         child.mtime_ns > ctx_.plan.now_ns - ctx_.plan.min_age_ns;
+      if (IsExcluded(ctx_.opt.excluded, child_rel) || young ||
+          (io::IsSyncTempName(child.name) && !IsOwnTemp(child, ctx_.opt.own_temp_tags))) {
         *all_deleted = false;
         continue;
       }
@@ -74,9 +80,7 @@ Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const E
         // new or changed on dest is kept (and so is this directory).
         while (k < state.size() && state[k].name < child.name) ++k;
         const bool known = k < state.size() && state[k].name == child.name;
-        const bool young = ctx_.plan.min_age_ns > 0 && child.type != FileType::kDir &&
-                           child.mtime_ns > ctx_.plan.now_ns - ctx_.plan.min_age_ns;
-        if (!known || young || !SameAsState(child, state[k])) {
+        if (!known || !SameAsState(child, state[k])) {
           *all_deleted = false;
           continue;
         }

@@ -107,4 +107,10 @@ Result<std::vector<uint32_t>> LoadTempTags(const std::string& path) {
   return tags;
 }
 
+bool IsOwnTemp(const io::Entry& e, const std::vector<uint32_t>& own_tags) {
+  if (e.type == io::FileType::kDir || !io::IsSyncTempName(e.name)) return false;
+  const uint32_t tag = io::SyncTempTag(e.name);
+  return tag != 0 && std::binary_search(own_tags.begin(), own_tags.end(), tag);
+}
+
 }  // namespace ha_sync::pipeline

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ha_sync/status.h"
+#include "io/dir_entry.h"
 
 namespace ha_sync::pipeline {
 
@@ -31,5 +32,10 @@ Result<uint32_t> RegisterTempTag(const std::string& path);
 
 // The registered tags, sorted (none when the file does not exist).
 Result<std::vector<uint32_t>> LoadTempTags(const std::string& path);
+
+// A temp-named file (io::IsSyncTempName) whose tag is in `own_tags`
+// (sorted): a leftover of this pair's runs, which a run may remove. Any
+// other temp-named entry is left alone.
+bool IsOwnTemp(const io::Entry& e, const std::vector<uint32_t>& own_tags);
 
 }  // namespace ha_sync::pipeline

@@ -31,6 +31,18 @@ TEST_CASE("registered tags are found again, and a temp name carries its run's ta
   const std::string temp = io::MakeSyncTempName("photo.jpg", io::TaggedRandom(*a));
   REQUIRE(io::IsSyncTempName(temp));
   CHECK(io::SyncTempTag(temp) == *a);
+
+  io::Entry e;
+  e.type = io::FileType::kFile;
+  e.name = temp;
+  CHECK(IsOwnTemp(e, *tags));
+  e.name = io::MakeSyncTempName("photo.jpg", io::TaggedRandom(*a ^ 0x5a5a5a5a));
+  CHECK_FALSE(IsOwnTemp(e, *tags));  // another pair's (or a user's look-alike)
+  e.name = "photo.jpg";
+  CHECK_FALSE(IsOwnTemp(e, *tags));
+  e.name = temp;
+  e.type = io::FileType::kDir;
+  CHECK_FALSE(IsOwnTemp(e, *tags));
 }
 
 TEST_CASE("a torn last line is no tag, and the file keeps only the newest tags") {

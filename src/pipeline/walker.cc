@@ -9,6 +9,7 @@
 #include "io/dir_reader.h"
 #include "io/file_ops.h"
 #include "pipeline/plan_apply.h"
+#include "pipeline/temp_tags.h"
 
 namespace ha_sync::pipeline {
 
@@ -505,10 +506,6 @@ void Walker::CarryStateSubtree(const std::string& rel) {
   }
 }
 
-bool Walker::IsOwnTemp(const Entry& e) const {
-  const uint32_t tag = io::SyncTempTag(e.name);
-  const std::vector<uint32_t>& own = ctx_.opt.own_temp_tags;
-  return e.type != FileType::kDir && tag != 0 && std::binary_search(own.begin(), own.end(), tag);
-}
+bool Walker::IsOwnTemp(const Entry& e) const { return pipeline::IsOwnTemp(e, ctx_.opt.own_temp_tags); }
 
 }  // namespace ha_sync::pipeline
