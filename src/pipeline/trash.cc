@@ -106,12 +106,11 @@ Status Trash::LinkIn(int parent_fd, const std::string& rel_path) {
   if (!folder.ok()) return folder.status();
   const int trash_fd = (*folder)->get();
   if (::linkat(parent_fd, name.c_str(), trash_fd, name.c_str(), 0) == 0) return Status::Ok();
-  // A second version of the same path in one run (second pass) replaces the
-  // first link; tried only then, as each try is a round trip on NFS.
-  if (errno == EEXIST && ::unlinkat(trash_fd, name.c_str(), 0) == 0 &&
-      ::linkat(parent_fd, name.c_str(), trash_fd, name.c_str(), 0) == 0) {
-    return Status::Ok();
-  }
+  // The path is in this run's trash already (the second pass replaces what
+  // the first one wrote): the version kept first is the one dest had before
+  // the run, the one to keep and the one undo restores; the later one is
+  // this run's own copy of src.
+  if (errno == EEXIST) return Status::Ok();
   return Status::FromErrno(errno, "keep previous version in trash", rel_path);
 }
 

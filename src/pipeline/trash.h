@@ -37,7 +37,8 @@ class Trash {
   // Moves from_dir_fd/from_name into the trash as rel_path (an entry that
   // undo set aside under another name, see undo.h).
   Status MoveInFrom(int from_dir_fd, const std::string& from_name, const std::string& rel_path);
-  // Hard-links parent_fd/<last component of rel_path> into the trash.
+  // Hard-links parent_fd/<last component of rel_path> into the trash. A
+  // path already there (a second version in one run) keeps the first.
   Status LinkIn(int parent_fd, const std::string& rel_path);
 
   const std::string& run_dir_name() const { return run_dir_name_; }

@@ -53,6 +53,22 @@ TEST_CASE("the undo manifest goes to its own folder, created with the first reco
   CHECK(back[0].path == "a/b");
 }
 
+TEST_CASE("a second version of one path in one run keeps the first in the trash: the one dest had") {
+  TempDir root;
+  io::testing::WriteFile(root.fd(), "f", "before the run");
+  Trash trash(root.fd(), "20261126T000000Z-run");
+  REQUIRE(trash.LinkIn(root.fd(), "f").ok());
+  REQUIRE(::unlinkat(root.fd(), "f", 0) == 0);
+  io::testing::WriteFile(root.fd(), "f", "the run's first copy");
+  REQUIRE(trash.LinkIn(root.fd(), "f").ok());
+  const int fd = ::openat(root.fd(), ".ha-sync-trash/20261126T000000Z-run/f", O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  char buf[64] = {};
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  CHECK(std::string(buf, static_cast<size_t>(n > 0 ? n : 0)) == "before the run");
+}
+
 TEST_CASE("moving a file into a new trash folder leaves the root's times") {
   TempDir root;
   REQUIRE(::mkdirat(root.fd(), "d", 0755) == 0);
