@@ -268,10 +268,12 @@ TEST_CASE("without a state, a deleted directory keeps what is settling and temp-
                           std::chrono::system_clock::now().time_since_epoch()).count();
   WriteFile(t / "dest/old-dir/fresh", "being written", now);
   WriteFile(t / "dest/old-dir/.ha-sync.report.pdf.0123456789abcdef.tmp", "not ours", kT0);
+  WriteFile(t / "dest/old-dir/future", "f", now + 1000 * kSec);  // not settling: no run would ever see it settle
   RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--delete-missing", "--min-age", "3600"}));
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK_FALSE(Exists(t / "dest/old-dir/old"));  // synced-looking content still goes
+  CHECK_FALSE(Exists(t / "dest/old-dir/future"));  // as a future-dated file at the top
   CHECK(ReadFile(t / "dest/old-dir/fresh") == "being written");
   CHECK(ReadFile(t / "dest/old-dir/.ha-sync.report.pdf.0123456789abcdef.tmp") == "not ours");
 }

@@ -43,7 +43,8 @@ Status MakeDir(int dirfd, const std::string& name, const std::string& display);
 // renameat that never replaces `to`: 0, or -errno (-EEXIST when `to`
 // exists). RENAME_NOREPLACE where the file system takes it; NFS takes no
 // rename flags, so there `to` is looked up right before a plain rename
-// (a window of one round trip).
+// (a window of that lookup, which the NFS client may answer from its cache:
+// up to acdirmax, 60 s by default, for a file another client made).
 int RenameNoReplace(int from_dirfd, const std::string& from, int to_dirfd, const std::string& to);
 // Removes a file, symlink or empty directory.
 Status RemoveEntry(int dirfd, const std::string& name, bool is_dir, const std::string& display);

@@ -17,7 +17,8 @@
 //      never replaces: a file that appeared under the name while the copy
 //      ran stays, and the copy fails (EEXIST). RENAME_NOREPLACE where the
 //      file system takes it; NFS takes no rename flags, so there the name
-//      is looked up right before a plain rename (one round trip of window).
+//      is looked up right before a plain rename (a window: NFS may answer
+//      the lookup from its cache, see io::RenameNoReplace).
 //      For an update (`replaces`), the target is looked up right before the
 //      rename and must still have the size and mtime it was planned with:
 //      a file edited or replaced on dest while the copy ran stays, and the

@@ -49,7 +49,7 @@ Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const E
     if (io::IdentityOf(dir.get(), &id) && io::IdentityOf(ctx_.src_root_fd, &src_root) && id == src_root) {
       return Status::Error("refusing: '" + EscapeForDisplay(rel) +
                                "' in --dest is --src itself (a bind mount or a second mount of it): deletes "
-                               "there would remove the source; it stopped there, nothing was deleted",
+                               "there would remove the source; the walk ends there and nothing is deleted",
                            ELOOP);
     }
     std::vector<Entry> children;
@@ -68,8 +68,10 @@ Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const E
       const std::string child_rel = JoinRel(rel, child.name);
       // Kept, and so is this directory: excluded paths, files still
       // settling (--min-age), and temp-named files no run of this pair made.
+      // As the planner's settle window: a future mtime is not "just written".
       const bool young = ctx_.plan.min_age_ns > 0 && child.type != FileType::kDir &&
-                         child.mtime_ns > ctx_.plan.now_ns - ctx_.plan.min_age_ns;
+                         child.mtime_ns > ctx_.plan.now_ns - ctx_.plan.min_age_ns &&
+                         child.mtime_ns <= ctx_.plan.now_ns + ctx_.plan.threshold_ns;
       if (IsExcluded(ctx_.opt.excluded, child_rel) || young ||
           (io::IsSyncTempName(child.name) && !IsOwnTemp(child, ctx_.opt.own_temp_tags))) {
         *all_deleted = false;

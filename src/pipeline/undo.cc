@@ -170,11 +170,15 @@ class UndoPlanner {
   }
 
   void PlanUpdate(const UndoRecord& r, const io::Entry* now) {
+    // Updated twice in that run (its second pass): the newer record's restore
+    // brings back the version kept first, the one dest had before the run.
+    if (restored_from_trash_.count(r.path) != 0 && r.previous.value_or("") == "trash") return;
     if (now == nullptr || !AsLeft(*now, r)) return Refuse(r, "changed since that run");
     UndoStep step{UndoStep::Kind::kRestoreFromTrash, r, {}, 0, -1};
     const std::string prev = r.previous.value_or("");
     if (prev == "trash") {
       if (!TrashCopyIsThere(r)) return;
+      restored_from_trash_.insert(r.path);
     } else if (ParsePreviousConflict(prev, &step.from)) {
       step.kind = UndoStep::Kind::kRestoreConflictCopy;
       io::Entry copy;
@@ -228,6 +232,7 @@ class UndoPlanner {
   UndoPlan* const plan_;
   std::set<std::string> created_;    // paths this run created (files and dirs)
   std::set<std::string> deleted_;    // paths this run deleted
+  std::set<std::string> restored_from_trash_;  // updates planned back from the run's trash
   std::set<std::string> consumed_;   // conflict copies used to restore an update
   std::set<std::string> set_aside_;  // created paths that are set aside, not removed
   int next_aside_ = 0;
@@ -304,12 +309,17 @@ class UndoApplier {
       case UndoStep::Kind::kSetAside:
         op->operation = OpKind::kDelete;
         op->size_before = r.type == io::FileType::kDir ? 0 : r.size;
+        if (Status s = StillAsLeft(pfd.get(), name, r); !s.ok()) return s;
         return SetAside(step, pfd.get(), name);
       case UndoStep::Kind::kRecreateDir:
         op->operation = OpKind::kCreate;
         return RecreateDir(pfd.get(), name, r.path);
       case UndoStep::Kind::kRestoreMtime:
         op->operation = OpKind::kUpdate;
+        // A file's bytes written since must not get the old time.
+        if (r.type != io::FileType::kDir) {
+          if (Status s = StillAsLeft(pfd.get(), name, r); !s.ok()) return s;
+        }
         return io::SetTimes(pfd.get(), name, step.old_mtime_ns, step.old_mtime_ns, r.path);
       case UndoStep::Kind::kRestoreConflictCopy: {
         op->operation = OpKind::kUpdate;

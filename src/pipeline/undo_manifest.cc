@@ -39,7 +39,13 @@ Status UndoManifest::OpenLocked() {
   o["dest"] = EncodePathForText(dest_root_);
   const std::string line = json::serialize(o) + "\n";
   if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    return Status::FromErrno(errno, "write", path);
+    // Never records without the dest line (undo would take it for an old
+    // manifest and skip its --dest check): no manifest instead.
+    const Status s = Status::FromErrno(errno != 0 ? errno : EIO, "write", path);
+    ::close(fd_);
+    fd_ = -1;
+    ::unlink(path.c_str());
+    return s;
   }
   return Status::Ok();
 }

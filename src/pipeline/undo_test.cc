@@ -230,6 +230,51 @@ TEST_CASE("a symlink planted in a restored path after planning is refused, nothi
 
 namespace ha_sync::pipeline {
 
+TEST_CASE("a path updated twice by its run (a second pass) is restored once, from the version kept first") {
+  Dest d;
+  d.Write(kRunTrash + "/f", "before the run");
+  d.Write("f", "second copy");
+  d.Manifest({Rec(OpKind::kUpdate, "f", io::FileType::kFile, 11, "trash"),
+              Rec(OpKind::kUpdate, "f", io::FileType::kFile, 11, "trash")});
+  auto plan = d.Plan();
+  REQUIRE(plan.ok());
+  CHECK(plan->refusals.empty());
+  CHECK(Kinds(*plan) == std::vector<K>{K::kRestoreFromTrash});
+  std::vector<K> done;
+  REQUIRE(d.Apply(*plan, &done).ok());
+  CHECK(d.Read("f") == "before the run");
+}
+
+TEST_CASE("set-aside and mtime steps re-check their path too") {
+  {
+    Dest d;
+    DirReplacedByFile(&d);
+    auto plan = d.Plan();
+    REQUIRE(plan.ok());
+    REQUIRE_FALSE(plan->refused());
+    d.Write("x", "USER EDIT");  // the file the run left, edited after the plan
+    std::vector<K> done;
+    const Status s = d.Apply(*plan, &done);
+    CHECK(s.err() == EBUSY);
+    CHECK(d.Read("x") == "USER EDIT");
+  }
+  {
+    Dest d;
+    d.Write("same", "same bytes");  // the run only carried an mtime over
+    d.Manifest({Rec(OpKind::kUpdate, "same", io::FileType::kFile, 10, "mtime:5")});
+    auto plan = d.Plan();
+    REQUIRE(plan.ok());
+    REQUIRE_FALSE(plan->refused());
+    d.Write("same", "new bytes!!");
+    std::vector<K> done;
+    const Status s = d.Apply(*plan, &done);
+    CHECK(s.err() == EBUSY);
+    struct stat st;
+    REQUIRE(::fstatat(d.root, "same", &st, 0) == 0);
+    CHECK(st.st_mtim.tv_sec != 0);  // not set back to 5 ns
+  }
+}
+
 TEST_CASE("a path changed after the undo was planned is never replaced: the undo stops there") {
   // deleted: the run deleted "gone" (kept in its trash); overwritten: the
   // run replaced "f" (old version in its trash) and left "made".

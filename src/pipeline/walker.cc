@@ -64,12 +64,12 @@ Status Walker::CheckNotTheOtherRoot(const Listing& l, const std::string& rel) co
   if (l.src_fd.get() >= 0 && io::IdentityOf(l.src_fd.get(), &id) && id == dest_root_id_) {
     return Status::Error("refusing: '" + EscapeForDisplay(rel) +
                          "' in --src is --dest itself (a bind mount or a second mount of it): the run "
-                         "would copy dest into itself; it stopped there, nothing was deleted");
+                         "would copy dest into itself; the walk ends there and nothing is deleted");
   }
   if (l.dest_fd.get() >= 0 && io::IdentityOf(l.dest_fd.get(), &id) && id == src_root_id_) {
     return Status::Error("refusing: '" + EscapeForDisplay(rel) +
                          "' in --dest is --src itself (a bind mount or a second mount of it): deletes "
-                         "there would remove the source; it stopped there, nothing was deleted");
+                         "there would remove the source; the walk ends there and nothing is deleted");
   }
   return Status::Ok();
 }
@@ -135,6 +135,7 @@ void Walker::VisitNext() {
     return;
   }
   if (Status s = CheckNotTheOtherRoot(*l, rel); !s.ok()) {
+    if (p.create_op) ctx_.Record(std::move(*p.create_op));  // made before it was listed
     fatal_ = s;
     return;
   }
