@@ -177,6 +177,26 @@ TEST_CASE("a type change on one side wins in both directions; changed on both si
   CHECK(x_in_trash);
 }
 
+TEST_CASE("a run with a type replacement reports each path once (its second pass re-plans the tree)") {
+  TempDir t;
+  for (const char* f : {"a", "b", "c", "d"}) WriteFile(t / (std::string("src/") + f), f, kT0);
+  WriteFile(t / "src/x", "now a file", kT0 + 10 * kSec);
+  WriteFile(t / "src/eq", "same size, src", kT0);  // equal mtime, other bytes: a conflict
+  for (const char* f : {"a", "b", "c", "d"}) WriteFile(t / (std::string("dest/") + f), f, kT0);
+  WriteFile(t / "dest/x/inside", "was a directory", kT0);
+  WriteFile(t / "dest/eq", "same size, dest!", kT0);
+  RunOutput r = RunHaSync(SyncArgs(t / "src", t / "dest", t / "log", {"--delete-missing"}));
+  INFO(r.out, r.err);
+  CHECK(r.exit_code == 2);  // the conflict
+  CHECK(ReadFile(t / "dest/x") == "now a file");
+  CHECK(r.out.find("skipped 4,") != std::string::npos);
+  CHECK(r.out.find("failed 1;") != std::string::npos);
+  const std::string conflict = "update 'eq' failed: conflict";
+  const size_t at = r.err.find(conflict);
+  CHECK(at != std::string::npos);
+  CHECK(r.err.find(conflict, at + 1) == std::string::npos);  // once
+}
+
 TEST_CASE("an edit on both sides keeps both versions") {
   Pair p;
   WriteFile(p.t / "a/doc.txt", "original", kT0);

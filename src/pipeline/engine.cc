@@ -181,6 +181,7 @@ Status Engine::Impl::OpenPlanFile() {
 Status Engine::Impl::RunPasses(io::FileCopier& copier) {
   Status fatal;
   for (int pass = 0; pass < 2 && fatal.ok(); ++pass) {
+    ctx_.pass = pass;
     bool needs_second_pass = false;
     fatal = RunPass(copier, &needs_second_pass);
     // A type replacement deleted dest entries; the second pass creates them

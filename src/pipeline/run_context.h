@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "ha_sync/join_rel.h"
@@ -66,6 +67,13 @@ class RunContext {
   // Set by the engine's stop monitor: abort_reason is written before aborted.
   std::atomic<bool> aborted{false};
   std::string abort_reason;
+
+  // The walk's pass (engine.cc, RunPasses): the second one, after a type
+  // replacement, re-plans the tree; what it only reports (in sync, kept,
+  // settling, conflicts) the first pass reported already, except for the
+  // paths replaced in the first pass (walk thread only).
+  int pass = 0;
+  std::set<std::string> replaced_in_first_pass;
 
   std::atomic<int64_t> settling{0};
   std::atomic<int64_t> scan_errors{0};  // any: no delete is done, the state is not committed

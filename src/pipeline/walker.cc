@@ -362,6 +362,7 @@ bool Walker::StaleWithoutChange(const std::string& rel, const Action& a) {
 void Walker::HandleAction(const NodePtr& node, const Action& a, bool* spooled_here) {
   const std::string& name = a.src != nullptr ? a.src->name : a.dest->name;
   const std::string rel = JoinRel(node->rel, name);
+  if (ctx_.pass > 0 && ReportedInFirstPass(a.kind) && ctx_.replaced_in_first_pass.count(rel) == 0) return;
   switch (a.kind) {
     case ActionKind::kInSync:
     case ActionKind::kDestNewer:
@@ -463,6 +464,21 @@ void Walker::CreateDir(const NodePtr& node, const Action& a, const std::string& 
   stack_.push_back({node, *a.src, false, true, OldState(a), nullptr, std::move(op), -1});
 }
 
+bool Walker::ReportedInFirstPass(ActionKind kind) {
+  switch (kind) {
+    case ActionKind::kInSync:
+    case ActionKind::kDestNewer:
+    case ActionKind::kDestChangedKeep:
+    case ActionKind::kSettling:
+    case ActionKind::kFutureDated:
+    case ActionKind::kSkipSpecial:
+    case ActionKind::kConflict:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void Walker::SpoolDelete(const NodePtr& node, const Action& a, const std::string& rel,
                          bool* spooled_here) {
   bool all_deleted = true;
@@ -479,6 +495,7 @@ void Walker::SpoolDelete(const NodePtr& node, const Action& a, const std::string
   *spooled_here = true;
   if (a.kind != ActionKind::kReplace) return;
   needs_second_pass_ = true;
+  ctx_.replaced_in_first_pass.insert(rel);
   if (!ctx_.opt.dry_run) return;
   // Dry-run: plan the creates now, as if dest were missing.
   if (a.src->type == FileType::kDir) {

@@ -105,6 +105,9 @@ class Walker {
   void DropReserved(const DirNode& node, std::vector<io::Entry>* entries) const;
   // Starts listing a pending directory on the listing pool.
   void StartListing(PendingDir* p);
+  // Kinds the walk only reports (counts, warnings, conflict rows): a second
+  // pass leaves them to the first, but for the paths it replaced.
+  static bool ReportedInFirstPass(ActionKind kind);
   // A listed directory that is the other side's root: the error that ends
   // the run (copying into itself, or deleting the source), else ok.
   Status CheckNotTheOtherRoot(const Listing& l, const std::string& rel) const;
