@@ -33,6 +33,16 @@ bool IdentityOf(int fd, FileIdentity* id) {
   return true;
 }
 
+Result<bool> StillAsListed(int dirfd, const std::string& name, const std::string& display, FileType type,
+                           int64_t size, int64_t mtime_ns) {
+  struct stat st;
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Status::FromErrno(errno, "stat", display);
+  if (TypeFromMode(st.st_mode) != type) return false;
+  if (type == FileType::kDir) return true;
+  const int64_t now_mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return (type != FileType::kFile || st.st_size == size) && now_mtime_ns == mtime_ns;
+}
+
 Status StatEntry(int dirfd, const std::string& name, const std::string& display_path,
                  Entry* entry) {
   struct stat st;

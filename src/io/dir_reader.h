@@ -37,6 +37,14 @@ struct FileIdentity {
 };
 bool IdentityOf(int fd, FileIdentity* id);
 
+// Whether dirfd/name is still the entry the walk listed: the same type
+// and, for a file, the same size; for a file or symlink the same mtime (a
+// directory: its type only). An error (ENOENT among them, `display` naming
+// it) when it cannot be looked up. Asked right before a change to dest, so
+// that an entry edited since is never replaced nor deleted.
+Result<bool> StillAsListed(int dirfd, const std::string& name, const std::string& display, FileType type,
+                           int64_t size, int64_t mtime_ns);
+
 // Fills `entry` from an lstat-like call on dirfd/name.
 Status StatEntry(int dirfd, const std::string& name, const std::string& display_path, Entry* entry);
 

@@ -149,12 +149,8 @@ Status CopySymlinkAtomic(int dest_dirfd, const Entry& like, const std::string& d
   Status s = SetTimes(dest_dirfd, tmp, like.atime_ns, like.mtime_ns, display);
   if (!s.ok()) return fail(s);
   if (replaces) {
-    struct stat st;
-    if (::fstatat(dest_dirfd, like.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode) ||
-        st.st_size != replaces->size ||
-        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec != replaces->mtime_ns) {
-      return fail(ChangedOnDestStatus(display));
-    }
+    auto same = StillAsListed(dest_dirfd, like.name, display, FileType::kSymlink, replaces->size, replaces->mtime_ns);
+    if (!same.ok() || !*same) return fail(ChangedOnDestStatus(display));
   }
   const int r = no_replace ? RenameNoReplace(dest_dirfd, tmp, dest_dirfd, like.name)
                            : (::renameat(dest_dirfd, tmp.c_str(), dest_dirfd, like.name.c_str()) == 0 ? 0 : -errno);

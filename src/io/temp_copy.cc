@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "ha_sync/text.h"
+#include "io/dir_reader.h"
 #include "io/file_ops.h"
 
 namespace ha_sync::io {
@@ -102,20 +103,17 @@ Status TempCopy::Finish(const Entry& source, const CommitOptions& options, Commi
     return Status::FromErrno(-r, "close", display_);
   }
   if (CopyCancelled(options.cancel)) return CopyCancelledStatus(display_);
-  if (options.replaces && !StillAsPlanned(*options.replaces)) return ChangedOnDestStatus(display_);
+  if (options.replaces) {
+    auto same = StillAsListed(dirfd_, name_, display_, FileType::kFile, options.replaces->size,
+                              options.replaces->mtime_ns);
+    if (!same.ok() || !*same) return ChangedOnDestStatus(display_);
+  }
   if (const int r = calls->Rename(dirfd_, temp_, name_, options.no_replace); r < 0) {
     if (r == -EEXIST && options.no_replace) return AppearedOnDestStatus(display_);
     return Status::FromErrno(-r, "rename into place", display_);
   }
   exists_ = false;
   return Status::Ok();
-}
-
-bool TempCopy::StillAsPlanned(const PlannedTarget& planned) const {
-  struct stat st;
-  if (::fstatat(dirfd_, name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return false;
-  const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  return st.st_size == planned.size && mtime_ns == planned.mtime_ns;
 }
 
 void TempCopy::Discard() {

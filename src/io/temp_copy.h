@@ -122,8 +122,6 @@ class TempCopy {
 
  private:
   Status Finish(const Entry& source, const CommitOptions& options, CommitCalls* calls);
-  // The target is still a regular file of the planned size and mtime.
-  bool StillAsPlanned(const PlannedTarget& planned) const;
   // Closes (if open) and unlinks the temp file once it was created.
   void Discard();
 

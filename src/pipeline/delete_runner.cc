@@ -45,13 +45,7 @@ Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const E
     auto fd = io::OpenChildDir(parent_fd, entry.name, rel);
     if (!fd.ok()) return fd.status();
     io::UniqueFd dir(*fd);
-    io::FileIdentity id, src_root;
-    if (io::IdentityOf(dir.get(), &id) && io::IdentityOf(ctx_.src_root_fd, &src_root) && id == src_root) {
-      return Status::Error("refusing: '" + EscapeForDisplay(rel) +
-                               "' in --dest is --src itself (a bind mount or a second mount of it): deletes "
-                               "there would remove the source; the walk ends there and nothing is deleted",
-                           ELOOP);
-    }
+    if (Status s = ctx_.NotTheOtherRoot(dir.get(), true, rel); !s.ok()) return s;
     std::vector<Entry> children;
     Status s = io::ListDirectory(dir.get(), rel, &children);
     if (!s.ok()) return s;
@@ -68,11 +62,7 @@ Status DeleteRunner::SpoolSubtree(int parent_fd, const std::string& rel, const E
       const std::string child_rel = JoinRel(rel, child.name);
       // Kept, and so is this directory: excluded paths, files still
       // settling (--min-age), and temp-named files no run of this pair made.
-      // As the planner's settle window: a future mtime is not "just written".
-      const bool young = ctx_.plan.min_age_ns > 0 && child.type != FileType::kDir &&
-                         child.mtime_ns > ctx_.plan.now_ns - ctx_.plan.min_age_ns &&
-                         child.mtime_ns <= ctx_.plan.now_ns + ctx_.plan.threshold_ns;
-      if (IsExcluded(ctx_.opt.excluded, child_rel) || young ||
+      if (IsExcluded(ctx_.opt.excluded, child_rel) || Settling(child, ctx_.plan) ||
           (io::IsSyncTempName(child.name) && !IsOwnTemp(child, ctx_.opt.own_temp_tags))) {
         *all_deleted = false;
         continue;
@@ -292,7 +282,12 @@ void DeleteRunner::DeleteOne(const SpoolRecord& r, OpenParent* parent) {
     parent->fd.reset(*fd);
     parent->rel = parent_rel;
   }
-  if (!r.is_dir && ChangedSinceListed(r, parent->fd.get(), name)) {
+  // A file or symlink edited on dest since the walk listed it (gone: the
+  // delete below says so).
+  auto same = r.is_dir ? Result<bool>(true)
+                       : io::StillAsListed(parent->fd.get(), name, r.rel_path, static_cast<FileType>(r.type), r.size,
+                                           r.mtime_ns);
+  if (same.ok() && !*same) {
     // Edited on dest while the run went on: the edit is not ours to delete.
     StateEntry listed{name, static_cast<FileType>(r.type), r.size, r.mtime_ns};
     ctx_.KeepOldState(parent_rel, name, &listed);
@@ -325,13 +320,6 @@ void DeleteRunner::DeleteOne(const SpoolRecord& r, OpenParent* parent) {
   ctx_.Record(std::move(op));
   ctx_.Remember(OpKind::kDelete, r.rel_path, static_cast<FileType>(r.type), r.size, r.mtime_ns,
                 to_trash ? std::optional<std::string>("trash") : std::nullopt);
-}
-
-bool DeleteRunner::ChangedSinceListed(const SpoolRecord& r, int parent_fd, const std::string& name) {
-  io::Entry now;
-  if (!io::StatEntry(parent_fd, name, r.rel_path, &now).ok()) return false;  // gone: the delete says so
-  const auto type = static_cast<FileType>(r.type);
-  return now.type != type || (type == FileType::kFile && now.size != r.size) || now.mtime_ns != r.mtime_ns;
 }
 
 void DeleteRunner::NotePlannedDelete(const SpoolRecord& r) {

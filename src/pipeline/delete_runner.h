@@ -78,9 +78,6 @@ class DeleteRunner {
   void DeleteOne(const SpoolRecord& r, OpenParent* parent);
   // Dry-run: the delete and both sides it rests on go to the plan file.
   void NotePlannedDelete(const SpoolRecord& r);
-  // A file or symlink that no longer has the type, size and mtime it was
-  // listed with (edited on dest while the run went on): never deleted.
-  static bool ChangedSinceListed(const SpoolRecord& r, int parent_fd, const std::string& name);
 
   RunContext& ctx_;
   std::unique_ptr<DeleteSpool> spool_;

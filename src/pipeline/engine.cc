@@ -72,6 +72,9 @@ EngineResult Engine::Impl::Run() {
   io::UniqueFd dest_root(*dest);
   ctx_.src_root_fd = src_root.get();
   ctx_.dest_root_fd = dest_root.get();
+  io::FileIdentity id;
+  if (io::IdentityOf(ctx_.src_root_fd, &id)) ctx_.src_root_id = id;
+  if (io::IdentityOf(ctx_.dest_root_fd, &id)) ctx_.dest_root_id = id;
 
   const int64_t started_ms = opt.started_at_ms != 0 ? opt.started_at_ms : NowMs();
   ctx_.stamp = Trash::Stamp(started_ms);

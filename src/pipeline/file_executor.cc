@@ -112,9 +112,9 @@ std::optional<bool> FileExecutor::CarryMtimeIfSameBytes(const NodePtr& node, con
   if (src_md5 != dest_md5) return std::nullopt;
   // Same bytes, newer mtime on src: carry the mtime only, unless dest was
   // written while it was hashed (its new bytes must not get src's time).
-  io::Entry now;
-  s = io::StatEntry(node->dest_fd, src.name, rel, &now);
-  if (s.ok() && (now.type != FileType::kFile || now.size != dest.size || now.mtime_ns != dest.mtime_ns)) {
+  auto same = io::StillAsListed(node->dest_fd, src.name, rel, FileType::kFile, dest.size, dest.mtime_ns);
+  s = same.status();
+  if (same.ok() && !*same) {
     s = Status::Error("'" + EscapeForDisplay(rel) +
                           "' changed on dest while it was compared: left as it is (the next run compares it)",
                       EBUSY);

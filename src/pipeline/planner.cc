@@ -41,6 +41,11 @@ bool IsReservedName(const std::string& name, bool at_root) {
                      name.rfind(kBenchScratchPrefix, 0) == 0);
 }
 
+bool Settling(const Entry& e, const PlanOptions& o) {
+  return o.min_age_ns > 0 && e.type != FileType::kDir && e.mtime_ns > o.now_ns - o.min_age_ns &&
+         e.mtime_ns <= o.now_ns + o.threshold_ns;
+}
+
 bool IsExcluded(const std::vector<std::string>& excluded, const std::string& rel) {
   return std::find(excluded.begin(), excluded.end(), rel) != excluded.end();
 }
@@ -56,11 +61,7 @@ struct Planner {
     return Action{kind, s, d, st, next, std::move(reason)};
   }
 
-  bool Young(const Entry* e) const {
-    // A future mtime is not "modified a moment ago": it would settle never.
-    return o.min_age_ns > 0 && e != nullptr && e->type != FileType::kDir &&
-           e->mtime_ns > o.now_ns - o.min_age_ns && e->mtime_ns <= o.now_ns + o.threshold_ns;
-  }
+  bool Young(const Entry* e) const { return e != nullptr && Settling(*e, o); }
 
   bool SameTime(const Entry& a, const Entry& b) const {
     const int64_t diff = a.mtime_ns - b.mtime_ns;

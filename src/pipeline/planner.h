@@ -87,6 +87,11 @@ inline constexpr char kBenchScratchPrefix[] = ".ha-sync-bench-";
 // running beside the sync, which takes no lock).
 bool IsReservedName(const std::string& name, bool at_root);
 
+// A file or symlink modified within options.min_age_ns of options.now_ns:
+// left for the next run (--min-age). A future mtime is not "modified a
+// moment ago" (it would never settle); a directory never settles.
+bool Settling(const io::Entry& e, const PlanOptions& options);
+
 // True when `rel` is one of the --exclude'd paths (or the log directory,
 // which a run adds there): never synced, never deleted, wherever the walk,
 // a subtree delete or a guard meets it.

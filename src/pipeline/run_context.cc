@@ -1,5 +1,7 @@
 #include "pipeline/run_context.h"
 
+#include "ha_sync/text.h"
+
 #include <algorithm>
 #include <cerrno>
 
@@ -62,6 +64,17 @@ void RunContext::Fail(OpRecord op, const Status& status) {
   op.status = OpStatus::kFail;
   op.error_message = status.message();
   Record(std::move(op));
+}
+
+Status RunContext::NotTheOtherRoot(int dir_fd, bool on_dest, const std::string& rel) const {
+  const std::optional<io::FileIdentity>& other = on_dest ? src_root_id : dest_root_id;
+  io::FileIdentity id;
+  if (!other || dir_fd < 0 || !io::IdentityOf(dir_fd, &id) || !(id == *other)) return Status::Ok();
+  return Status::Error("refusing: '" + EscapeForDisplay(rel) + "' in " + (on_dest ? "--dest is --src" : "--src is --dest") +
+                           " itself (a bind mount or a second mount of it): " +
+                           (on_dest ? "deletes there would remove the source" : "the run would copy dest into itself") +
+                           "; the walk ends there and nothing is deleted",
+                       ELOOP);
 }
 
 void RunContext::CountSkipped() {

@@ -26,6 +26,7 @@
 #include "ha_sync/op_record.h"
 #include "ha_sync/status.h"
 #include "io/dir_entry.h"
+#include "io/dir_reader.h"
 #include "pipeline/engine.h"
 #include "pipeline/plan_file.h"
 #include "pipeline/planner.h"
@@ -56,6 +57,10 @@ class RunContext {
   // Set once before the walk.
   int src_root_fd = -1;   // owned by the engine
   int dest_root_fd = -1;  // owned by the engine
+  // The roots' device and inode (io::IdentityOf), when known: a directory
+  // on one side that is the other root (a bind mount, a second mount) must
+  // end the walk, see NotTheOtherRoot().
+  std::optional<io::FileIdentity> src_root_id, dest_root_id;
   PlanOptions plan;       // opt.plan with now and the widened window
   std::string stamp;      // UTC start time for conflict copies and the trash
   std::unique_ptr<StateReader> state_reader;  // walk thread only (not thread-safe)
@@ -80,6 +85,10 @@ class RunContext {
   std::atomic<int64_t> planned_conflicts{0};
 
   bool Stopping() const { return aborted.load(std::memory_order_acquire); }
+  // Ok, or the refusal (ELOOP) when the open directory dir_fd, `rel` on the
+  // dest side (`on_dest`) or the src side, is the other side's root: dest
+  // inside src would be copied into itself, src inside dest deleted.
+  Status NotTheOtherRoot(int dir_fd, bool on_dest, const std::string& rel) const;
   // Moves the live status to `stage` and adds the time since the last call
   // (or since the context was made) to the stage left. Engine thread only.
   void SetStage(Stage stage);

@@ -438,10 +438,9 @@ class UndoApplier {
   // the plan checked it, and a change made since (a file written while the
   // undo runs) is never replaced (one lookup of window).
   static Status StillAsLeft(int pfd, const std::string& name, const UndoRecord& r) {
-    io::Entry now;
-    const Status s = io::StatEntry(pfd, name, r.path, &now);
-    if (!s.ok()) return ChangedSincePlan(r, s.message());
-    if (!AsLeft(now, r)) return ChangedSincePlan(r, "it was changed");
+    auto same = io::StillAsListed(pfd, name, r.path, r.type, r.size, r.mtime_ns);
+    if (!same.ok()) return ChangedSincePlan(r, same.status().message());
+    if (!*same) return ChangedSincePlan(r, "it was changed");
     return Status::Ok();
   }
 

@@ -58,22 +58,6 @@ Status Walker::Walk() {
   return fatal_;
 }
 
-Status Walker::CheckNotTheOtherRoot(const Listing& l, const std::string& rel) const {
-  io::FileIdentity id;
-  if (!root_ids_known_) return Status::Ok();
-  if (l.src_fd.get() >= 0 && io::IdentityOf(l.src_fd.get(), &id) && id == dest_root_id_) {
-    return Status::Error("refusing: '" + EscapeForDisplay(rel) +
-                         "' in --src is --dest itself (a bind mount or a second mount of it): the run "
-                         "would copy dest into itself; the walk ends there and nothing is deleted");
-  }
-  if (l.dest_fd.get() >= 0 && io::IdentityOf(l.dest_fd.get(), &id) && id == src_root_id_) {
-    return Status::Error("refusing: '" + EscapeForDisplay(rel) +
-                         "' in --dest is --src itself (a bind mount or a second mount of it): deletes "
-                         "there would remove the source; the walk ends there and nothing is deleted");
-  }
-  return Status::Ok();
-}
-
 void Walker::EndListing() {
   // Tasks still running may submit prefetches through listing_pool_: wait
   // for them before the pointer goes (reset() nulls it before destroying).
@@ -83,8 +67,7 @@ void Walker::EndListing() {
 }
 
 Status Walker::VisitRoot() {
-  root_ids_known_ = io::IdentityOf(ctx_.src_root_fd, &src_root_id_) && io::IdentityOf(ctx_.dest_root_fd, &dest_root_id_);
-  if (root_ids_known_ && src_root_id_ == dest_root_id_) {
+  if (ctx_.src_root_id && ctx_.dest_root_id && *ctx_.src_root_id == *ctx_.dest_root_id) {
     return Status::Error("refusing: --src and --dest are the same directory (through a bind mount or a "
                          "second mount); nothing was touched");
   }
@@ -134,7 +117,9 @@ void Walker::VisitNext() {
     RecordUnreadable(&p, rel, failed);
     return;
   }
-  if (Status s = CheckNotTheOtherRoot(*l, rel); !s.ok()) {
+  Status other_root = ctx_.NotTheOtherRoot(l->src_fd.get(), false, rel);
+  if (other_root.ok()) other_root = ctx_.NotTheOtherRoot(l->dest_fd.get(), true, rel);
+  if (Status s = other_root; !s.ok()) {
     if (p.create_op) ctx_.Record(std::move(*p.create_op));  // made before it was listed
     fatal_ = s;
     return;
@@ -427,7 +412,7 @@ void Walker::HandleAction(const NodePtr& node, const Action& a, bool* spooled_he
 }
 
 void Walker::RemoveStaleTemp(const DirNode& node, const Action& a, const std::string& rel) {
-  if (!IsOwnTemp(*a.dest)) {
+  if (!IsOwnTemp(*a.dest, ctx_.opt.own_temp_tags)) {
     ctx_.Warn("left '" + EscapeForDisplay(rel) +
               "' alone: it is named like an ha-sync temp file, but no run of this pair made it");
   } else if (!ctx_.opt.dry_run) {
@@ -523,7 +508,5 @@ void Walker::CarryStateSubtree(const std::string& rel) {
     if (e.type == FileType::kDir) CarryStateSubtree(JoinRel(rel, e.name));
   }
 }
-
-bool Walker::IsOwnTemp(const Entry& e) const { return pipeline::IsOwnTemp(e, ctx_.opt.own_temp_tags); }
 
 }  // namespace ha_sync::pipeline

@@ -31,7 +31,6 @@
 #include "ha_sync/op_record.h"
 #include "ha_sync/status.h"
 #include "io/dir_entry.h"
-#include "io/dir_reader.h"
 #include "io/unique_fd.h"
 #include "pipeline/delete_runner.h"
 #include "pipeline/dir_node.h"
@@ -108,9 +107,6 @@ class Walker {
   // Kinds the walk only reports (counts, warnings, conflict rows): a second
   // pass leaves them to the first, but for the paths it replaced.
   static bool ReportedInFirstPass(ActionKind kind);
-  // A listed directory that is the other side's root: the error that ends
-  // the run (copying into itself, or deleting the source), else ok.
-  Status CheckNotTheOtherRoot(const Listing& l, const std::string& rel) const;
   // Waits for the listing tasks still running, then ends the pool.
   void EndListing();
   static std::unique_ptr<Listing> ListPending(const PendingDir& p, const std::string& rel);
@@ -139,8 +135,6 @@ class Walker {
   // the new state (for a directory kept as it was recorded without being
   // walked, e.g. deleted on dest and waiting for the reverse run).
   void CarryStateSubtree(const std::string& rel);
-  // A temp-named dest entry that a run of this pair made (temp_tags.h).
-  bool IsOwnTemp(const io::Entry& e) const;
 
   RunContext& ctx_;
   FileExecutor& files_;
@@ -153,10 +147,8 @@ class Walker {
   std::unordered_map<std::string, ListingFuture> prefetched_here_;
   std::vector<PendingDir> stack_;  // directories still to visit, next on top
   bool needs_second_pass_ = false;
-  // The roots' device and inode: a directory met on one side that is the
-  // other root (a bind mount, a second NFS mount) ends the walk (fatal_).
-  io::FileIdentity src_root_id_, dest_root_id_;
-  bool root_ids_known_ = false;
+  // Ends the walk: a directory that is the other side's root
+  // (RunContext::NotTheOtherRoot).
   Status fatal_;
 };
 
